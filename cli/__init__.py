@@ -1,0 +1,1 @@
+"""The ``xinfang`` command: a thin shell over the Python API."""

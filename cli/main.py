@@ -1,0 +1,239 @@
+"""The ``xinfang`` command line: a thin shell over ``xinfang.core`` and plugins.
+
+Every command opens the node, calls one library function and prints the
+result; library errors become one-line messages and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import attrs
+import click
+import pluggy
+
+from xinfang import __version__
+from xinfang.core import verify as verify_mod
+from xinfang.core.errors import XinfangError
+from xinfang.core.node import Node, default_home
+from xinfang.core.plugins import Registry, get_plugin_manager
+
+from .output import emit, json_option, progress
+
+
+@attrs.define
+class App:
+    """The click context object: how to open this invocation's node."""
+
+    home: Path
+    passphrase: str | None
+    operator: str | None
+    pm: pluggy.PluginManager
+
+    def open_node(self) -> Node:
+        node = Node.open(self.home, passphrase=self.passphrase, pm=self.pm)
+        if self.operator:
+            node.operator = self.operator
+        return node
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class Group(click.Group):
+    """A group that reports library errors as one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except XinfangError as exc:
+            raise click.ClickException(str(exc)) from None
+        except sqlite3.OperationalError as exc:
+            raise click.ClickException(f"database error: {exc} (is another xinfang "
+                                       "process writing to this node?)") from None
+
+
+def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
+    """Build the command line for the plugins ``pm`` holds (a fresh set by default)."""
+    pm = pm or get_plugin_manager()
+
+    @click.group(cls=Group)
+    @click.option("--home", type=click.Path(path_type=Path), envvar="XINFANG_HOME",
+                  help=f"Node directory [env XINFANG_HOME; default {default_home()}].")
+    @click.option("--passphrase", envvar="XINFANG_PASSPHRASE",
+                  help="Passphrase of the node's key files [env XINFANG_PASSPHRASE].")
+    @click.option("--operator", envvar="XINFANG_OPERATOR",
+                  help="Who is operating, recorded in case history [env XINFANG_OPERATOR; "
+                       "default the login name].")
+    @click.version_option(__version__, prog_name="xinfang")
+    @click.pass_context
+    def cli(ctx: click.Context, home, passphrase, operator):
+        """xinfang: 信访事项 offline-first case work and sync."""
+        ctx.obj = App(home or default_home(), passphrase, operator, pm)
+
+    for command in (init, node_group, log_group, rebuild, demo):
+        cli.add_command(command)
+    pm.hook.xinfang_register_commands(cli=cli, registry=Registry.collect(pm))
+    return cli
+
+
+@click.command()
+@click.option("--level", required=True,
+              help="village/村, township/乡镇, county/县, city/市 or province/省.")
+@click.option("--area", required=True, help="统计用区划代码 of the right length for the level.")
+@click.option("--name", required=True, help="The office's name, e.g. 某某村信访站.")
+@click.option("--root", is_flag=True, help="This node is the trust anchor (self-signed).")
+@click.option("--ask-passphrase", is_flag=True,
+              help="Prompt for a passphrase to encrypt the key files.")
+@json_option
+@pass_app
+def init(app: App, level, area, name, root, ask_passphrase, as_json):
+    """Create a node: database, keys and (for a root) its certificate."""
+    passphrase = app.passphrase
+    if ask_passphrase and not passphrase:
+        passphrase = click.prompt("Passphrase for the key files", hide_input=True,
+                                  confirmation_prompt=True)
+    with Node.init(app.home, level=level, area=area, name=name, root=root,
+                   passphrase=passphrase, pm=app.pm) as node:
+        _show_node(node, as_json, created=True)
+
+
+@click.group("node", cls=Group)
+def node_group():
+    """This node's identity and epoch."""
+
+
+@node_group.command("show")
+@json_option
+@pass_app
+def node_show(app: App, as_json):
+    """Print the node and its key fingerprint."""
+    with app.open_node() as node:
+        _show_node(node, as_json)
+
+
+@node_group.command("new-epoch")
+@json_option
+@pass_app
+def node_new_epoch(app: App, as_json):
+    """Start a new epoch: run this after restoring the node from a backup."""
+    with app.open_node() as node:
+        epoch = node.new_epoch()
+        emit({"epoch": epoch}, as_json, lambda d: f"新纪元 epoch {d['epoch']} 已开始")
+
+
+def _show_node(node: Node, as_json: bool, created: bool = False) -> None:
+    info = node.info
+    events = node.db.execute("select count(*) from events").fetchone()[0]
+    data = {"home": str(node.home), "name": info.name, "level": info.level, "area": info.area,
+            "root": info.root, "fingerprint": info.fingerprint, "author": info.author,
+            "encryption_key": info.encryption, "epoch": info.epoch, "events": events,
+            "keys_encrypted": node.keys_encrypted, "created": info.created}
+
+    def text(d):
+        lines = [("已创建节点" if created else "节点") + f"：{d['name']}",
+                 f"  层级 level   {info.level_label} ({d['level']})",
+                 f"  区划 area    {d['area']}",
+                 f"  指纹 fingerprint  {d['fingerprint']}",
+                 f"  根节点 root  {'是' if d['root'] else '否'}",
+                 f"  纪元 epoch   {d['epoch']}",
+                 f"  事件 events  {d['events']}",
+                 f"  密钥加密     {'是' if d['keys_encrypted'] else '否'}",
+                 f"  目录 home    {d['home']}"]
+        return "\n".join(lines)
+
+    emit(data, as_json, text)
+
+
+@click.group("log", cls=Group)
+def log_group():
+    """The event log."""
+
+
+@log_group.command("verify")
+@json_option
+@pass_app
+def log_verify(app: App, as_json):
+    """Re-check every event's hash, chain and signature."""
+    with app.open_node() as node:
+        total = node.db.execute("select count(*) from events").fetchone()[0]
+        with progress("校验事件", total) as bar:
+            seen = [0]
+
+            def advance(count: int) -> None:
+                bar.update(count - seen[0])
+                seen[0] = count
+
+            report = verify_mod.verify_log(node.db, advance)
+    data = {"ok": report.ok, "events": report.events, "feeds": report.feeds,
+            "secrets": report.secrets, "problems": [p.describe() for p in report.problems]}
+
+    def text(d):
+        if d["ok"]:
+            return (f"日志完好：{d['events']} 条事件、{d['feeds']} 条作者链、{d['secrets']} 个"
+                    "密封值全部校验通过 (log verified)")
+        first = d["problems"][0]
+        more = f"\n另有 {len(d['problems']) - 1} 处问题" if len(d["problems"]) > 1 else ""
+        return f"日志有问题 (log damaged): {len(d['problems'])} problem(s); first: {first}{more}"
+
+    emit(data, as_json, text)
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Only report differences; keep the stored views.")
+@json_option
+@pass_app
+def rebuild(app: App, check, as_json):
+    """Re-fold every view from the log and report differences from the stored views."""
+    with app.open_node() as node:
+        report = verify_mod.rebuild(node, check_only=check)
+    data = {"events": report.events, "tables": report.tables, "consistent": report.consistent,
+            "written": report.written,
+            "differences": [{"table": d.table, "only_stored": [list(r) for r in d.only_stored],
+                             "only_rebuilt": [list(r) for r in d.only_rebuilt]}
+                            for d in report.differences]}
+
+    def text(d):
+        head = f"已从 {d['events']} 条事件重建 {d['tables']} 个视图表"
+        if d["consistent"]:
+            return head + "：与存储的视图完全一致 (views consistent)"
+        lines = [head + f"：{len(d['differences'])} 个表与存储的视图不同 (views differed)" +
+                 ("，已按日志改正" if d["written"] else "（--check：未写入）")]
+        for diff in d["differences"]:
+            lines.append(f"  {diff['table']}: {len(diff['only_stored'])} row(s) only in the stored "
+                         f"view, {len(diff['only_rebuilt'])} only in the rebuilt view")
+            for row in diff["only_stored"][:3]:
+                lines.append(f"    stored:  {row}")
+            for row in diff["only_rebuilt"][:3]:
+                lines.append(f"    rebuilt: {row}")
+        return "\n".join(lines)
+
+    emit(data, as_json, text)
+    if check and not report.consistent:
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--keep", type=click.Path(path_type=Path),
+              help="Build the demo in this directory and keep it, instead of a temporary one.")
+@pass_app
+def demo(app: App, keep):
+    """Walk through a node's work with synthetic cases."""
+    from .demo import run_demo
+
+    run_demo(keep, app.pm)
+
+
+def main() -> None:
+    try:
+        command = build_cli()
+    except XinfangError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    command(prog_name="xinfang")
+
+

@@ -1,0 +1,221 @@
+"""What a plugin registers: entity types, fields, lifecycle states and steps.
+
+The core folds events into views and checks lifecycle steps, but knows no
+workflow: every state, step, field and view table comes from a plugin through
+the hooks in ``hookspecs``. These classes are the vocabulary of that contract.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable, Iterable
+
+import attrs
+
+from .errors import InvalidInput, StepRefused
+
+FIELD_KINDS = ("text", "date", "int", "choice", "bool")
+#: in ``Step.sources``: every state registered with ``open=True``, by any plugin.
+ANY_OPEN = "*open"
+
+
+@attrs.frozen
+class Choice:
+    """One value of a controlled vocabulary: a stable code and the users' word."""
+
+    code: str
+    label: str
+
+
+@attrs.frozen
+class Field:
+    """A value an entity or a step takes from the user.
+
+    ``choices`` names a vocabulary (see the ``xinfang_vocabulary`` hook) so a
+    plugin can extend the list without redefining the field.
+    """
+
+    name: str
+    label: str
+    kind: str = attrs.field(default="text", validator=attrs.validators.in_(FIELD_KINDS))
+    required: bool = False
+    choices: str | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    help: str = ""
+
+
+@attrs.frozen
+class State:
+    name: str
+    label: str
+    open: bool = True  # counts as pending work; withdrawal and deadlines apply
+
+
+@attrs.frozen
+class Step:
+    """A lifecycle transition.
+
+    ``guard`` sees the entity's current view and the step's values and returns
+    a reason to refuse, or None. It must be a pure function of those two, so
+    every node folding the same events decides alike. ``target`` None keeps
+    the state; ``retarget`` may pick the target from the values.
+    """
+
+    name: str
+    label: str
+    sources: frozenset[str] = attrs.field(converter=frozenset)
+    target: str | None = None
+    fields: tuple[Field, ...] = attrs.field(default=(), converter=tuple)
+    guard: Callable[[dict[str, Any], dict[str, Any]], str | None] | None = attrs.field(
+        default=None, eq=False)
+    retarget: Callable[[dict[str, Any]], str | None] | None = attrs.field(default=None, eq=False)
+
+    def target_for(self, current: str, values: dict[str, Any]) -> str:
+        if self.retarget is not None:
+            chosen = self.retarget(values)
+            if chosen:
+                return chosen
+        return self.target or current
+
+
+@attrs.frozen
+class Lifecycle:
+    """The states and steps registered for one entity type."""
+
+    entity: str
+    states: dict[str, State]
+    steps: dict[str, Step]
+
+    @classmethod
+    def build(cls, entity: str, items: Iterable[State | Step]) -> "Lifecycle":
+        from .errors import PluginError
+
+        states: dict[str, State] = {}
+        steps: dict[str, Step] = {}
+        for item in items:
+            table = states if isinstance(item, State) else steps
+            if item.name in table:
+                raise PluginError(f"{entity}: {type(item).__name__.lower()} {item.name!r} "
+                                  "is registered twice")
+            table[item.name] = item
+        open_states = frozenset(s.name for s in states.values() if s.open)
+        for name, step in list(steps.items()):
+            if ANY_OPEN in step.sources:
+                steps[name] = attrs.evolve(step, sources=(step.sources - {ANY_OPEN}) | open_states)
+        for step in steps.values():
+            for name in {*step.sources, *([step.target] if step.target else [])}:
+                if name not in states:
+                    raise PluginError(f"{entity}: step {step.name!r} names unknown state {name!r}")
+        return cls(entity, states, steps)
+
+    def allowed(self, state: str) -> list[Step]:
+        return [step for step in self.steps.values() if state in step.sources]
+
+    def label(self, state: str) -> str:
+        found = self.states.get(state)
+        return found.label if found else state
+
+    def check(self, view: dict[str, Any], step_name: str, values: dict[str, Any]) -> Step:
+        """Return the step if it may be taken now, else raise ``StepRefused``."""
+        state = view["status"]
+        step = self.steps.get(step_name)
+        allowed = self.allowed(state)
+        allowed_text = "、".join(f"{s.label}({s.name})" for s in allowed) or "无（已结束）"
+        if step is None:
+            raise StepRefused(f"unknown step {step_name!r}; steps allowed from "
+                              f"{self.label(state)} ({state}): {allowed_text}")
+        if state not in step.sources:
+            raise StepRefused(
+                f"cannot {step.label} ({step.name}) a {self.entity} in state "
+                f"{self.label(state)} ({state}); allowed now: {allowed_text}")
+        if step.guard is not None:
+            reason = step.guard(view, values)
+            if reason:
+                raise StepRefused(f"cannot {step.label} ({step.name}): {reason}")
+        return step
+
+
+def convert_field(field: Field, raw: Any, choices: list[Choice] | None = None,
+                  today: dt.date | None = None) -> Any:
+    """Turn user input into the canonical value of ``field``, or say what is wrong.
+
+    ``today`` is given only when authoring: a date in the future is refused
+    then, never when an event arrives (validity may not depend on a clock).
+    """
+    where = f"{field.label} ({field.name})"
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if field.required:
+            raise InvalidInput(f"{where} is required and was empty")
+        return None
+    if field.kind == "text":
+        if not isinstance(raw, str):
+            raise InvalidInput(f"{where} must be text")
+        return raw.strip()
+    if field.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "y", "是"):
+            return True
+        if text in ("0", "false", "no", "n", "否"):
+            return False
+        raise InvalidInput(f"{where} must be yes or no, got {raw!r}")
+    if field.kind == "int":
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{where} must be a whole number, got {raw!r}") from None
+        if field.minimum is not None and value < field.minimum:
+            raise InvalidInput(f"{where} must be at least {field.minimum}, got {value}")
+        if field.maximum is not None and value > field.maximum:
+            raise InvalidInput(f"{where} must be at most {field.maximum}, got {value}")
+        return value
+    if field.kind == "date":
+        value = parse_date(raw, where)
+        if today is not None and value > today:
+            raise InvalidInput(f"{where} {value.isoformat()} is in the future (today is "
+                               f"{today.isoformat()})")
+        return value.isoformat()
+    # choice
+    options = choices or []
+    for choice in options:
+        if raw in (choice.code, choice.label):
+            return choice.code
+    listed = "、".join(f"{c.label}({c.code})" for c in options)
+    raise InvalidInput(f"unknown {where} {raw!r}; choose one of: {listed}")
+
+
+def parse_date(raw: Any, where: str = "date") -> dt.date:
+    if isinstance(raw, dt.date):
+        return raw
+    try:
+        return dt.date.fromisoformat(str(raw).strip())
+    except ValueError:
+        raise InvalidInput(f"{where} must be a date as YYYY-MM-DD, got {raw!r}") from None
+
+
+def require(condition: bool, reason: str) -> None:
+    """Used by fold code: raise the conflict that a step cannot apply."""
+    if not condition:
+        raise StepRefused(reason)
+
+
+@attrs.frozen
+class EntityType:
+    """A kind of record a plugin owns, synced exactly like any other.
+
+    ``apply`` folds one event into the plugin's view tables, raising
+    ``StepRefused`` when the event cannot apply in the entity's current state
+    (the core then keeps the event and lists it as a conflict). ``reset``
+    deletes one entity's rows so it can be re-folded when an event arrives
+    that sorts before ones already applied. ``view_tables`` are dropped and
+    rebuilt by ``xinfang rebuild``; ``migrations`` create them.
+    """
+
+    name: str
+    label: str
+    view_tables: tuple[str, ...] = attrs.field(converter=tuple)
+    migrations: tuple[Any, ...] = attrs.field(converter=tuple)
+    apply: Callable[[Any, Any], None] = attrs.field(eq=False)
+    reset: Callable[[Any, str], None] = attrs.field(eq=False)

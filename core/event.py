@@ -1,0 +1,141 @@
+"""The event: the unit of the log, signed once by its author.
+
+The author encodes the event into canonical bytes (see ``codec``), signs
+``EVENT_DOMAIN + bytes`` with Ed25519 and from then on every node keeps and
+forwards those bytes with the signature. The id is the SHA-256 of the bytes.
+Each event names its author (the Ed25519 public key), the author's epoch and
+sequence number in that epoch, and the id of the author's previous event in
+the epoch, so a log is a hash chain per (author, epoch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import attrs
+
+from . import codec, keys
+from .errors import EncodingError, InvalidEvent
+from .hlc import MAX_COUNTER, Timestamp
+
+EVENT_DOMAIN = b"xinfang-event-v1\x00"
+FORMAT_VERSION = 1
+MAX_EVENT_BYTES = 64 * 1024
+FIELDS = ("area", "author", "body", "entity", "epoch", "hlc", "id", "prev", "seq", "type", "v")
+
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+_NAME = re.compile(r"\A[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\Z")
+
+
+def event_id(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def order_key(ts: Timestamp, author: str, epoch: int, seq: int) -> str:
+    """A string whose sort order is the total order of events."""
+    return f"{ts.wall_ms:015d}.{ts.counter:010d}.{author}.{epoch:010d}.{seq:012d}"
+
+
+@attrs.frozen
+class Event:
+    """A verified-shape event; ``raw`` and ``signature`` are what travels."""
+
+    raw: bytes = attrs.field(repr=False)
+    signature: bytes = attrs.field(repr=False)
+    id: str
+    author: str
+    epoch: int
+    seq: int
+    prev: str | None
+    hlc: Timestamp
+    type: str
+    entity: str
+    entity_id: str
+    area: str
+    body: dict[str, Any] = attrs.field(eq=False, repr=False)
+
+    @property
+    def order_key(self) -> str:
+        return order_key(self.hlc, self.author, self.epoch, self.seq)
+
+    def signature_valid(self) -> bool:
+        return keys.verify(self.author, self.signature, EVENT_DOMAIN + self.raw)
+
+    @classmethod
+    def create(cls, signer: keys.NodeKeys, *, epoch: int, seq: int, prev: str | None,
+               hlc: Timestamp, type: str, entity: str, entity_id: str, area: str,
+               body: dict[str, Any]) -> "Event":
+        """Encode and sign a new event; the only place event bytes are made."""
+        content = {
+            "v": FORMAT_VERSION, "author": signer.author, "epoch": epoch, "seq": seq,
+            "prev": prev, "hlc": hlc.to_list(), "type": type, "entity": entity,
+            "id": entity_id, "area": area, "body": body,
+        }
+        _check_content(content)
+        raw = codec.encode(content)
+        if len(raw) > MAX_EVENT_BYTES:
+            raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+        return cls.from_content(raw, signer.sign(EVENT_DOMAIN + raw), content)
+
+    @classmethod
+    def parse(cls, raw: bytes, signature: bytes) -> "Event":
+        """Decode stored or received bytes; checks shape, not the signature."""
+        raw = bytes(raw)
+        if len(raw) > MAX_EVENT_BYTES:
+            raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+        try:
+            content = codec.decode(raw)
+        except EncodingError as exc:
+            raise InvalidEvent(f"malformed event encoding: {exc}") from None
+        _check_content(content)
+        return cls.from_content(raw, bytes(signature), content)
+
+    @classmethod
+    def from_content(cls, raw: bytes, signature: bytes, content: dict[str, Any]) -> "Event":
+        return cls(
+            raw=raw, signature=signature, id=event_id(raw), author=content["author"],
+            epoch=content["epoch"], seq=content["seq"], prev=content["prev"],
+            hlc=Timestamp.from_list(content["hlc"]), type=content["type"],
+            entity=content["entity"], entity_id=content["id"], area=content["area"],
+            body=content["body"],
+        )
+
+
+def _check_content(content: Any) -> None:
+    def bad(why: str) -> InvalidEvent:
+        return InvalidEvent(f"malformed event: {why}")
+
+    if not isinstance(content, dict) or tuple(sorted(content)) != FIELDS:
+        got = sorted(content) if isinstance(content, dict) else type(content).__name__
+        raise bad(f"fields must be exactly {', '.join(FIELDS)}; got {got}")
+    if content["v"] != FORMAT_VERSION:
+        raise bad(f"format version {content['v']!r}; this node reads version {FORMAT_VERSION}")
+    if not isinstance(content["author"], str) or not _HEX64.match(content["author"]):
+        raise bad("author must be 64 lower-case hex digits (an Ed25519 public key)")
+    for name in ("epoch", "seq"):
+        value = content[name]
+        if type(value) is not int or value < (0 if name == "epoch" else 1):
+            raise bad(f"{name} must be a {'non-negative' if name == 'epoch' else 'positive'} integer")
+    prev = content["prev"]
+    if content["seq"] == 1:
+        if prev is not None:
+            raise bad("the first event of an epoch (seq 1) must have prev null")
+    elif not isinstance(prev, str) or not _HEX64.match(prev):
+        raise bad("prev must be the 64-hex id of the author's previous event")
+    hlc = content["hlc"]
+    if (not isinstance(hlc, list) or len(hlc) != 2 or any(type(x) is not int for x in hlc)
+            or hlc[0] < 0 or not 0 <= hlc[1] <= MAX_COUNTER):
+        raise bad("hlc must be [wall milliseconds, counter] with non-negative integers")
+    for name in ("type", "entity"):
+        if not isinstance(content[name], str) or not _NAME.match(content[name]):
+            raise bad(f"{name} must be a dotted lower-case name, got {content[name]!r}")
+    entity_id = content["id"]
+    if not isinstance(entity_id, str) or not 0 < len(entity_id) <= 128:
+        raise bad("id must be a string of 1 to 128 characters")
+    area = content["area"]
+    if not isinstance(area, str) or not area.isascii() or not area.isdigit() or len(area) > 12:
+        raise bad("area must be an area code of at most 12 digits")
+    if not isinstance(content["body"], dict):
+        raise bad("body must be a map")

@@ -1,0 +1,139 @@
+"""A node's keys: Ed25519 to sign, X25519 to receive encrypted data.
+
+Private keys live in PKCS#8 PEM files readable by the owner only, encrypted
+with a passphrase when one is given. Public keys travel as 64 hex digits; the
+fingerprint is a short string two operators can read to each other over the
+phone to compare keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+import attrs
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from .errors import InvalidInput, KeyError_
+
+_RAW = dict(encoding=serialization.Encoding.Raw, format=serialization.PublicFormat.Raw)
+
+
+def public_hex(public_key) -> str:
+    return public_key.public_bytes(**_RAW).hex()
+
+
+def fingerprint(public_key_hex: str) -> str:
+    """Five groups of four base32 letters: 100 bits, enough to compare aloud."""
+    digest = hashlib.sha256(b"xinfang-fingerprint-v1\x00" + bytes.fromhex(public_key_hex)).digest()
+    letters = base64.b32encode(digest)[:20].decode("ascii")
+    return "-".join(letters[i:i + 4] for i in range(0, 20, 4))
+
+
+def load_verify_key(public_key_hex: str) -> Ed25519PublicKey:
+    try:
+        raw = bytes.fromhex(public_key_hex)
+        if len(raw) != 32:
+            raise ValueError("not 32 bytes")
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"not an Ed25519 public key ({exc}): {public_key_hex!r}") from None
+
+
+def verify(public_key_hex: str, signature: bytes, message: bytes) -> bool:
+    try:
+        load_verify_key(public_key_hex).verify(signature, message)
+    except (InvalidSignature, InvalidInput):
+        return False
+    return True
+
+
+@attrs.frozen
+class NodeKeys:
+    """The private keys of one node, loaded into memory."""
+
+    signing: Ed25519PrivateKey = attrs.field(repr=False)
+    encryption: X25519PrivateKey = attrs.field(repr=False)
+
+    @property
+    def author(self) -> str:
+        """The node's identity in the log: its Ed25519 public key, in hex."""
+        return public_hex(self.signing.public_key())
+
+    @property
+    def encryption_public(self) -> str:
+        return public_hex(self.encryption.public_key())
+
+    def sign(self, message: bytes) -> bytes:
+        return self.signing.sign(message)
+
+    @classmethod
+    def generate(cls) -> "NodeKeys":
+        return cls(Ed25519PrivateKey.generate(), X25519PrivateKey.generate())
+
+    def save(self, directory: Path, passphrase: str | None) -> None:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        algorithm = (
+            serialization.BestAvailableEncryption(passphrase.encode("utf-8"))
+            if passphrase
+            else serialization.NoEncryption()
+        )
+        for name, key in (("signing.pem", self.signing), ("encryption.pem", self.encryption)):
+            data = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, algorithm
+            )
+            _write_private(directory / name, data)
+
+    @classmethod
+    def load(cls, directory: Path, passphrase: str | None) -> "NodeKeys":
+        signing = _load_private(directory / "signing.pem", passphrase)
+        encryption = _load_private(directory / "encryption.pem", passphrase)
+        if not isinstance(signing, Ed25519PrivateKey) or not isinstance(encryption, X25519PrivateKey):
+            raise KeyError_(f"key files in {directory} are not an Ed25519 and an X25519 key")
+        return cls(signing, encryption)
+
+
+def keys_need_passphrase(directory: Path) -> bool:
+    try:
+        head = (directory / "signing.pem").read_bytes()[:64]
+    except OSError:
+        return False
+    return b"ENCRYPTED" in head
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create the file owner-only from the first byte, never chmod after."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _load_private(path: Path, passphrase: str | None):
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise KeyError_(f"key file {path} is missing; is this a node directory?") from None
+    encrypted = b"ENCRYPTED" in data[:64]
+    if encrypted and not passphrase:
+        raise KeyError_(
+            f"key file {path} is protected by a passphrase: give it with "
+            "--passphrase or the XINFANG_PASSPHRASE environment variable"
+        )
+    try:
+        return serialization.load_pem_private_key(
+            data, password=passphrase.encode("utf-8") if encrypted else None
+        )
+    except (ValueError, TypeError):
+        if encrypted:
+            raise KeyError_(f"wrong passphrase for key file {path}") from None
+        raise KeyError_(f"key file {path} is damaged or not a private key") from None

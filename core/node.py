@@ -1,0 +1,272 @@
+"""A node: one office's directory, database, keys and plugins.
+
+The node is the Python API the CLI and plugins use: ``Node.init`` creates
+one, ``Node.open`` opens it, ``append`` signs and stores new events and folds
+them into the views in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import os
+import secrets as _secrets
+from pathlib import Path
+from typing import Any, Iterable
+
+import attrs
+import pluggy
+import sqlite_utils
+
+from . import areas, fold, store
+from .certs import Certificate
+from .errors import InvalidEvent, InvalidInput, NodeError
+from .event import Event
+from .hlc import HybridClock, Timestamp
+from .keys import NodeKeys, fingerprint, keys_need_passphrase
+from .plugins import Registry, get_plugin_manager
+from .sealing import Secret
+
+DB_NAME = "xinfang.db"
+KEYS_DIR = "keys"
+
+
+def default_home() -> Path:
+    """``XINFANG_HOME``, else the user's data directory."""
+    if os.environ.get("XINFANG_HOME"):
+        return Path(os.environ["XINFANG_HOME"])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "xinfang"
+
+
+@attrs.frozen
+class Draft:
+    """An event not yet signed: what a plugin asks the node to record."""
+
+    type: str
+    entity: str
+    entity_id: str
+    area: str
+    body: dict[str, Any]
+    secrets: tuple[Secret, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen
+class NodeInfo:
+    name: str
+    level: str
+    area: str
+    author: str
+    encryption: str
+    epoch: int
+    root: bool
+    created: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.author)
+
+    @property
+    def level_label(self) -> str:
+        return areas.level(self.level).label
+
+
+@attrs.define
+class Node:
+    home: Path
+    db: sqlite_utils.Database
+    pm: pluggy.PluginManager
+    registry: Registry
+    passphrase: str | None = attrs.field(default=None, repr=False)
+    operator: str = attrs.Factory(lambda: os.environ.get("XINFANG_OPERATOR") or getpass.getuser())
+    clock: HybridClock = attrs.Factory(HybridClock)
+    _keys: NodeKeys | None = attrs.field(default=None, repr=False)
+
+    # -- creating and opening ------------------------------------------------
+
+    @classmethod
+    def init(cls, home: Path | None, *, level: str, area: str, name: str, root: bool = False,
+             passphrase: str | None = None, pm: pluggy.PluginManager | None = None) -> "Node":
+        home = Path(home) if home else default_home()
+        found_level = areas.level(level)
+        areas.check_code(area, found_level)
+        if not name or not name.strip():
+            raise InvalidInput("node name is empty; give the office's name with --name")
+        if home.exists() and any(home.iterdir()):
+            raise NodeError(f"node directory {home} already exists and is not empty; "
+                            "choose another --home or remove it")
+        keys = NodeKeys.generate()
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        keys.save(home / KEYS_DIR, passphrase)
+        db = store.open_database(home / DB_NAME, create=True)
+        node = cls._assemble(home, db, pm, passphrase)
+        node._keys = keys
+        with db.atomic():
+            for key, value in {
+                "name": name.strip(), "level": found_level.name, "area": area,
+                "author": keys.author, "encryption": keys.encryption_public, "epoch": "0",
+                "root": "1" if root else "0", "created": dt.date.today().isoformat(),
+                "match_key": _secrets.token_hex(32),
+            }.items():
+                store.set_meta(db, key, value)
+            if root:
+                cert = Certificate.issue(keys, subject=keys.author, encryption=keys.encryption_public,
+                                         area=area, level=found_level.name, name=name.strip())
+                store.set_meta(db, "certificate", cert.to_json())
+        return node
+
+    @classmethod
+    def open(cls, home: Path | None = None, *, passphrase: str | None = None,
+             pm: pluggy.PluginManager | None = None) -> "Node":
+        home = Path(home) if home else default_home()
+        if not (home / DB_NAME).exists():
+            raise NodeError(f"no node at {home} (no {DB_NAME}); run `xinfang init` first, "
+                            "or point --home / XINFANG_HOME at the node directory")
+        db = store.open_database(home / DB_NAME)
+        if store.get_meta(db, "author") is None:
+            raise NodeError(f"database in {home} has no node identity; it was not made by "
+                            "`xinfang init` or is damaged")
+        return cls._assemble(home, db, pm, passphrase)
+
+    @classmethod
+    def _assemble(cls, home, db, pm, passphrase) -> "Node":
+        from .migrations import apply_all
+
+        pm = pm or get_plugin_manager()
+        registry = Registry.collect(pm)
+        for entity_type in registry.entity_types.values():
+            apply_all(db, entity_type.name, entity_type.migrations)
+        node = cls(home=home, db=db, pm=pm, registry=registry, passphrase=passphrase)
+        latest = db.execute("select max(order_key) from events").fetchone()[0]
+        if latest:
+            wall, counter = latest.split(".")[:2]
+            node.clock.observe(Timestamp(int(wall), int(counter)))
+        return node
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- identity ----------------------------------------------------------
+
+    @property
+    def info(self) -> NodeInfo:
+        meta = dict(self.db.execute("select key, value from meta").fetchall())
+        return NodeInfo(name=meta["name"], level=meta["level"], area=meta["area"],
+                        author=meta["author"], encryption=meta["encryption"],
+                        epoch=int(meta["epoch"]), root=meta["root"] == "1",
+                        created=meta["created"])
+
+    @property
+    def certificate(self) -> Certificate | None:
+        text = store.get_meta(self.db, "certificate")
+        return Certificate.from_json(text) if text else None
+
+    @property
+    def match_key(self) -> str:
+        return store.get_meta(self.db, "match_key")
+
+    @property
+    def keys(self) -> NodeKeys:
+        if self._keys is None:
+            self._keys = NodeKeys.load(self.home / KEYS_DIR, self.passphrase)
+            if self._keys.author != self.info.author:
+                raise NodeError(f"the keys in {self.home / KEYS_DIR} do not belong to this "
+                                "node's database")
+        return self._keys
+
+    @property
+    def keys_encrypted(self) -> bool:
+        return keys_need_passphrase(self.home / KEYS_DIR)
+
+    @property
+    def context(self) -> fold.FoldContext:
+        return fold.FoldContext(self.db, self.registry)
+
+    def in_jurisdiction(self, area: str) -> bool:
+        return areas.contains(self.info.area, area)
+
+    # -- writing -------------------------------------------------------------
+
+    def append(self, draft: Draft) -> Event:
+        return self.append_many([draft])[0]
+
+    def append_many(self, drafts: Iterable[Draft]) -> list[Event]:
+        """Sign, store and fold ``drafts`` in one transaction: all or nothing."""
+        info = self.info
+        keys = self.keys
+        events = []
+        with self.db.atomic():
+            seq, prev = store.feed_head(self.db, info.author, info.epoch)
+            for draft in drafts:
+                if not self.in_jurisdiction(draft.area):
+                    raise InvalidInput(f"area {draft.area} is outside this node's jurisdiction "
+                                       f"{info.area} ({info.name})")
+                self.pm.hook.xinfang_validate_event(event=draft, node=self)
+                seq += 1
+                event = Event.create(keys, epoch=info.epoch, seq=seq, prev=prev,
+                                     hlc=self.clock.tick(), type=draft.type, entity=draft.entity,
+                                     entity_id=draft.entity_id, area=draft.area, body=draft.body)
+                store.insert_event(self.db, event)
+                for secret in draft.secrets:
+                    self.db.conn.execute(
+                        "insert or ignore into secrets (digest, salt, value) values (?,?,?)",
+                        [secret.digest, secret.salt, secret.value])
+                fold.apply(self.context, event)
+                prev = event.id
+                events.append(event)
+        return events
+
+    def ingest(self, events: Iterable[Event], secrets: Iterable[Secret] = ()) -> int:
+        """Fold events made elsewhere, in any order; return how many were new.
+
+        Each is checked (shape, signature, plugin validation) before anything
+        is written, and all are applied in one transaction, so a bad event
+        leaves the store untouched. A duplicate changes nothing. Chain, scope
+        and trust checks belong to the sync layer, which calls this.
+        """
+        events = list(events)
+        for event in events:
+            if not event.signature_valid():
+                raise InvalidEvent(f"event {event.id[:16]}… from author {event.author[:16]}… "
+                                   "has a signature that does not verify")
+            self.pm.hook.xinfang_validate_event(event=event, node=self)
+        new = 0
+        with self.db.atomic():
+            for secret in secrets:
+                if not secret.holds():
+                    raise InvalidEvent(f"sealed value {secret.digest[:16]}… does not match "
+                                       "its digest")
+                self.db.conn.execute(
+                    "insert or ignore into secrets (digest, salt, value) values (?,?,?)",
+                    [secret.digest, secret.salt, secret.value])
+            for event in events:
+                if store.insert_event(self.db, event):
+                    self.clock.observe(event.hlc)
+                    fold.apply(self.context, event)
+                    new += 1
+        return new
+
+    def new_epoch(self) -> int:
+        """Start a new epoch, e.g. after restoring this node from a backup.
+
+        The restored log may lack events this node had already sent away;
+        writing on from the old sequence numbers would fork its own feed.
+        """
+        epoch = self.info.epoch + 1
+        store.set_meta(self.db, "epoch", str(epoch))
+        return epoch
+
+    def log_access(self, entity: str, entity_id: str, what: str) -> None:
+        self.db.execute(
+            "insert into access_log (at, who, entity, entity_id, what) values (?,?,?,?,?)",
+            [dt.datetime.now().isoformat(timespec="seconds"), self.operator, entity, entity_id, what])
+
+    def author_name(self, author: str) -> str:
+        info = self.info
+        return info.name if author == info.author else fingerprint(author)

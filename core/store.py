@@ -1,0 +1,138 @@
+"""The SQLite store: the log of events and the node's own bookkeeping.
+
+Only ``events``, ``secrets`` and ``access_log`` are primary data. Every other
+table is a view folded from the log and can be dropped and rebuilt.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+from .event import Event
+from .errors import NodeError
+from .migrations import Migration, apply_all
+
+#: tables that hold the truth; everything else is rebuilt from them.
+PRIMARY_TABLES = ("events", "secrets", "meta", "access_log", "_migrations")
+#: view tables the core itself maintains while folding.
+CORE_VIEW_TABLES = ("conflicts", "entity_heads")
+
+
+def _initial(db: sqlite_utils.Database) -> None:
+    db.executescript("""
+    create table meta (key text primary key, value text not null);
+    create table events (
+        pos integer primary key,          -- arrival order on this node
+        id text not null unique,          -- sha256 of raw
+        author text not null,
+        epoch integer not null,
+        seq integer not null,
+        prev text,
+        order_key text not null,          -- total order: hlc, author, epoch, seq
+        type text not null,
+        entity text not null,
+        entity_id text not null,
+        area text not null,
+        raw blob not null,                -- the exact signed bytes
+        sig blob not null,
+        unique (author, epoch, seq)
+    );
+    create index events_entity on events (entity, entity_id, order_key);
+    create index events_order on events (order_key);
+    create table secrets (
+        digest text primary key,          -- sha256 commitment carried in an event
+        salt text not null,
+        value text not null
+    );
+    create table access_log (
+        pos integer primary key,
+        at text not null,
+        who text not null,
+        entity text not null,
+        entity_id text not null,
+        what text not null
+    );
+    create table conflicts (
+        event_id text primary key,
+        entity text not null,
+        entity_id text not null,
+        order_key text not null,
+        type text not null,
+        reason text not null
+    );
+    create table entity_heads (
+        entity text not null,
+        entity_id text not null,
+        order_key text not null,
+        primary key (entity, entity_id)
+    );
+    """)
+
+
+CORE_MIGRATIONS = (Migration("0001_initial", _initial),)
+
+
+def open_database(path: Path, create: bool = False) -> sqlite_utils.Database:
+    if not create and not path.exists():
+        raise NodeError(f"database {path} is missing; run `xinfang init` first, "
+                        "or point --home / XINFANG_HOME at the node directory")
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None)
+        conn.execute("pragma journal_mode = wal")
+        conn.execute("pragma synchronous = full")
+        conn.execute("pragma foreign_keys = on")
+        db = sqlite_utils.Database(conn)
+        apply_all(db, "core", CORE_MIGRATIONS)
+        db.execute("select count(*) from meta").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise NodeError(f"database {path} is damaged ({exc}); restore it from a "
+                        "backup and run `xinfang node new-epoch`") from None
+    return db
+
+
+def get_meta(db: sqlite_utils.Database, key: str, default: str | None = None) -> str | None:
+    row = db.execute("select value from meta where key = ?", [key]).fetchone()
+    return row[0] if row else default
+
+
+def set_meta(db: sqlite_utils.Database, key: str, value: str) -> None:
+    db.execute("insert into meta (key, value) values (?, ?) "
+               "on conflict (key) do update set value = excluded.value", [key, value])
+
+
+def insert_event(db: sqlite_utils.Database, event: Event) -> bool:
+    """Append ``event``; False if the log already holds it (idempotent)."""
+    cursor = db.conn.execute(
+        "insert or ignore into events (id, author, epoch, seq, prev, order_key, type, "
+        "entity, entity_id, area, raw, sig) values (?,?,?,?,?,?,?,?,?,?,?,?)",
+        [event.id, event.author, event.epoch, event.seq, event.prev, event.order_key,
+         event.type, event.entity, event.entity_id, event.area, event.raw,
+         event.signature])
+    return cursor.rowcount == 1
+
+
+def feed_head(db: sqlite_utils.Database, author: str, epoch: int) -> tuple[int, str | None]:
+    row = db.conn.execute(
+        "select seq, id from events where author = ? and epoch = ? order by seq desc limit 1",
+        [author, epoch]).fetchone()
+    return (row[0], row[1]) if row else (0, None)
+
+
+def row_to_event(row) -> Event:
+    return Event.parse(row[0], row[1])
+
+
+def events_of(db: sqlite_utils.Database, entity: str, entity_id: str) -> Iterator[Event]:
+    for row in db.conn.execute(
+            "select raw, sig from events where entity = ? and entity_id = ? order by order_key",
+            [entity, entity_id]):
+        yield row_to_event(row)
+
+
+def all_events(db: sqlite_utils.Database, order: str = "order_key") -> Iterator[Event]:
+    for row in db.conn.execute(f"select raw, sig from events order by {order}"):
+        yield row_to_event(row)

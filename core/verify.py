@@ -1,0 +1,155 @@
+"""Checking the log, and rebuilding the views from it.
+
+``verify_log`` re-checks, for every stored event, that its bytes are
+canonical, that its id is their hash, that the indexed columns say what the
+bytes say, that the signature holds and that each author's chain has no gap
+and no fork. ``rebuild`` re-folds every view from the log and reports how the
+result differs from what was stored; it is also an integrity check of the
+fold itself.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import attrs
+
+from . import fold, store
+from .errors import InvalidEvent
+from .event import Event, event_id
+from .sealing import digest_of
+
+Progress = Callable[[int], None]
+
+
+@attrs.frozen
+class Problem:
+    pos: int | None
+    event_id: str | None
+    author: str | None
+    epoch: int | None
+    seq: int | None
+    what: str
+
+    def describe(self) -> str:
+        if self.pos is None:
+            return self.what
+        return (f"event #{self.pos} (id {self.event_id[:16]}…, author {self.author[:16]}…, "
+                f"epoch {self.epoch}, seq {self.seq}): {self.what}")
+
+
+@attrs.frozen
+class VerifyReport:
+    events: int
+    feeds: int
+    secrets: int
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+_COLUMNS = ("id", "author", "epoch", "seq", "prev", "order_key", "type", "entity", "entity_id", "area")
+
+
+def verify_log(db, progress: Progress | None = None) -> VerifyReport:
+    problems: list[Problem] = []
+    feeds: dict[tuple[str, int], tuple[int, str]] = {}
+    count = 0
+    cursor = db.conn.execute(
+        "select pos, " + ", ".join(_COLUMNS) + ", raw, sig from events order by author, epoch, seq")
+    for row in cursor:
+        count += 1
+        pos, stored = row[0], dict(zip(_COLUMNS, row[1:11]))
+        raw, sig = bytes(row[11]), bytes(row[12])
+
+        def problem(what: str) -> None:
+            problems.append(Problem(pos, stored["id"], stored["author"], stored["epoch"],
+                                    stored["seq"], what))
+
+        try:
+            event = Event.parse(raw, sig)
+        except InvalidEvent as exc:
+            problem(f"stored bytes do not decode: {exc}")
+            continue
+        if event_id(raw) != stored["id"]:
+            problem("stored id is not the SHA-256 of the stored bytes (bytes altered)")
+            continue
+        mismatched = [name for name, value in _columns_of(event).items() if stored[name] != value]
+        if mismatched:
+            problem(f"index columns {', '.join(mismatched)} disagree with the signed bytes")
+            continue
+        if not event.signature_valid():
+            problem("signature does not verify against the author's key")
+            continue
+        key = (event.author, event.epoch)
+        last_seq, last_id = feeds.get(key, (0, None))
+        if event.seq != last_seq + 1:
+            problem(f"gap in the author's chain: seq {event.seq} follows seq {last_seq}")
+        elif event.prev != last_id:
+            problem("prev does not match the id of the author's previous event (chain broken)")
+        feeds[key] = (event.seq, event.id)
+        if progress and count % 1000 == 0:
+            progress(count)
+    secrets = 0
+    for digest, salt, value in db.conn.execute("select digest, salt, value from secrets"):
+        secrets += 1
+        if digest_of(salt, value) != digest:
+            problems.append(Problem(None, None, None, None,
+                                    f"sealed value {digest[:16]}… does not match its digest"))
+    if progress:
+        progress(count)
+    return VerifyReport(count, len(feeds), secrets, tuple(problems))
+
+
+def _columns_of(event: Event) -> dict[str, object]:
+    return {"id": event.id, "author": event.author, "epoch": event.epoch, "seq": event.seq,
+            "prev": event.prev, "order_key": event.order_key, "type": event.type,
+            "entity": event.entity, "entity_id": event.entity_id, "area": event.area}
+
+
+@attrs.frozen
+class TableDifference:
+    table: str
+    only_stored: tuple[tuple, ...]
+    only_rebuilt: tuple[tuple, ...]
+
+
+@attrs.frozen
+class RebuildReport:
+    events: int
+    tables: int
+    differences: tuple[TableDifference, ...]
+    written: bool
+
+    @property
+    def consistent(self) -> bool:
+        return not self.differences
+
+
+class _Discard(Exception):
+    pass
+
+
+def rebuild(node, check_only: bool = False) -> RebuildReport:
+    """Re-fold every view from the log; with ``check_only`` keep nothing."""
+    ctx = node.context
+    before = fold.dump_views(node.db, node.registry)
+    result = {}
+    try:
+        with node.db.atomic():
+            result["events"] = fold.refold_all(ctx, store.all_events(node.db))
+            result["after"] = fold.dump_views(node.db, node.registry)
+            if check_only:
+                raise _Discard
+    except _Discard:
+        pass
+    after = result["after"]
+    differences = []
+    for table in before:
+        old, new = set(before[table]), set(after[table])
+        if old != new:
+            differences.append(TableDifference(
+                table, tuple(sorted(old - new, key=repr)), tuple(sorted(new - old, key=repr))))
+    return RebuildReport(result["events"], len(before), tuple(differences), not check_only)

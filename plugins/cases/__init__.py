@@ -1,0 +1,1 @@
+"""信访事项: the case lifecycle, its statutory deadlines and derived flags."""

@@ -1,0 +1,128 @@
+"""The 信访事项 lifecycle of 《信访工作条例》(2022), as states and steps.
+
+Guards are pure functions of the case view and the step's values, so every
+node folding the same events refuses the same steps. The view a guard sees
+holds ``status``, ``received``, ``facts`` (the latest values of each step
+taken, by step name) and ``deadlines`` (by kind, from the deadline policy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xinfang.core.entities import ANY_OPEN, Field, State, Step
+
+DATE = Field("date", "日期", kind="date", help="date of the step, YYYY-MM-DD (default today)")
+NOTE = Field("note", "备注")
+
+STATES = [
+    State("registered", "已登记"),
+    State("forwarded", "已转送交办"),
+    State("accepted", "办理中"),
+    State("answered", "已答复"),
+    State("closed", "已办结", open=False),
+    State("not_accepted", "不予受理", open=False),
+    State("not_reaccepted", "不再受理", open=False),
+    State("review_requested", "复查中"),
+    State("review_answered", "已复查答复", open=False),
+    State("rereview_requested", "复核中"),
+    State("rereview_answered", "已复核答复", open=False),
+    State("final", "已终结", open=False),
+    State("withdrawn", "已撤回", open=False),
+]
+
+
+def _not_before_received(view: dict[str, Any], values: dict[str, Any]) -> str | None:
+    if values.get("date") and values["date"] < view["received"]:
+        return f"date {values['date']} is before the case was received ({view['received']})"
+    return None
+
+
+def _guarded(*checks):
+    def guard(view: dict[str, Any], values: dict[str, Any]) -> str | None:
+        for check in (_not_before_received, *checks):
+            reason = check(view, values)
+            if reason:
+                return reason
+        return None
+    return guard
+
+
+def _once(step: str, label: str):
+    def check(view, values):
+        if step in view["facts"]:
+            return f"{label} has already been recorded for this case ({view['facts'][step]['date']})"
+        return None
+    return check
+
+
+def _extension_allowed(view, values):
+    limit = view["max_extension"]
+    if values.get("days", 0) > limit:
+        return f"an extension is at most {limit} days; {values['days']} were asked"
+    due = view["deadlines"].get("answer", {}).get("due")
+    if due and values["date"] > due:
+        return f"the answer deadline {due} has passed; an extension must be decided before it"
+    return None
+
+
+def _within_window(window: str, what: str, earlier: str):
+    def check(view, values):
+        deadline = view["deadlines"].get(window) or {}
+        due = deadline.get("due")
+        if due and values["date"] > due:
+            return (f"{what} was asked on {values['date']}, after its window closed on {due} "
+                    f"(30 days after {earlier} {deadline.get('start')}); 依规不予受理")
+        return None
+    return check
+
+
+def _forward_target(view, values):
+    if not values.get("unit") and not values.get("to_area"):
+        return "say where the case goes: a unit (--unit) or an area code below (--to-area)"
+    return None
+
+
+STEPS = [
+    Step("forward", "转送交办", {"registered", "forwarded"}, "forwarded", (
+        DATE, Field("mode", "方式", kind="choice", choices="case.forward_mode", required=True),
+        Field("unit", "责任单位"), Field("to_area", "交办至区划", help="area code below this node"),
+        NOTE), guard=_guarded(_forward_target)),
+    Step("accept", "受理", {"registered", "forwarded"}, "accepted", (
+        DATE, Field("unit", "责任单位"), Field("leader", "包案领导"), Field("handler", "办理人"),
+        NOTE), guard=_guarded()),
+    Step("reject", "不予受理", {"registered", "forwarded"}, "not_accepted", (
+        DATE, Field("reason", "理由", required=True),
+        Field("legal_channel", "法定途径", kind="choice", choices="case.legal_channel",
+              required=True)), guard=_guarded()),
+    Step("refuse", "不再受理", {"registered", "forwarded"}, "not_reaccepted", (
+        DATE, Field("reason", "理由", required=True), Field("earlier", "原信访事项编号")),
+        guard=_guarded()),
+    Step("extend", "延期", {"accepted"}, None, (
+        DATE, Field("days", "延期天数", kind="int", required=True, minimum=1),
+        Field("reason", "延期理由", required=True)),
+        guard=_guarded(_once("extend", "延期"), _extension_allowed)),
+    Step("answer", "答复", {"accepted"}, "answered", (
+        DATE, Field("outcome", "处理意见", kind="choice", choices="case.answer_outcome",
+                    required=True), Field("text", "答复内容")), guard=_guarded()),
+    Step("close", "办结", {"answered"}, "closed", (DATE, NOTE), guard=_guarded()),
+    Step("rate", "满意度评价", {"answered", "closed"}, None, (
+        DATE, Field("rating", "评价", kind="choice", choices="case.rating", required=True)),
+        guard=_guarded(_once("rate", "满意度评价"))),
+    Step("request_review", "复查申请", {"answered", "closed"}, "review_requested", (
+        DATE, Field("reason", "申请理由")),
+        guard=_guarded(_within_window("review_window", "复查申请", "答复"))),
+    Step("answer_review", "复查答复", {"review_requested"}, "review_answered", (
+        DATE, Field("outcome", "复查意见", kind="choice", choices="case.review_outcome",
+                    required=True), Field("text", "复查意见书")),
+        guard=_guarded(), retarget=lambda v: "accepted" if v.get("outcome") == "redo" else None),
+    Step("request_rereview", "复核申请", {"review_answered"}, "rereview_requested", (
+        DATE, Field("reason", "申请理由")),
+        guard=_guarded(_within_window("rereview_window", "复核申请", "复查答复"))),
+    Step("answer_rereview", "复核答复", {"rereview_requested"}, "rereview_answered", (
+        DATE, Field("outcome", "复核意见", kind="choice", choices="case.review_outcome",
+                    required=True), Field("text", "复核意见书")), guard=_guarded()),
+    Step("finalize", "终结", {"rereview_answered"}, "final", (DATE, NOTE), guard=_guarded()),
+    Step("withdraw", "撤回", {ANY_OPEN}, "withdrawn", (
+        DATE, Field("reason", "撤回理由")), guard=_guarded()),
+]

@@ -1,0 +1,1 @@
+"""Moving signed events between nodes (trust chain, scopes, bundles, HTTP)."""

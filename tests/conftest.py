@@ -1,0 +1,80 @@
+"""Shared fixtures: real nodes in temporary directories, real CLI invocations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from xinfang.cli.main import build_cli
+from xinfang.core.node import Node
+from xinfang.core.plugins import get_plugin_manager
+from xinfang.plugins.cases import api
+from xinfang.plugins.cases.idnumber import check_character
+
+VILLAGE = "431202101201"
+TOWNSHIP = "431202101"
+COUNTY = "431202"
+
+
+def synthetic_id(serial: int, birth: str = "19800101") -> str:
+    """A valid-looking ID number in region 990000, assigned to no place."""
+    first17 = f"990000{birth}{serial:03d}"
+    return first17 + check_character(first17)
+
+
+@pytest.fixture
+def make_node(tmp_path):
+    """Create nodes: ``make_node(level="village", area=VILLAGE, plugins=[...])``."""
+    counter = iter(range(1000))
+    opened: list[Node] = []
+
+    def make(level: str = "village", area: str = VILLAGE, name: str = "测试村信访站",
+             plugins=(), root: bool = False, passphrase: str | None = None) -> Node:
+        home = tmp_path / f"node{next(counter)}"
+        node = Node.init(home, level=level, area=area, name=name, root=root,
+                         passphrase=passphrase, pm=get_plugin_manager(plugins))
+        node.operator = "测试员"
+        opened.append(node)
+        return node
+
+    yield make
+    for node in opened:
+        try:
+            node.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def node(make_node) -> Node:
+    return make_node()
+
+
+def case_input(**overrides) -> api.CaseInput:
+    values = dict(
+        petitioners=[api.PetitionerInput("赵某甲", synthetic_id(1), "13800000001", "示例村一组")],
+        channel="来访", category="劳动社保", kind="申诉求决", request="请求追讨拖欠工资",
+        received="2026-01-05")
+    values.update(overrides)
+    return api.CaseInput(**values)
+
+
+@pytest.fixture
+def invoke(tmp_path):
+    """Run the real CLI against a node directory: ``invoke("case", "list", plugins=[...])``."""
+    home = tmp_path / "cli-node"
+
+    def run(*args: str, plugins=(), home_dir: Path | None = None, input: str | None = None,
+            env: dict | None = None):
+        cli = build_cli(get_plugin_manager(plugins))
+        return CliRunner().invoke(cli, ["--home", str(home_dir or home), "--operator", "测试员",
+                                        *args], input=input, env=env)
+
+    run.home = home
+    return run
+
+
+TODAY = dt.date(2026, 3, 1)
