@@ -53,6 +53,9 @@ class Group(click.Group):
         except sqlite3.OperationalError as exc:
             raise click.ClickException(f"database error: {exc} (is another xinfang "
                                        "process writing to this node?)") from None
+        except sqlite3.DatabaseError as exc:
+            raise click.ClickException(f"the node's database is damaged ({exc}); restore it "
+                                       "from a backup and run `xinfang node new-epoch`") from None
 
 
 def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
@@ -73,7 +76,9 @@ def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
         """xinfang: 信访事项 offline-first case work and sync."""
         ctx.obj = App(home or default_home(), passphrase, operator, pm)
 
-    for command in (init, node_group, log_group, rebuild, demo):
+    from .sync_commands import COMMANDS
+
+    for command in (init, node_group, log_group, rebuild, demo, *COMMANDS):
         cli.add_command(command)
     pm.hook.xinfang_register_commands(cli=cli, registry=Registry.collect(pm))
     return cli
@@ -229,11 +234,20 @@ def demo(app: App, keep):
 
 
 def main() -> None:
+    """The console entry point: no traceback reaches the user unless asked for."""
+    import os
+
     try:
         command = build_cli()
+        command(prog_name="xinfang", standalone_mode=True)
     except XinfangError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
-    command(prog_name="xinfang")
+    except Exception as exc:  # a bug: say so in one line, keep the detail on request
+        if os.environ.get("XINFANG_DEBUG"):
+            raise
+        click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); this is a bug in "
+                   "xinfang: run again with XINFANG_DEBUG=1 and report the traceback", err=True)
+        sys.exit(2)
 
 

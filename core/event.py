@@ -74,7 +74,10 @@ class Event:
             "id": entity_id, "area": area, "body": body,
         }
         _check_content(content)
-        raw = codec.encode(content)
+        try:
+            raw = codec.encode(content)
+        except EncodingError as exc:
+            raise InvalidEvent(f"malformed event: {exc}") from None
         if len(raw) > MAX_EVENT_BYTES:
             raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
         return cls.from_content(raw, signer.sign(EVENT_DOMAIN + raw), content)

@@ -44,8 +44,10 @@ class HybridClock:
         physical = self.now_ms()
         if physical > self.last.wall_ms:
             self.last = Timestamp(physical, 0)
-        else:
+        elif self.last.counter < MAX_COUNTER:
             self.last = Timestamp(self.last.wall_ms, self.last.counter + 1)
+        else:  # the counter is full: borrow the next millisecond
+            self.last = Timestamp(self.last.wall_ms + 1, 0)
         return self.last
 
     def observe(self, seen: Timestamp) -> None:

@@ -86,3 +86,14 @@ def xinfang_register_commands(cli, registry):
     ``registry`` holds what every plugin registered (steps, fields,
     vocabularies), so commands can be generated from it.
     """
+
+
+@hookspec(firstresult=True)
+def xinfang_release_secrets(event, destination, node):
+    """Return True to send ``event``'s sealed values (petitioner identity) in
+    clear to ``destination`` (a ``Certificate``) from ``node``, False to send
+    digests only.
+
+    Return None to defer; stops at the first non-None result. Nothing is
+    released when no plugin answers.
+    """

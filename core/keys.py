@@ -137,3 +137,72 @@ def _load_private(path: Path, passphrase: str | None):
         if encrypted:
             raise KeyError_(f"wrong passphrase for key file {path}") from None
         raise KeyError_(f"key file {path} is damaged or not a private key") from None
+
+
+# -- refusing weak public keys -------------------------------------------------
+#
+# A public key of small order makes signatures or shared secrets meaningless
+# (any message verifies, or every peer derives the same key). Enrolment
+# refuses them; the arithmetic below is just enough of edwards25519 to test
+# whether 8·P is the identity.
+
+_P = 2**255 - 19
+_D = (-121665 * pow(121666, _P - 2, _P)) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+#: u-coordinates of the small-order points of curve25519, reduced mod p.
+_X25519_SMALL_ORDER = frozenset({
+    0, 1, _P - 1,
+    325606250916557431795983626356110631294008115727848805560023387167927233504,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823,
+})
+
+
+def _ed_decode(raw: bytes) -> tuple[int, int] | None:
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    sign = raw[31] >> 7
+    if y >= _P:
+        return None
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x2 = u * pow(v, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P:
+        return None
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = _P - x
+    return x, y
+
+
+def _ed_double(point: tuple[int, int]) -> tuple[int, int]:
+    x, y = point
+    t = _D * x * x * y * y % _P
+    return ((2 * x * y) * pow(1 + t, _P - 2, _P) % _P,
+            (y * y + x * x) * pow(1 - t, _P - 2, _P) % _P)
+
+
+def check_signing_key(public_key_hex: str) -> None:
+    """Refuse an Ed25519 public key that is malformed or of small order."""
+    raw = bytes.fromhex(public_key_hex) if _is_hex(public_key_hex, 64) else b""
+    point = _ed_decode(raw) if len(raw) == 32 else None
+    if point is None:
+        raise InvalidInput(f"signing key {public_key_hex[:16]}… is not a valid Ed25519 point")
+    for _ in range(3):
+        point = _ed_double(point)
+    if point == (0, 1):
+        raise InvalidInput(f"signing key {public_key_hex[:16]}… has small order and is refused")
+
+
+def check_encryption_key(public_key_hex: str) -> None:
+    """Refuse an X25519 public key of small order (it would fix the shared secret)."""
+    if not _is_hex(public_key_hex, 64):
+        raise InvalidInput(f"encryption key {public_key_hex[:16]}… is not 32 bytes of hex")
+    u = int.from_bytes(bytes.fromhex(public_key_hex), "little") & ((1 << 255) - 1)
+    if u % _P in _X25519_SMALL_ORDER:
+        raise InvalidInput(f"encryption key {public_key_hex[:16]}… has small order and is refused")
+
+
+def _is_hex(text: str, length: int) -> bool:
+    return isinstance(text, str) and len(text) == length and all(c in "0123456789abcdef" for c in text)

@@ -11,6 +11,7 @@ import datetime as dt
 import getpass
 import os
 import secrets as _secrets
+import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -113,6 +114,8 @@ class Node:
                 cert = Certificate.issue(keys, subject=keys.author, encryption=keys.encryption_public,
                                          area=area, level=found_level.name, name=name.strip())
                 store.set_meta(db, "certificate", cert.to_json())
+                store.set_meta(db, "root_author", cert.subject)
+                store.remember_certificate(db, cert)
         return node
 
     @classmethod
@@ -137,7 +140,11 @@ class Node:
         for entity_type in registry.entity_types.values():
             apply_all(db, entity_type.name, entity_type.migrations)
         node = cls(home=home, db=db, pm=pm, registry=registry, passphrase=passphrase)
-        latest = db.execute("select max(order_key) from events").fetchone()[0]
+        try:
+            latest = db.execute("select max(order_key) from events").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise NodeError(f"database in {home} is damaged ({exc}); restore it from a backup "
+                            "and run `xinfang node new-epoch`") from None
         if latest:
             wall, counter = latest.split(".")[:2]
             node.clock.observe(Timestamp(int(wall), int(counter)))

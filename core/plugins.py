@@ -20,7 +20,11 @@ from . import hookspecs
 from .entities import Choice, Field, Lifecycle
 from .errors import PluginError
 
-DEFAULT_PLUGINS = ("xinfang.plugins.cases.plugin",)
+DEFAULT_PLUGINS = (
+    "xinfang.plugins.cases.plugin",
+    "xinfang.plugins.settlements",
+    "xinfang.sync.revocation",
+)
 
 
 def get_plugin_manager(extra: Iterable[Any] = (), load_entry_points: bool = True) -> pluggy.PluginManager:

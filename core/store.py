@@ -17,7 +17,8 @@ from .errors import NodeError
 from .migrations import Migration, apply_all
 
 #: tables that hold the truth; everything else is rebuilt from them.
-PRIMARY_TABLES = ("events", "secrets", "meta", "access_log", "_migrations")
+PRIMARY_TABLES = ("events", "secrets", "meta", "access_log", "_migrations", "feeds", "certs",
+                  "quarantine", "frozen_feeds", "peers", "peer_refusals", "seen_envelopes")
 #: view tables the core itself maintains while folding.
 CORE_VIEW_TABLES = ("conflicts", "entity_heads")
 
@@ -73,7 +74,51 @@ def _initial(db: sqlite_utils.Database) -> None:
     """)
 
 
-CORE_MIGRATIONS = (Migration("0001_initial", _initial),)
+def _sync_state(db: sqlite_utils.Database) -> None:
+    db.executescript("""
+    -- per (author, epoch): the highest seq held, its id, and (for feeds seen
+    -- through a scope filter) the seq up to which every in-scope event is held
+    create table feeds (
+        author text not null, epoch integer not null, seq integer not null,
+        head text not null, covered integer not null default 0,
+        primary key (author, epoch)
+    );
+    insert into feeds (author, epoch, seq, head)
+        select author, epoch, max(seq), (select id from events e2 where e2.author = e.author
+            and e2.epoch = e.epoch order by seq desc limit 1)
+        from events e group by author, epoch;
+    create table certs (
+        subject text primary key, issuer text not null, area text not null,
+        level text not null, name text not null, encryption text not null,
+        raw blob not null, sig blob not null
+    );
+    create table quarantine (
+        event_id text not null, author text not null, epoch integer not null,
+        seq integer not null, raw blob not null, sig blob not null,
+        reason text not null, peer text, at text not null,
+        reported integer not null default 0,
+        primary key (event_id)
+    );
+    create table frozen_feeds (
+        author text not null, epoch integer not null, seq integer not null,
+        reason text not null, primary key (author, epoch)
+    );
+    create table peers (
+        author text primary key, ack text not null default '{}',
+        sent integer not null default 0, received integer not null default 0,
+        last_sync text, last_transport text, last_error text
+    );
+    create table peer_refusals (
+        peer text not null, event_id text not null, reason text not null,
+        reported integer not null default 0, primary key (peer, event_id)
+    );
+    create table seen_envelopes (
+        id text primary key, sender text not null, at text not null
+    );
+    """)
+
+
+CORE_MIGRATIONS = (Migration("0001_initial", _initial), Migration("0002_sync_state", _sync_state))
 
 
 def open_database(path: Path, create: bool = False) -> sqlite_utils.Database:
@@ -81,7 +126,7 @@ def open_database(path: Path, create: bool = False) -> sqlite_utils.Database:
         raise NodeError(f"database {path} is missing; run `xinfang init` first, "
                         "or point --home / XINFANG_HOME at the node directory")
     try:
-        conn = sqlite3.connect(str(path), isolation_level=None)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("pragma journal_mode = wal")
         conn.execute("pragma synchronous = full")
         conn.execute("pragma foreign_keys = on")
@@ -112,13 +157,19 @@ def insert_event(db: sqlite_utils.Database, event: Event) -> bool:
         [event.id, event.author, event.epoch, event.seq, event.prev, event.order_key,
          event.type, event.entity, event.entity_id, event.area, event.raw,
          event.signature])
-    return cursor.rowcount == 1
+    if cursor.rowcount != 1:
+        return False
+    db.conn.execute(
+        "insert into feeds (author, epoch, seq, head) values (?,?,?,?) "
+        "on conflict (author, epoch) do update set seq = excluded.seq, head = excluded.head "
+        "where excluded.seq > feeds.seq",
+        [event.author, event.epoch, event.seq, event.id])
+    return True
 
 
 def feed_head(db: sqlite_utils.Database, author: str, epoch: int) -> tuple[int, str | None]:
-    row = db.conn.execute(
-        "select seq, id from events where author = ? and epoch = ? order by seq desc limit 1",
-        [author, epoch]).fetchone()
+    row = db.conn.execute("select seq, head from feeds where author = ? and epoch = ?",
+                          [author, epoch]).fetchone()
     return (row[0], row[1]) if row else (0, None)
 
 
@@ -136,3 +187,12 @@ def events_of(db: sqlite_utils.Database, entity: str, entity_id: str) -> Iterato
 def all_events(db: sqlite_utils.Database, order: str = "order_key") -> Iterator[Event]:
     for row in db.conn.execute(f"select raw, sig from events order by {order}"):
         yield row_to_event(row)
+
+
+def remember_certificate(db: sqlite_utils.Database, cert) -> None:
+    """Keep a certificate this node has checked (or issued, or holds itself)."""
+    db.execute(
+        "insert into certs (subject, issuer, area, level, name, encryption, raw, sig) "
+        "values (?,?,?,?,?,?,?,?) on conflict (subject) do nothing",
+        [cert.subject, cert.issuer, cert.area, cert.level, cert.name, cert.encryption,
+         cert.raw, cert.signature])

@@ -67,6 +67,9 @@ def verify_log(db, progress: Progress | None = None) -> VerifyReport:
         def problem(what: str) -> None:
             problems.append(Problem(pos, stored["id"], stored["author"], stored["epoch"],
                                     stored["seq"], what))
+            # the next event links to the stored id: report one damaged event once,
+            # not again as a gap after it
+            feeds[(stored["author"], stored["epoch"])] = (stored["seq"], stored["id"])
 
         try:
             event = Event.parse(raw, sig)
@@ -96,7 +99,7 @@ def verify_log(db, progress: Progress | None = None) -> VerifyReport:
     for digest, salt, value in db.conn.execute("select digest, salt, value from secrets"):
         secrets += 1
         if digest_of(salt, value) != digest:
-            problems.append(Problem(None, None, None, None,
+            problems.append(Problem(None, None, None, None, None,
                                     f"sealed value {digest[:16]}… does not match its digest"))
     if progress:
         progress(count)

@@ -11,7 +11,8 @@ from .deadlines import StatutoryPolicy
 from .vocab import VOCABULARIES
 
 ENTITY = views.ENTITY
-SETTINGS = {"case.collective_threshold": 5, "case.repeat_window_days": 365}
+SETTINGS = {"case.collective_threshold": 5, "case.repeat_window_days": 365,
+            "case.release_identity_upward": False}
 _REGISTER_KEYS = {"channel", "category", "kind", "request", "received", "headcount",
                   "petitioners", "fields", "by"}
 
@@ -105,3 +106,16 @@ def xinfang_register_commands(cli, registry):
     from .commands import build_case_group
 
     cli.add_command(build_case_group(registry))
+
+
+@hookimpl
+def xinfang_release_secrets(event, destination, node):
+    """Petitioner identity goes down to the office in whose area the case lies,
+    which must contact the petitioner; upward only where a setting allows. The
+    sealed digests and ID tags still travel, so 重复访 is found above without
+    the names."""
+    if event.entity != ENTITY:
+        return None
+    if destination.area.startswith(event.area):
+        return True
+    return bool(node.registry.setting("case.release_identity_upward", False))

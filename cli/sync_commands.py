@@ -1,0 +1,289 @@
+"""Commands that connect nodes: enrol, bundle, serve, sync, and what they refused."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import click
+
+from xinfang.core import keys
+from xinfang.core.errors import InvalidInput
+from xinfang.core.node import Draft
+from xinfang.plugins import settlements
+from xinfang.sync import bundle as bundles
+from xinfang.sync import envelope, peers, trust
+from xinfang.sync.http import Client, SyncError, make_server
+
+from .main import App, Group, pass_app
+from .output import emit, json_option, table
+
+
+@click.group("enroll", cls=Group)
+def enroll_group():
+    """Enrolment: a new node asks its parent for a certificate."""
+
+
+@enroll_group.command("request")
+@click.option("--out", type=click.Path(path_type=Path), help="File to write [default NAME.request].")
+@pass_app
+def enroll_request(app: App, out):
+    """Write an enrolment request to carry to the parent."""
+    with app.open_node() as node:
+        request = trust.make_request(node)
+        path = out or Path(f"{node.info.area}.request")
+        path.write_text(request.to_json(), encoding="utf-8")
+    click.echo(f"已写出注册申请 {path}：请交上级节点运行 `xinfang enroll sign {path}`")
+
+
+@enroll_group.command("sign")
+@click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="File to write [default AREA.cert].")
+@pass_app
+def enroll_sign(app: App, request_file, out):
+    """(Parent) Certify a child whose scope lies inside this node's."""
+    request = trust.EnrolmentRequest.from_json(request_file.read_text(encoding="utf-8"))
+    with app.open_node() as node:
+        payload = trust.sign_request(node, request)
+        data = envelope.seal(node.keys, request.subject, request.encryption, "enrolment", payload)
+    path = out or Path(f"{request.area}.cert")
+    path.write_bytes(data)
+    click.echo(f"已为 {request.name}（{request.area}，指纹 {keys.fingerprint(request.subject)}）"
+               f"签发证书 {path}：请核对指纹后交回该节点运行 `xinfang enroll import {path}`")
+
+
+@enroll_group.command("import")
+@click.argument("cert_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@pass_app
+def enroll_import(app: App, cert_file, as_json):
+    """Import the certificate the parent signed; pins the root's fingerprint."""
+    with app.open_node() as node:
+        opened = envelope.open_(node.keys, cert_file.read_bytes(), "enrolment")
+        root = trust.import_certificate(node, opened.payload)
+        parent = trust.certificate(node.db, node.certificate.issuer)
+        if parent is None or parent.subject != opened.header["from"]:
+            raise trust.TrustError("the certificate file was not sent by the issuing parent")
+    data = {"root_fingerprint": keys.fingerprint(root.subject), "root": root.name,
+            "parent": parent.name}
+    emit(data, as_json, lambda d: f"已导入证书。上级：{d['parent']}；根节点：{d['root']}\n"
+                                  f"根节点指纹 {d['root_fingerprint']}（请电话核对）")
+
+
+@click.group("bundle", cls=Group)
+def bundle_group():
+    """Offline sync by file (USB stick)."""
+
+
+@bundle_group.command("export")
+@click.option("--to", "peer", required=True, help="Parent or child: name or fingerprint.")
+@click.option("--out", type=click.Path(path_type=Path), help="File to write.")
+@json_option
+@pass_app
+def bundle_export(app: App, peer, out, as_json):
+    """Write one sealed file of what the peer lacks."""
+    with app.open_node() as node:
+        target = peers.resolve(node, peer)
+        path = out or Path(f"{node.info.area}-to-{target.area}-{time.strftime('%Y%m%d%H%M%S')}.xfb")
+        summary = bundles.export_bundle(node, peer, path)
+    emit(vars_of(summary), as_json,
+         lambda d: f"已写出 {d['path']}：发往 {d['peer']}，{d['events']} 条事件，{d['bytes']} 字节")
+
+
+@bundle_group.command("import")
+@click.argument("bundle_file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@pass_app
+def bundle_import(app: App, bundle_file, as_json):
+    """Verify a bundle and apply it page by page."""
+    with app.open_node() as node:
+        summary = bundles.import_bundle(node, bundle_file)
+    data = vars_of(summary)
+    data["refused"] = [vars_of(r) for r in summary.refused]
+    emit(data, as_json, lambda d: (
+        f"已导入来自 {d['sender']} 的数据包：新增 {d['applied']} 条，重复 {d['duplicates']} 条，"
+        f"拒收 {len(d['refused'])} 条（见 `xinfang quarantine list`）"))
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@pass_app
+def serve(app: App, host, port):
+    """Serve this node to its children over HTTP (waitress)."""
+    server = make_server(app.home, host, port, passphrase=app.passphrase)
+    click.echo(f"xinfang serving {app.home} on http://{host}:{server.effective_port}", err=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+_DURATION = re.compile(r"\A(\d+)([smh])\Z")
+
+
+def parse_duration(text: str) -> int:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise InvalidInput(f"--every {text!r}: write a number and s, m or h, e.g. 15m")
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+@click.group("sync", cls=Group, invoke_without_command=True)
+@click.option("--url", help="The parent's address, e.g. http://10.0.0.2:8765 (remembered).")
+@click.option("--every", help="Keep syncing on a schedule, e.g. 15m; survives the parent being down.")
+@click.option("--rounds", type=int, help="With --every: stop after N attempts.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@click.pass_context
+def sync_group(ctx, url, every, rounds, as_json):
+    """Sync with the parent over HTTP until both sides agree."""
+    if ctx.invoked_subcommand is not None:
+        return
+    app: App = ctx.obj
+    interval = parse_duration(every) if every else None
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            _sync_once(app, url, as_json)
+        except SyncError as exc:
+            if interval is None:
+                raise
+            click.echo(f"同步失败：{exc}；{every} 后重试", err=True)
+        if interval is None or (rounds and attempt >= rounds):
+            return
+        time.sleep(interval)
+
+
+def _sync_once(app: App, url: str | None, as_json: bool) -> None:
+    from xinfang.core import store
+
+    with app.open_node() as node:
+        url = url or store.get_meta(node.db, "parent_url")
+        if not url:
+            raise InvalidInput("give the parent's address once with --url http://HOST:PORT")
+        client = Client(node, url)
+        bar = click.progressbar(length=1, label="同步", file=click.get_text_stream("stderr"),
+                                show_pos=True) if click.get_text_stream("stderr").isatty() else None
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.length = max(total, 1)
+                bar.update(done - bar.pos)
+
+        try:
+            summary = client.sync(progress)
+        except SyncError as exc:
+            peers.record_error(node, client.parent.subject, str(exc))
+            raise
+        finally:
+            if bar is not None:
+                bar.render_finish()
+        store.set_meta(node.db, "parent_url", url)
+    emit(vars_of(summary), as_json, lambda d: (
+        f"已与上级同步：上传 {d['pushed']} 条，下载 {d['pulled']} 条，本地拒收 {d['refused_here']} 条，"
+        f"上级拒收 {d['refused_there']} 条"))
+
+
+@sync_group.command("status")
+@json_option
+@pass_app
+def sync_status(app: App, as_json):
+    """Per peer: sent, acknowledged, pending, refused."""
+    with app.open_node() as node:
+        rows = [vars_of(s) for s in peers.status(node)]
+    emit(rows, as_json, lambda rs: table(
+        [[r["name"], r["relation"], r["area"], r["sent"], r["acknowledged"], r["pending"],
+          r["received"], r["refused_by_peer"], r["refused_from_peer"], r["last_sync"] or "从未",
+          r["last_error"] or ""] for r in rs],
+        ["节点", "关系", "区划", "已发送", "已确认", "待发送", "已接收", "对方拒收", "本地拒收",
+         "最近同步", "最近错误"]) if rs else "尚无上下级节点 (no peers yet)")
+
+
+@click.group("quarantine", cls=Group)
+def quarantine_group():
+    """Events refused on arrival, with the reason."""
+
+
+@quarantine_group.command("list")
+@json_option
+@pass_app
+def quarantine_list(app: App, as_json):
+    """List refused events and why."""
+    with app.open_node() as node:
+        rows = [dict(r) for r in node.db.query(
+            "select event_id, author, epoch, seq, reason, peer, at from quarantine order by at, "
+            "author, epoch, seq")]
+        for row in rows:
+            row["author_name"] = _name(node, row["author"])
+    emit(rows, as_json, lambda rs: table(
+        [[r["event_id"][:12], r["author_name"], r["epoch"], r["seq"], r["reason"], r["at"]]
+         for r in rs], ["事件", "作者", "纪元", "序号", "原因", "时间"]) if rs else "隔离区为空")
+
+
+@click.group("conflicts", cls=Group, invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="Include settled conflicts.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@click.pass_context
+def conflicts_group(ctx, show_all, as_json):
+    """Concurrent steps the lifecycle could not accept, for a person to settle."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with ctx.obj.open_node() as node:
+        rows = [vars_of(c) for c in settlements.list_conflicts(node, show_all)]
+    emit(rows, as_json, lambda rs: table(
+        [[r["event_id"][:12], r["entity_id"], r["type"], "已处理" if r["settled"] else "待处理",
+          r["reason"]] for r in rs], ["事件", "对象", "类型", "状态", "原因"]) if rs else "没有冲突")
+
+
+@conflicts_group.command("settle")
+@click.argument("event_id")
+@click.option("--note", required=True, help="How it was settled.")
+@pass_app
+def conflicts_settle(app: App, event_id, note):
+    """Record that a person settled a conflict."""
+    with app.open_node() as node:
+        settlements.settle(node, event_id, note)
+    click.echo("已记录冲突处理结果")
+
+
+@click.group("trust", cls=Group)
+def trust_group():
+    """Revoking keys."""
+
+
+@trust_group.command("revoke")
+@click.argument("node_name")
+@click.option("--epoch", type=int, required=True, help="Epoch of the last good event.")
+@click.option("--seq", type=int, required=True, help="Sequence number of the last good event.")
+@click.option("--reason", required=True)
+@pass_app
+def trust_revoke(app: App, node_name, epoch, seq, reason):
+    """Revoke a descendant's key after its last good event."""
+    with app.open_node() as node:
+        matches = [r for r in node.db.execute("select subject, area, name from certs").fetchall()
+                   if node_name in (r[2], keys.fingerprint(r[0]))]
+        if len(matches) != 1:
+            raise InvalidInput(f"no single certified node matches {node_name!r}")
+        subject, area, name = matches[0]
+        node.append(Draft("trust.revoke", "trust", subject, area,
+                          {"epoch": epoch, "seq": seq, "reason": reason}))
+    click.echo(f"已吊销 {name} 的密钥（纪元 {epoch} 序号 {seq} 之后的事件一律拒收）")
+
+
+def _name(node, author: str) -> str:
+    cert = trust.certificate(node.db, author)
+    return cert.name if cert else keys.fingerprint(author)
+
+
+def vars_of(value) -> dict:
+    import attrs
+
+    return attrs.asdict(value)
+
+
+COMMANDS = (enroll_group, bundle_group, serve, sync_group, quarantine_group, conflicts_group,
+            trust_group)

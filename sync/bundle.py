@@ -1,0 +1,131 @@
+"""File bundles: one sealed file per hop, for a USB stick.
+
+A bundle holds the pages the receiver lacks (by the frontier it last
+acknowledged), the sender's own frontier (which acknowledges what arrived
+from the receiver), the refusals the sender has to report, and the sender's
+certificate chain. Everything is checked before the first page is applied;
+pages are then applied one transaction each, so an import cut off half way
+resumes when the same file is imported again, and a fully imported bundle
+is refused as a replay.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import attrs
+
+from xinfang.core import store
+
+from . import envelope, pages, peers
+from .trust import Authority, TrustError, chain_of, own_certificate, validate_chain
+from xinfang.core.certs import Certificate
+
+KIND = "bundle"
+
+
+@attrs.frozen
+class ExportSummary:
+    path: str
+    peer: str
+    events: int
+    pages: int
+    bytes: int
+
+
+@attrs.frozen
+class ImportSummary:
+    sender: str
+    pages: int
+    applied: int
+    duplicates: int
+    refused: tuple[pages.Refusal, ...]
+    refused_by_sender: int
+
+
+def export_bundle(node, peer_name: str, path: Path) -> ExportSummary:
+    peer = peers.resolve(node, peer_name)
+    built = list(pages.pages_for(node, peer.area, peers.ack(node, peer.subject),
+                                 release=release_rule(node, peer)))
+    reports = peers.refusals_to_report(node, peer.subject)
+    payload = {
+        "pages": [p.to_wire() for p in built],
+        "frontier": pages.frontier_to_wire(pages.frontier(node.db)),
+        "refused": reports,
+        "chain": [[c.raw.decode("utf-8"), c.signature.hex()] for c in
+                  chain_of(node.db, node.info.author)],
+    }
+    data = envelope.seal(node.keys, peer.subject, peer.encryption, KIND, payload)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    count = sum(len(p.events) for p in built)
+    with node.db.atomic():
+        peers.record_sent(node, peer.subject, count)
+        peers.mark_reported(node, peer.subject, [r[0] for r in reports])
+    return ExportSummary(str(path), peer.name, count, len(built), len(data))
+
+
+def import_bundle(node, path: Path) -> ImportSummary:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise envelope.EnvelopeError(f"cannot read bundle {path}: {exc.strerror}") from None
+    opened = envelope.open_(node.keys, data, KIND)
+    sender = opened.header["from"]
+    seen = node.db.execute("select at from seen_envelopes where id = ?",
+                           [opened.header["id"]]).fetchone()
+    if seen:
+        raise envelope.EnvelopeError(f"this bundle was already imported on {seen[0]}; a "
+                                     "replayed bundle is refused")
+    payload = opened.payload
+    try:
+        chain = [Certificate.parse(raw.encode("utf-8"), bytes.fromhex(sig))
+                 for raw, sig in payload["chain"]]
+        parsed = [pages.Page.from_wire(p) for p in payload["pages"]]
+        sender_frontier = pages.frontier_from_wire(payload["frontier"])
+        refused_reports = [[str(a), str(b)] for a, b in payload["refused"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise envelope.EnvelopeError(f"bundle contents are malformed ({exc})") from None
+    validate_chain(chain)
+    if not chain or chain[0].subject != sender:
+        raise TrustError("the bundle's certificate chain is not the sender's")
+    with node.db.atomic():
+        for cert in chain:
+            store.remember_certificate(node.db, cert)
+    sender_cert = Authority(node.db).scope(sender)
+    mine = own_certificate(node)
+    if sender_cert is None or sender not in (mine.issuer,) and sender_cert.issuer != mine.subject:
+        raise TrustError("the bundle comes from a node that is neither this node's parent nor "
+                         "one of its children, or whose chain does not lead to the trusted root")
+    applied = duplicates = 0
+    refused: list[pages.Refusal] = []
+    for page in parsed:
+        result = pages.apply_page(node, page, peer=sender)
+        applied += result.applied
+        duplicates += result.duplicates
+        refused.extend(result.refused)
+    with node.db.atomic():
+        peers.record_ack(node, sender, sender_frontier, "bundle")
+        peers.record_refusals(node, sender, refused_reports)
+        node.db.execute("insert into seen_envelopes (id, sender, at) values (?,?,?)",
+                        [opened.header["id"], sender, peers.now()])
+    return ImportSummary(sender_cert.name, len(parsed), applied, duplicates, tuple(refused),
+                         len(refused_reports))
+
+
+def release_rule(node, peer):
+    """Which events' sealed values (petitioner identity) go to ``peer`` in clear.
+
+    Plugins decide through ``xinfang_release_secrets``; the first answer wins.
+    """
+    def release(event) -> bool:
+        answer = node.pm.hook.xinfang_release_secrets(event=event, destination=peer, node=node)
+        return bool(answer)
+    return release

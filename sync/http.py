@@ -1,0 +1,279 @@
+"""HTTP sync: ``xinfang serve`` on a parent, ``xinfang sync`` on a child.
+
+One endpoint, ``POST /v1/sync``, takes a sealed envelope (see ``envelope``):
+signed by the calling node, encrypted to the server, with a timestamp and a
+random id the server remembers, so a replayed request is refused. The server
+answers only within the caller's certified scope, in an envelope sealed to
+the caller. Operations are stateless: the child sends its frontier with
+every pull and the server reports its own with every push, so a connection
+cut at any moment resumes where the frontiers stand.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import attrs
+
+from xinfang.core import keys, store
+from xinfang.core.certs import Certificate
+from xinfang.core.errors import XinfangError
+from xinfang.core.node import Node
+
+from . import envelope, pages, peers
+from .bundle import release_rule
+from .trust import Authority, TrustError, certificate, chain_of, own_certificate, validate_chain
+
+PATH = "/v1/sync"
+MAX_SKEW_SECONDS = 300
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+class SyncError(XinfangError):
+    """The parent could not be reached, or refused the request."""
+
+
+def _chain_wire(db, author: str) -> list[list[str]]:
+    return [[c.raw.decode("utf-8"), c.signature.hex()] for c in chain_of(db, author)]
+
+
+def _chain_parse(data: Any) -> list[Certificate]:
+    try:
+        return [Certificate.parse(raw.encode("utf-8"), bytes.fromhex(sig)) for raw, sig in data]
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise TrustError(f"malformed certificate chain ({exc})") from None
+
+
+# -- server ----------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@attrs.define
+class SyncApp:
+    """The WSGI application; one node, one lock (SQLite has one writer anyway)."""
+
+    node: Node
+    clock: Callable[[], float] = time.time
+    lock: threading.Lock = attrs.Factory(threading.Lock)
+
+    def __call__(self, environ, start_response):
+        try:
+            if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
+                raise _Refused("404 Not Found", f"only POST {PATH} is served here")
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length > MAX_REQUEST_BYTES:
+                raise _Refused("413 Payload Too Large",
+                               f"request of {length} bytes is over {MAX_REQUEST_BYTES}")
+            body = environ["wsgi.input"].read(length)
+            with self.lock:
+                reply = self.handle(body)
+            start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                      ("Content-Length", str(len(reply)))])
+            return [reply]
+        except _Refused as exc:
+            return self._error(start_response, exc.status, str(exc))
+        except XinfangError as exc:
+            return self._error(start_response, "400 Bad Request", str(exc))
+
+    @staticmethod
+    def _error(start_response, status: str, message: str):
+        data = json.dumps({"error": message}, ensure_ascii=False).encode("utf-8")
+        start_response(status, [("Content-Type", "application/json; charset=utf-8"),
+                                ("Content-Length", str(len(data)))])
+        return [data]
+
+    def handle(self, body: bytes) -> bytes:
+        node = self.node
+        try:
+            opened = envelope.open_(node.keys, body, "request")
+        except envelope.EnvelopeError as exc:
+            raise _Refused("400 Bad Request", f"request refused: {exc}") from None
+        header, payload = opened.header, opened.payload
+        sent = header.get("sent")
+        if type(sent) is not int or abs(self.clock() * 1000 - sent) > MAX_SKEW_SECONDS * 1000:
+            raise _Refused("401 Unauthorized", "request timestamp is more than 5 minutes from "
+                                               "the server's clock; check the client's clock")
+        caller = header["from"]
+        with node.db.atomic():
+            if node.db.execute("select 1 from seen_envelopes where id = ?",
+                               [header["id"]]).fetchone():
+                raise _Refused("409 Conflict", "replayed request refused (its nonce was "
+                                               "already used)")
+            node.db.execute("insert into seen_envelopes (id, sender, at) values (?,?,?)",
+                            [header["id"], caller, peers.now()])
+            chain = _chain_parse(payload.get("chain", []))
+            if chain:
+                validate_chain(chain)
+                for cert in chain:
+                    store.remember_certificate(node.db, cert)
+        cert = Authority(node.db).scope(caller)
+        mine = own_certificate(node)
+        if cert is None or not (cert.area.startswith(mine.area) and cert.subject != mine.subject):
+            raise _Refused("403 Forbidden", "caller is not a certified node below this one")
+        result = self.dispatch(cert, payload)
+        return envelope.seal(node.keys, caller, cert.encryption, "response", result)
+
+    def dispatch(self, caller: Certificate, payload: dict[str, Any]) -> dict[str, Any]:
+        node, op = self.node, payload.get("op")
+        scope = payload.get("area") or caller.area
+        if not isinstance(scope, str) or not scope.startswith(caller.area):
+            raise _Refused("403 Forbidden", f"{caller.name} may read only its own scope "
+                                            f"{caller.area}, not {scope!r}")
+        reports = peers.refusals_to_report(node, caller.subject)
+        if op == "hello":
+            theirs = pages.frontier_from_wire(payload.get("frontier", []))
+            pending = sum(len(p.events) for p in pages.pages_for(node, scope, theirs))
+            result = {"chain": _chain_wire(node.db, mine_author(node)),
+                      "frontier": pages.frontier_to_wire(pages.frontier(node.db)),
+                      "pending": pending, "refused": reports}
+        elif op == "pull":
+            theirs = pages.frontier_from_wire(payload.get("frontier", []))
+            page = next(iter(pages.pages_for(node, scope, theirs,
+                                             release=release_rule(node, caller))), None)
+            with node.db.atomic():
+                peers.record_ack(node, caller.subject, theirs, "http")
+                if page is not None:
+                    peers.record_sent(node, caller.subject, len(page.events))
+            result = {"page": page.to_wire() if page else None, "refused": reports}
+        elif op == "push":
+            page = pages.Page.from_wire(payload.get("page"))
+            outcome = pages.apply_page(node, page, peer=caller.subject)
+            result = {"applied": outcome.applied, "duplicates": outcome.duplicates,
+                      "refused": [[r.event_id, r.reason] for r in outcome.refused],
+                      "frontier": pages.frontier_to_wire(pages.frontier(node.db))}
+            reports = []
+        else:
+            raise _Refused("400 Bad Request", f"unknown operation {op!r}")
+        with node.db.atomic():
+            peers.mark_reported(node, caller.subject, [r[0] for r in reports])
+        return result
+
+
+def mine_author(node) -> str:
+    return node.info.author
+
+
+def make_server(home: Path, host: str, port: int, passphrase: str | None = None, threads: int = 4):
+    """A waitress server for the node at ``home`` (call ``.run()`` to serve)."""
+    from waitress.server import create_server
+
+    node = Node.open(home, passphrase=passphrase)
+    own_certificate(node)
+    node.keys  # fail now on a wrong passphrase, not at the first request
+    return create_server(SyncApp(node), host=host, port=port, threads=threads,
+                         max_request_body_size=MAX_REQUEST_BYTES)
+
+
+# -- client ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class SyncSummary:
+    pushed: int
+    pulled: int
+    refused_here: int
+    refused_there: int
+    rounds: int
+
+
+@attrs.define
+class Client:
+    node: Node
+    url: str
+    timeout: float = 30.0
+    parent: Certificate | None = None
+
+    def __attrs_post_init__(self) -> None:
+        mine = own_certificate(self.node)
+        self.parent = certificate(self.node.db, mine.issuer)
+        if self.parent is None or mine.self_signed:
+            raise SyncError("this node has no parent to sync with (it is the root, or its "
+                            "parent's certificate is missing)")
+
+    def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        node, parent = self.node, self.parent
+        payload = {**payload, "chain": _chain_wire(node.db, node.info.author)}
+        body = envelope.seal(node.keys, parent.subject, parent.encryption, "request", payload,
+                             extra={"sent": int(time.time() * 1000)})
+        request = urllib.request.Request(self.url.rstrip("/") + PATH, data=body, method="POST",
+                                         headers={"Content-Type": "application/octet-stream"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                reply = response.read()
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read().decode("utf-8"))["error"]
+            except (ValueError, KeyError):
+                message = exc.reason
+            raise SyncError(f"{parent.name} refused the request ({exc.code}): {message}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SyncError(f"cannot reach {parent.name} at {self.url}: {reason}") from None
+        opened = envelope.open_(node.keys, reply, "response")
+        if opened.header["from"] != parent.subject:
+            raise SyncError("the answer was not signed by this node's parent")
+        return opened.payload
+
+    def sync(self, progress: Callable[[int, int], None] | None = None,
+             max_rounds: int = 20) -> SyncSummary:
+        """Push and pull pages until neither side has anything the other lacks."""
+        node, parent = self.node, self.parent
+        pushed = pulled = refused_here = refused_there = 0
+        for round_ in range(1, max_rounds + 1):
+            hello = self.call({"op": "hello",
+                               "frontier": pages.frontier_to_wire(pages.frontier(node.db))})
+            self._reports(hello)
+            theirs = pages.frontier_from_wire(hello["frontier"])
+            outgoing = list(pages.pages_for(node, parent.area, theirs,
+                                            release=release_rule(node, parent)))
+            total = sum(len(p.events) for p in outgoing) + hello["pending"]
+            done = 0
+            moved = 0
+            for page in outgoing:
+                result = self.call({"op": "push", "page": page.to_wire()})
+                with node.db.atomic():
+                    peers.record_sent(node, parent.subject, len(page.events))
+                    peers.record_refusals(node, parent.subject, result["refused"])
+                    theirs = pages.frontier_from_wire(result["frontier"])
+                    peers.record_ack(node, parent.subject, theirs, "http")
+                pushed += result["applied"]
+                moved += result["applied"]
+                refused_there += len(result["refused"])
+                done += len(page.events)
+                if progress:
+                    progress(done, total)
+            while True:
+                reply = self.call({"op": "pull",
+                                   "frontier": pages.frontier_to_wire(pages.frontier(node.db))})
+                self._reports(reply)
+                if reply["page"] is None:
+                    break
+                page = pages.Page.from_wire(reply["page"])
+                outcome = pages.apply_page(node, page, peer=parent.subject)
+                pulled += outcome.applied
+                moved += outcome.applied
+                refused_here += len(outcome.refused)
+                done += len(page.events)
+                if progress:
+                    progress(done, max(total, done))
+                if not page.events or outcome.applied == 0:
+                    break
+            if moved == 0:
+                return SyncSummary(pushed, pulled, refused_here, refused_there, round_)
+        return SyncSummary(pushed, pulled, refused_here, refused_there, max_rounds)
+
+    def _reports(self, reply: dict[str, Any]) -> None:
+        if reply.get("refused"):
+            with self.node.db.atomic():
+                peers.record_refusals(self.node, self.parent.subject, reply["refused"])

@@ -1,0 +1,128 @@
+"""What a node knows of each peer: its certificate, acknowledgements, refusals.
+
+The acknowledged frontier is what the peer itself last said it holds; a
+sender never trusts its own memory of what it sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import attrs
+
+from xinfang.core import keys
+from xinfang.core.certs import Certificate
+from xinfang.core.errors import NotFound
+
+from . import pages
+from .trust import Authority, TrustError, certificate, own_certificate
+
+
+def now() -> str:
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+def resolve(node, name_or_key: str) -> Certificate:
+    """A neighbour (parent or child) by name, fingerprint, key or key prefix."""
+    mine = own_certificate(node)
+    neighbours = [c for c in (certificate(node.db, row[0]) for row in node.db.execute(
+        "select subject from certs where issuer = ? or subject = ?", [mine.subject, mine.issuer]))
+        if c is not None and c.subject != mine.subject]
+    wanted = name_or_key.strip()
+    found = [c for c in neighbours if wanted in (c.name, keys.fingerprint(c.subject))
+             or (len(wanted) >= 8 and c.subject.startswith(wanted.lower()))]
+    if len(found) != 1:
+        names = "、".join(f"{c.name} ({keys.fingerprint(c.subject)})" for c in neighbours) or "none yet"
+        raise NotFound(f"{'no' if not found else 'more than one'} neighbour matches "
+                       f"{name_or_key!r}; this node's parent and children: {names}")
+    if Authority(node.db).scope(found[0].subject) is None:
+        raise TrustError(f"{found[0].name}'s certificate chain does not lead to the trusted root")
+    return found[0]
+
+
+def ack(node, peer: str) -> pages.Frontier:
+    row = node.db.execute("select ack from peers where author = ?", [peer]).fetchone()
+    return pages.frontier_from_wire(json.loads(row[0])) if row else {}
+
+
+def record_ack(node, peer: str, frontier: pages.Frontier, transport: str) -> None:
+    node.db.execute(
+        "insert into peers (author, ack, last_sync, last_transport) values (?,?,?,?) "
+        "on conflict (author) do update set ack = excluded.ack, last_sync = excluded.last_sync, "
+        "last_transport = excluded.last_transport, last_error = null",
+        [peer, json.dumps(pages.frontier_to_wire(frontier)), now(), transport])
+
+
+def record_sent(node, peer: str, count: int) -> None:
+    node.db.execute("insert into peers (author, sent) values (?, ?) on conflict (author) do "
+                    "update set sent = sent + excluded.sent", [peer, count])
+
+
+def record_error(node, peer: str, message: str) -> None:
+    node.db.execute("insert into peers (author, last_error) values (?, ?) on conflict (author) "
+                    "do update set last_error = excluded.last_error", [peer, message])
+
+
+def refusals_to_report(node, peer: str) -> list[list[str]]:
+    rows = node.db.execute("select event_id, reason from quarantine where peer = ? and "
+                           "reported = 0", [peer]).fetchall()
+    return [list(r) for r in rows]
+
+
+def mark_reported(node, peer: str, event_ids: list[str]) -> None:
+    for event_id in event_ids:
+        node.db.execute("update quarantine set reported = 1 where peer = ? and event_id = ?",
+                        [peer, event_id])
+
+
+def record_refusals(node, peer: str, refused: list[list[str]]) -> None:
+    """Refusals a peer reported of events this node sent it."""
+    for event_id, reason in refused:
+        node.db.execute("insert into peer_refusals (peer, event_id, reason) values (?,?,?) "
+                        "on conflict (peer, event_id) do update set reason = excluded.reason",
+                        [peer, str(event_id), str(reason)])
+
+
+@attrs.frozen
+class PeerStatus:
+    name: str
+    fingerprint: str
+    relation: str
+    area: str
+    sent: int
+    received: int
+    acknowledged: int
+    pending: int
+    refused_by_peer: int
+    refused_from_peer: int
+    last_sync: str | None
+    last_transport: str | None
+    last_error: str | None
+
+
+def status(node) -> list[PeerStatus]:
+    mine = own_certificate(node)
+    result = []
+    rows = node.db.execute("select subject from certs where (issuer = ? or subject = ?) "
+                           "and subject != ? order by area", [mine.subject, mine.issuer,
+                                                               mine.subject]).fetchall()
+    for (subject,) in rows:
+        cert = certificate(node.db, subject)
+        peer = node.db.execute("select sent, received, last_sync, last_transport, last_error "
+                               "from peers where author = ?", [subject]).fetchone()
+        acked = ack(node, subject)
+        pending = sum(len(p.events) for p in pages.pages_for(node, cert.area, acked))
+        held = sum(min(s, pages.frontier_of(node.db, a, e)) for (a, e), s in acked.items())
+        result.append(PeerStatus(
+            name=cert.name, fingerprint=keys.fingerprint(subject),
+            relation="上级 parent" if subject == mine.issuer else "下级 child", area=cert.area,
+            sent=peer[0] if peer else 0, received=peer[1] if peer else 0, acknowledged=held,
+            pending=pending,
+            refused_by_peer=node.db.execute("select count(*) from peer_refusals where peer = ?",
+                                            [subject]).fetchone()[0],
+            refused_from_peer=node.db.execute("select count(*) from quarantine where peer = ?",
+                                              [subject]).fetchone()[0],
+            last_sync=peer[2] if peer else None, last_transport=peer[3] if peer else None,
+            last_error=peer[4] if peer else None))
+    return result

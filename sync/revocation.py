@@ -1,0 +1,86 @@
+"""Key revocation and retirement, as events (a built-in plugin).
+
+``trust.revoke`` is written by an ancestor of the revoked node and names the
+last good (epoch, seq) of its feed; ``trust.retire`` is written by a node
+with its old key when it moves to a new one, and names its successor. Either
+way the key's events after that point are refused everywhere: nodes that
+already hold some move them to quarantine and re-fold what they touched, so
+a revocation has the same effect whatever order things arrived in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from xinfang import hookimpl
+from xinfang.core.entities import EntityType, require
+from xinfang.core.errors import InvalidEvent
+from xinfang.core.migrations import Migration
+
+from .scope import TRUST_ENTITY
+from .trust import Authority
+
+
+def _schema(db) -> None:
+    db.executescript("""
+    create table revocations (
+        subject text primary key, epoch integer not null, seq integer not null,
+        event_id text not null, kind text not null, reason text not null
+    );
+    """)
+
+
+def _apply(ctx, event) -> None:
+    from .pages import remove_from_log
+
+    body = event.body
+    subject = event.entity_id
+    if event.type == "trust.retire":
+        require(event.author == subject, "a key can only retire itself")
+        point = (event.epoch, event.seq)
+    else:
+        point = (body["epoch"], body["seq"])
+    row = ctx.db.conn.execute("select epoch, seq from revocations where subject = ?",
+                              [subject]).fetchone()
+    if row is not None and tuple(row) <= point:
+        return  # an earlier point already holds; the earliest wins everywhere
+    ctx.db.conn.execute(
+        "insert into revocations (subject, epoch, seq, event_id, kind, reason) "
+        "values (?,?,?,?,?,?) on conflict (subject) do update set epoch = excluded.epoch, "
+        "seq = excluded.seq, event_id = excluded.event_id, kind = excluded.kind, "
+        "reason = excluded.reason",
+        [subject, point[0], point[1], event.id, event.type.split(".")[1],
+         body.get("reason", "")])
+    remove_from_log(ctx, "author = ? and (epoch > ? or (epoch = ? and seq > ?))",
+                    [subject, point[0], point[0], point[1]],
+                    f"revoked key: events after epoch {point[0]} seq {point[1]}",
+                    dt.datetime.now().isoformat(timespec="seconds"))
+
+
+def _reset(ctx, subject: str) -> None:
+    ctx.db.conn.execute("delete from revocations where subject = ?", [subject])
+
+
+@hookimpl
+def xinfang_entity_types():
+    return [EntityType(TRUST_ENTITY, "密钥信任", ("revocations",),
+                       (Migration("0001_revocations", _schema),), apply=_apply, reset=_reset)]
+
+
+@hookimpl
+def xinfang_validate_event(event, node):
+    if event.entity != TRUST_ENTITY:
+        return
+    body = event.body
+    if event.type == "trust.revoke":
+        if type(body.get("epoch")) is not int or type(body.get("seq")) is not int:
+            raise InvalidEvent("trust.revoke needs the last good epoch and seq as integers")
+        author = getattr(event, "author", None) or node.info.author
+        if not Authority(node.db).is_ancestor(author, event.entity_id):
+            raise InvalidEvent("trust.revoke must be written by an ancestor of the revoked "
+                               "node in the certificate chain")
+    elif event.type == "trust.retire":
+        if not isinstance(body.get("successor"), str):
+            raise InvalidEvent("trust.retire names the successor key")
+    else:
+        raise InvalidEvent(f"unknown trust event type {event.type!r}")

@@ -1,0 +1,201 @@
+"""The trust chain: enrolment, certificates, the pinned root, authority.
+
+A new node sends its parent an enrolment request (its keys, area and level,
+signed with its own key to prove it holds it). The parent checks that the
+requested scope lies strictly inside its own and signs a certificate; the
+node imports it with the parent's chain up to the root, whose fingerprint it
+pins. From then on an author may write about an area only if its chain of
+certificates, each inside its issuer's scope, leads to the pinned root.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import attrs
+
+from xinfang.core import areas, codec, keys, store
+from xinfang.core.certs import Certificate
+from xinfang.core.errors import InvalidInput, XinfangError
+
+REQUEST_DOMAIN = b"xinfang-enroll-v1\x00"
+MAX_CHAIN = 8
+
+
+class TrustError(XinfangError):
+    """A certificate, chain or enrolment that cannot be trusted."""
+
+
+@attrs.frozen
+class EnrolmentRequest:
+    raw: bytes = attrs.field(repr=False)
+    signature: bytes = attrs.field(repr=False)
+    subject: str
+    encryption: str
+    area: str
+    level: str
+    name: str
+
+    def to_json(self) -> str:
+        return json.dumps({"enrolment_request": base64.b64encode(self.raw).decode(),
+                           "signature": self.signature.hex()}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "EnrolmentRequest":
+        try:
+            data = json.loads(text)
+            raw = base64.b64decode(data["enrolment_request"], validate=True)
+            signature = bytes.fromhex(data["signature"])
+            content = codec.decode(raw)
+            request = cls(raw, signature, content["subject"], content["encryption"],
+                          content["area"], content["level"], content["name"])
+        except (ValueError, KeyError, TypeError, XinfangError) as exc:
+            raise TrustError(f"not an enrolment request file ({exc})") from None
+        if not keys.verify(request.subject, signature, REQUEST_DOMAIN + raw):
+            raise TrustError("the enrolment request's signature does not verify: it was "
+                             "altered, or not made by the key it names")
+        return request
+
+
+def make_request(node) -> EnrolmentRequest:
+    info = node.info
+    content = {"v": 1, "subject": info.author, "encryption": info.encryption,
+               "area": info.area, "level": info.level, "name": info.name}
+    raw = codec.encode(content)
+    return EnrolmentRequest(raw, node.keys.sign(REQUEST_DOMAIN + raw), info.author,
+                            info.encryption, info.area, info.level, info.name)
+
+
+def own_certificate(node) -> Certificate:
+    cert = node.certificate
+    if cert is None:
+        raise TrustError("this node has no certificate yet: run `xinfang enroll request`, "
+                         "have the parent run `xinfang enroll sign`, then `xinfang enroll "
+                         "import` the file it gives back")
+    return cert
+
+
+def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
+    """The parent's side: certify a child whose scope lies strictly inside its own."""
+    parent_cert = own_certificate(parent)
+    keys.check_signing_key(request.subject)
+    keys.check_encryption_key(request.encryption)
+    level = areas.level(request.level)
+    areas.check_code(request.area, level)
+    if not (request.area.startswith(parent_cert.area) and len(request.area) > len(parent_cert.area)):
+        raise TrustError(f"{request.name} asks for area {request.area}, which is not inside "
+                         f"this node's scope {parent_cert.area}: a parent can only certify "
+                         "a narrower scope than its own")
+    cert = Certificate.issue(parent.keys, subject=request.subject, encryption=request.encryption,
+                             area=request.area, level=level.name, name=request.name)
+    with parent.db.atomic():
+        remember(parent.db, cert)
+    return {"certificate": json.loads(cert.to_json()),
+            "chain": [json.loads(c.to_json()) for c in chain_of(parent.db, parent_cert.subject)],
+            "match_key": parent.match_key}
+
+
+def import_certificate(node, data: dict[str, Any]) -> Certificate:
+    """The child's side: check the certificate and chain, pin the root, store them."""
+    try:
+        cert = Certificate.from_json(json.dumps(data["certificate"]))
+        chain = [Certificate.from_json(json.dumps(c)) for c in data["chain"]]
+    except (KeyError, TypeError, InvalidInput) as exc:
+        raise TrustError(f"not a certificate file from `xinfang enroll sign` ({exc})") from None
+    info = node.info
+    if (cert.subject, cert.encryption, cert.area, cert.level) != (
+            info.author, info.encryption, info.area, info.level):
+        raise TrustError("this certificate is for another node or another scope "
+                         f"({cert.name}, {cert.area}); it does not match this node's keys")
+    validate_chain([cert, *chain])
+    root = chain[-1] if chain else cert
+    pinned = store.get_meta(node.db, "root_author")
+    if pinned and pinned != root.subject:
+        raise TrustError(f"the chain ends at root {keys.fingerprint(root.subject)}, but this "
+                         f"node trusts root {keys.fingerprint(pinned)}")
+    with node.db.atomic():
+        for item in (cert, *chain):
+            remember(node.db, item)
+        store.set_meta(node.db, "root_author", root.subject)
+        store.set_meta(node.db, "certificate", cert.to_json())
+        store.set_meta(node.db, "parent", cert.issuer)
+        if isinstance(data.get("match_key"), str) and len(data["match_key"]) == 64:
+            # 同人 tags must agree across the jurisdiction to find 重复访 above.
+            store.set_meta(node.db, "match_key", data["match_key"])
+    return root
+
+
+def validate_chain(chain: list[Certificate]) -> None:
+    """Each certificate signed by the next, inside its scope; the last self-signed."""
+    if not chain or len(chain) > MAX_CHAIN:
+        raise TrustError(f"a chain has 1 to {MAX_CHAIN} certificates, not {len(chain)}")
+    for cert, issuer in zip(chain, chain[1:] + [chain[-1]]):
+        keys.check_signing_key(cert.subject)
+        keys.check_encryption_key(cert.encryption)
+        if cert.issuer != issuer.subject:
+            raise TrustError(f"certificate of {cert.name} is issued by "
+                             f"{keys.fingerprint(cert.issuer)}, not by the next in the chain")
+        if not cert.signature_valid():
+            raise TrustError(f"certificate of {cert.name} has a signature that does not verify")
+        if cert is not issuer and not (cert.area.startswith(issuer.area)
+                                       and len(cert.area) > len(issuer.area)):
+            raise TrustError(f"certificate of {cert.name} claims area {cert.area}, wider than "
+                             f"or equal to its issuer {issuer.name}'s scope {issuer.area}")
+        areas.check_code(cert.area, areas.level(cert.level))
+    if not chain[-1].self_signed:
+        raise TrustError("the chain does not end in a self-signed root certificate")
+
+
+remember = store.remember_certificate
+
+
+def certificate(db, subject: str) -> Certificate | None:
+    row = db.execute("select raw, sig from certs where subject = ?", [subject]).fetchone()
+    return Certificate.parse(row[0], row[1]) if row else None
+
+
+def chain_of(db, subject: str) -> list[Certificate]:
+    """``subject``'s certificate and its issuers up to a self-signed root."""
+    chain = []
+    current = subject
+    while len(chain) < MAX_CHAIN:
+        cert = certificate(db, current)
+        if cert is None:
+            break
+        chain.append(cert)
+        if cert.self_signed:
+            break
+        current = cert.issuer
+    return chain
+
+
+@attrs.define
+class Authority:
+    """Who may write about what, as this node's trust data says; cached per use."""
+
+    db: Any
+    _scopes: dict[str, Certificate | None] = attrs.Factory(dict)
+
+    @property
+    def root(self) -> str | None:
+        return store.get_meta(self.db, "root_author")
+
+    def scope(self, author: str) -> Certificate | None:
+        """The author's certificate if its chain leads to the pinned root, else None."""
+        if author not in self._scopes:
+            chain = chain_of(self.db, author)
+            try:
+                validate_chain(chain)
+                ok = chain[-1].subject == self.root
+            except (TrustError, InvalidInput):
+                ok = False
+            self._scopes[author] = chain[0] if ok else None
+        return self._scopes[author]
+
+    def is_ancestor(self, ancestor: str, author: str) -> bool:
+        return any(c.issuer == ancestor for c in chain_of(self.db, author))
+
+    def forget(self) -> None:
+        self._scopes.clear()
