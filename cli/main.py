@@ -227,10 +227,11 @@ def rebuild(app: App, check, as_json):
               help="Build the demo in this directory and keep it, instead of a temporary one.")
 @pass_app
 def demo(app: App, keep):
-    """Walk through a node's work with synthetic cases."""
+    """A county, 3 townships and 9 villages syncing by bundle and HTTP (synthetic data)."""
     from .demo import run_demo
 
-    run_demo(keep, app.pm)
+    if not run_demo(keep, app.pm):
+        sys.exit(1)
 
 
 def main() -> None:

@@ -71,6 +71,19 @@ def enroll_import(app: App, cert_file, as_json):
                                   f"根节点指纹 {d['root_fingerprint']}（请电话核对）")
 
 
+@enroll_group.command("rotate")
+@click.option("--out", type=click.Path(path_type=Path), help="Enrolment request file to write.")
+@pass_app
+def enroll_rotate(app: App, out):
+    """Replace this node's keys; the old key signs its own retirement."""
+    with app.open_node() as node:
+        request = trust.rotate_keys(node)
+        path = out or Path(f"{node.info.area}-rotated.request")
+        path.write_text(request.to_json(), encoding="utf-8")
+    click.echo(f"已更换密钥（新指纹 {keys.fingerprint(request.subject)}），旧密钥已签署停用事件。"
+               f"请将 {path} 交上级节点签发新证书，导入后同步即可")
+
+
 @click.group("bundle", cls=Group)
 def bundle_group():
     """Offline sync by file (USB stick)."""

@@ -181,6 +181,11 @@ class Node:
     @property
     def keys(self) -> NodeKeys:
         if self._keys is None:
+            staged = self.home / (KEYS_DIR + ".next")
+            if staged.exists() and NodeKeys.load(staged, self.passphrase).author == self.info.author:
+                # a key rotation was cut off after the database switched keys
+                (self.home / KEYS_DIR).rename(self.home / f"{KEYS_DIR}.retired-interrupted")
+                staged.rename(self.home / KEYS_DIR)
             self._keys = NodeKeys.load(self.home / KEYS_DIR, self.passphrase)
             if self._keys.author != self.info.author:
                 raise NodeError(f"the keys in {self.home / KEYS_DIR} do not belong to this "
@@ -275,5 +280,9 @@ class Node:
             [dt.datetime.now().isoformat(timespec="seconds"), self.operator, entity, entity_id, what])
 
     def author_name(self, author: str) -> str:
+        """The office behind an author key, as this node's certificates name it."""
         info = self.info
-        return info.name if author == info.author else fingerprint(author)
+        if author == info.author:
+            return info.name
+        row = self.db.execute("select name from certs where subject = ?", [author]).fetchone()
+        return row[0] if row else fingerprint(author)

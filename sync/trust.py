@@ -199,3 +199,45 @@ class Authority:
 
     def forget(self) -> None:
         self._scopes.clear()
+
+
+def rotate_keys(node, passphrase: str | None = None) -> EnrolmentRequest:
+    """Retire this node's keys for new ones; returns the new key's enrolment request.
+
+    The old key signs a ``trust.retire`` event naming its successor, so every
+    node refuses anything the old key might sign later (a stolen laptop). The
+    new keys are written beside the old ones first and swapped in after the
+    database has switched, so a crash in between leaves both on disk and
+    ``Node.keys`` finishes the swap.
+    """
+    import shutil
+
+    from xinfang.core.keys import NodeKeys
+    from xinfang.core.node import KEYS_DIR, Draft
+
+    old = node.keys
+    new = NodeKeys.generate()
+    staging = node.home / (KEYS_DIR + ".next")
+    if staging.exists():
+        shutil.rmtree(staging)
+    new.save(staging, passphrase if passphrase is not None else node.passphrase)
+    with node.db.atomic():
+        node.append(Draft("trust.retire", "trust", old.author, node.info.area,
+                          {"successor": new.author, "reason": "key rotation"}))
+        store.set_meta(node.db, "author", new.author)
+        store.set_meta(node.db, "encryption", new.encryption_public)
+        store.set_meta(node.db, "epoch", "0")
+        store.set_meta(node.db, "previous_author", old.author)
+    finish_rotation(node.home)
+    node._keys = new
+    return make_request(node)
+
+
+def finish_rotation(home) -> None:
+    from xinfang.core.node import KEYS_DIR
+
+    staging, current = home / (KEYS_DIR + ".next"), home / KEYS_DIR
+    if staging.exists():
+        retired = home / f"{KEYS_DIR}.retired-{int(__import__('time').time())}"
+        current.rename(retired)
+        staging.rename(current)
