@@ -15,7 +15,9 @@ import click
 import pluggy
 
 from xinfang import __version__
+from xinfang.core import store
 from xinfang.core import verify as verify_mod
+from xinfang.core.keys import fingerprint
 from xinfang.core.errors import XinfangError
 from xinfang.core.node import Node, default_home
 from xinfang.core.plugins import Registry, get_plugin_manager
@@ -136,6 +138,12 @@ def _show_node(node: Node, as_json: bool, created: bool = False) -> None:
             "root": info.root, "fingerprint": info.fingerprint, "author": info.author,
             "encryption_key": info.encryption, "epoch": info.epoch, "events": events,
             "keys_encrypted": node.keys_encrypted, "created": info.created}
+    cert = node.certificate
+    root = store.get_meta(node.db, "root_author")
+    parent = cert.issuer if cert and not cert.self_signed else None
+    data.update({"certified": cert is not None and cert.subject == info.author,
+                 "root_fingerprint": fingerprint(root) if root else None,
+                 "parent": node.author_name(parent) if parent else None})
 
     def text(d):
         lines = [("已创建节点" if created else "节点") + f"：{d['name']}",
@@ -146,6 +154,9 @@ def _show_node(node: Node, as_json: bool, created: bool = False) -> None:
                  f"  纪元 epoch   {d['epoch']}",
                  f"  事件 events  {d['events']}",
                  f"  密钥加密     {'是' if d['keys_encrypted'] else '否'}",
+                 f"  证书 certificate  {'有效' if d['certified'] else '尚未注册（xinfang enroll request）'}"
+                 + (f"，上级 {d['parent']}" if d["parent"] else ""),
+                 f"  根指纹 root  {d['root_fingerprint'] or '—'}",
                  f"  目录 home    {d['home']}"]
         return "\n".join(lines)
 

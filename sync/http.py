@@ -133,7 +133,7 @@ class SyncApp:
         reports = peers.refusals_to_report(node, caller.subject)
         if op == "hello":
             theirs = pages.frontier_from_wire(payload.get("frontier", []))
-            pending = sum(len(p.events) for p in pages.pages_for(node, scope, theirs))
+            pending = pages.count_missing(node, scope, theirs)
             result = {"chain": _chain_wire(node.db, mine_author(node)),
                       "frontier": pages.frontier_to_wire(pages.frontier(node.db)),
                       "pending": pending, "refused": reports}

@@ -101,37 +101,61 @@ def frontier_from_wire(data: Any) -> Frontier:
 # -- sending -------------------------------------------------------------------
 
 
-def pages_for(node, peer_scope: str, peer_frontier: Frontier,
-              release: Any = None) -> Iterable[Page]:
-    """Pages of the events in ``peer_scope`` above ``peer_frontier``, feed by feed."""
+def _feeds_to_send(node, peer_scope: str, peer_frontier: Frontier):
+    """(author, epoch, from, to) for each feed this node can complete for the peer."""
     db = node.db
     own_scope, me = node.info.area, node.info.author
     authority = Authority(db)
-    feeds = db.execute("select author, epoch, max(seq, covered) from feeds "
-                       "order by author, epoch").fetchall()
+    for author, epoch, top in db.execute("select author, epoch, max(seq, covered) from feeds "
+                                         "order by author, epoch").fetchall():
+        start = peer_frontier.get((author, epoch), 0)
+        if top > start and _complete_for(authority, author, me, own_scope, peer_scope):
+            yield author, epoch, start, top
+
+
+def pages_for(node, peer_scope: str, peer_frontier: Frontier,
+              release: Any = None) -> Iterable[Page]:
+    """Pages of the events in ``peer_scope`` above ``peer_frontier``, feed by feed.
+
+    Rows are read a page at a time, so a first sync of a large store needs
+    the memory of one page, and the cost of a sync follows the number of
+    feeds and new events, not the size of the log.
+    """
+    db = node.db
     events: list[Event] = []
     size = 0
     ranges: list[tuple[str, int, int, int]] = []
-    for author, epoch, top in feeds:
-        start = peer_frontier.get((author, epoch), 0)
-        if top <= start or not _complete_for(authority, author, me, own_scope, peer_scope):
-            continue
+    for author, epoch, start, top in list(_feeds_to_send(node, peer_scope, peer_frontier)):
         begin = last = start
-        cursor = db.execute(
-            f"select raw, sig, seq from events where author = :author and epoch = :epoch "
-            f"and seq > :start and {scopes.SQL} order by seq",
-            {"author": author, "epoch": epoch, "start": start, "scope": peer_scope})
-        for raw, sig, seq in cursor.fetchall():
-            if len(events) >= MAX_PAGE_EVENTS or size + len(raw) > MAX_PAGE_BYTES:
-                ranges.append((author, epoch, begin, last))
-                yield _page(node, events, ranges, release)
-                events, size, ranges, begin = [], 0, [], last
-            events.append(Event.parse(raw, sig))
-            size += len(raw)
-            last = seq
+        while True:
+            rows = db.execute(
+                f"select raw, sig, seq from events where author = :author and epoch = :epoch "
+                f"and seq > :after and {scopes.SQL} order by seq limit {MAX_PAGE_EVENTS}",
+                {"author": author, "epoch": epoch, "after": last, "scope": peer_scope}).fetchall()
+            for raw, sig, seq in rows:
+                if len(events) >= MAX_PAGE_EVENTS or size + len(raw) > MAX_PAGE_BYTES:
+                    ranges.append((author, epoch, begin, last))
+                    yield _page(node, events, ranges, release)
+                    events, size, ranges, begin = [], 0, [], last
+                events.append(Event.parse(raw, sig))
+                size += len(raw)
+                last = seq
+            if len(rows) < MAX_PAGE_EVENTS:
+                break
         ranges.append((author, epoch, begin, top))
     if events or ranges:
         yield _page(node, events, ranges, release)
+
+
+def count_missing(node, peer_scope: str, peer_frontier: Frontier) -> int:
+    """How many events ``pages_for`` would send, by counting, not reading them."""
+    total = 0
+    for author, epoch, start, _ in _feeds_to_send(node, peer_scope, peer_frontier):
+        total += node.db.execute(
+            f"select count(*) from events where author = :author and epoch = :epoch "
+            f"and seq > :after and {scopes.SQL}",
+            {"author": author, "epoch": epoch, "after": start, "scope": peer_scope}).fetchone()[0]
+    return total
 
 
 def _complete_for(authority: Authority, author: str, me: str, own_scope: str,

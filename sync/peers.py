@@ -112,7 +112,7 @@ def status(node) -> list[PeerStatus]:
         peer = node.db.execute("select sent, received, last_sync, last_transport, last_error "
                                "from peers where author = ?", [subject]).fetchone()
         acked = ack(node, subject)
-        pending = sum(len(p.events) for p in pages.pages_for(node, cert.area, acked))
+        pending = pages.count_missing(node, cert.area, acked)
         held = sum(min(s, pages.frontier_of(node.db, a, e)) for (a, e), s in acked.items())
         result.append(PeerStatus(
             name=cert.name, fingerprint=keys.fingerprint(subject),

@@ -79,6 +79,8 @@ class Case:
     deadlines: tuple[dict[str, Any], ...] = ()
     history: tuple[dict[str, Any], ...] = ()
     conflicts: tuple[dict[str, Any], ...] = ()
+    #: obligations past due: label, due date and days overdue (for 督查督办)
+    overdue: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -94,13 +96,14 @@ def _choice(node: Node, vocabulary: str, label: str, raw: str) -> str:
     return convert_field(field, raw, node.registry.vocabulary(vocabulary))
 
 
-def _petitioner(node: Node, person: PetitionerInput, secrets: list[Secret]) -> dict[str, Any]:
+def _petitioner(node: Node, person: PetitionerInput, secrets: list[Secret],
+                today: dt.date) -> dict[str, Any]:
     if not person.name or not person.name.strip():
         raise InvalidInput("every petitioner (信访人) needs a name")
     sealed: dict[str, Any] = {"representative": bool(person.representative)}
     values = {"name": person.name.strip()}
     if person.id_number:
-        values["id_number"] = idnumber.normalise(person.id_number)
+        values["id_number"] = idnumber.normalise(person.id_number, today=today)
         sealed["id_tag"] = sealing.match_tag(node.match_key, values["id_number"])
     if person.phone:
         if not _PHONE.match(person.phone.strip()):
@@ -154,7 +157,7 @@ def register_case(node: Node, data: CaseInput, today: dt.date | None = None) -> 
         "request": data.request.strip(),
         "received": received,
         "headcount": headcount,
-        "petitioners": [_petitioner(node, p, secrets) for p in data.petitioners],
+        "petitioners": [_petitioner(node, p, secrets, today) for p in data.petitioners],
         "fields": _extra_fields(node, data.fields, today),
         "by": node.operator,
     }
@@ -189,6 +192,8 @@ def take_step(node: Node, case_id: str, step_name: str, given: dict[str, Any] | 
     step = lifecycle.steps.get(step_name)
     if step is None:
         lifecycle.check(view, step_name, {})  # raises, naming the allowed steps
+    if view["status"] not in step.sources:
+        lifecycle.check(view, step_name, {})  # the state, before asking for values
     given = dict(given or {})
     given.setdefault("date", today.isoformat())
     unknown = sorted(set(given) - {f.name for f in step.fields})
@@ -202,9 +207,13 @@ def take_step(node: Node, case_id: str, step_name: str, given: dict[str, Any] | 
             values[field.name] = value
     if values.get("to_area"):
         areas.check_code(values["to_area"])
+        own = node.info.area
         if not node.in_jurisdiction(values["to_area"]):
             raise InvalidInput(f"交办至区划 {values['to_area']} is outside this node's "
-                               f"jurisdiction {node.info.area}")
+                               f"jurisdiction {own}")
+        if len(values["to_area"]) <= len(own):
+            raise InvalidInput(f"交办至区划 {values['to_area']} is this node's own area; assign "
+                               "to an area below it, or to a unit with --unit")
     lifecycle.check(view, step_name, values)
     event = node.append(Draft(f"case.{step_name}", ENTITY, case_id, view["area"],
                               {"values": values, "by": node.operator}))
@@ -253,12 +262,43 @@ def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:
     history = tuple(
         {**{k: h[k] for k in ("step", "label", "date", "operator", "status")},
          "status_label": lifecycle.label(h["status"]),
-         "node": node.author_name(h["author"]), "details": json.loads(h["details"])}
+         "node": node.author_name(h["author"]), "details": json.loads(h["details"]),
+         "summary": _summary_text(node, lifecycle.steps.get(h["step"]), json.loads(h["details"]))}
         for h in db.query("select * from case_history where case_id = ? order by ord", [case_id]))
     conflicts = tuple(db.query("select event_id, type, reason from conflicts where entity = ? and "
                                "entity_id = ? order by order_key", [ENTITY, case_id]))
     return attrs.evolve(case, petitioners=tuple(people), deadlines=deadlines, history=history,
                         conflicts=conflicts)
+
+
+def _summary_text(node: Node, step, details: dict[str, Any]) -> str:
+    """A step's values in the users' words: labels, not codes."""
+    fields = {f.name: f for f in step.fields} if step else {}
+    parts = []
+    for name, value in details.items():
+        field = fields.get(name)
+        if name == "date" or field is None:
+            continue
+        if field.choices:
+            value = node.registry.label(field.choices, value)
+        elif field.kind == "bool":
+            value = "是" if value else "否"
+        parts.append(f"{field.label}：{value}")
+    return "；".join(parts)
+
+
+def fields_text(node: Node, values: dict[str, Any]) -> dict[str, Any]:
+    """Plugin case fields by label, with yes/no and vocabulary labels."""
+    result = {}
+    for field in node.registry.fields(ENTITY):
+        if field.name in values:
+            value = values[field.name]
+            if field.choices:
+                value = node.registry.label(field.choices, value)
+            elif field.kind == "bool":
+                value = "是" if value else "否"
+            result[field.label] = value
+    return result
 
 
 def _open_states(node: Node) -> list[str]:
@@ -325,7 +365,24 @@ def list_cases(node: Node, filters: CaseFilter = CaseFilter(),
         params.extend([*open_states, today.isoformat(), until])
     rows = node.db.query(f"select * from cases where {' and '.join(where)} "
                          "order by received, id", params)
-    return [_row_to_case(node, row) for row in rows]
+    late = _overdue_by_case(node, today)
+    return [attrs.evolve(_row_to_case(node, row), overdue=late.get(row["id"], ()))
+            for row in rows]
+
+
+def _overdue_by_case(node: Node, today: dt.date) -> dict[str, tuple[dict[str, Any], ...]]:
+    open_states = _open_states(node)
+    marks = ",".join("?" * len(open_states))
+    found: dict[str, list[dict[str, Any]]] = {}
+    for case_id, kind, label, due in node.db.execute(
+            "select d.case_id, d.kind, d.label, d.due from case_deadlines d join cases c "
+            f"on c.id = d.case_id where c.status in ({marks}) and d.obligation = 1 and "
+            "d.met_on is null and d.due < ? order by d.due",
+            [*open_states, today.isoformat()]):
+        days = (today - dt.date.fromisoformat(due)).days
+        found.setdefault(case_id, []).append({"kind": kind, "label": label, "due": due,
+                                              "days": days})
+    return {k: tuple(v) for k, v in found.items()}
 
 
 def lifecycle_steps(node: Node) -> Iterable:

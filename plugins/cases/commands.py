@@ -22,9 +22,12 @@ _REP_WORDS = {"rep", "representative", "代表"}
 
 
 def parse_petitioner(text: str) -> api.PetitionerInput:
-    """``name=王某,id=…,phone=…,address=…,rep`` (Chinese keys work too)."""
+    """``name=王某,id=…,phone=…,address=…,rep`` (Chinese keys work too).
+
+    Only the ASCII comma separates parts, so an address may hold "，".
+    """
     values: dict[str, object] = {}
-    for part in filter(None, (p.strip() for p in text.replace("，", ",").split(","))):
+    for part in filter(None, (p.strip() for p in text.split(","))):
         if part in _REP_WORDS:
             values["representative"] = True
             continue
@@ -125,6 +128,7 @@ def show(app: App, case_id, as_json):
     """A case with its petitioners, deadlines and full history (reading is logged)."""
     with app.open_node() as node:
         case = api.get_case(node, case_id).to_dict()
+        case["fields_text"] = api.fields_text(node, case["fields"])
     emit(case, as_json, _case_text)
 
 
@@ -137,6 +141,8 @@ def _summary(case: api.Case) -> dict:
 
 def _flags_text(case: dict) -> str:
     flags = []
+    for late in case.get("overdue", ()):
+        flags.append(f"超期:{late['label']}{late['days']}天")
     if case["collective"]:
         flags.append("集体访")
     if case["repeat_of"]:
@@ -155,8 +161,8 @@ def _case_text(c: dict) -> str:
                        ("转送交办至", "forwarded_to"), ("满意度", "rating")):
         if c.get(key):
             lines.append(f"  {label} {c[key]}")
-    for name, value in c["fields"].items():
-        lines.append(f"  {name} {value}")
+    for label, value in c.get("fields_text", c["fields"]).items():
+        lines.append(f"  {label} {value}")
     lines.append("信访人:")
     for p in c["petitioners"]:
         parts = [p["name"] or "（未释放）", p["id_number"], p["phone"], p["address"]]
@@ -167,9 +173,8 @@ def _case_text(c: dict) -> str:
         lines.append(f"  {d['label']:<8} {d['start']} → {d['due']}  {state}")
     lines.append("办理经过:")
     for h in c["history"]:
-        details = "，".join(f"{k}={v}" for k, v in h["details"].items() if k != "date")
         lines.append(f"  {h['date']}  {h['label']}  → {h['status_label']}  {h['node']}/{h['operator']}"
-                     + (f"  {details}" if details else ""))
+                     + (f"  {h['summary']}" if h["summary"] else ""))
     if c["conflicts"]:
         lines.append("冲突 (conflicts):")
         for conflict in c["conflicts"]:

@@ -15,16 +15,18 @@ def check_character(first17: str) -> str:
     return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS)) % 11]
 
 
-def normalise(raw: str) -> str:
+def normalise(raw: str, today: dt.date | None = None) -> str:
     """Return the ID number in canonical form (upper-case X), or say what is wrong."""
     text = raw.strip().upper()
     if len(text) != 18 or not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
         raise InvalidInput(f"身份证号 {raw!r} must be 17 digits and a digit or X (18 characters)")
     try:
-        dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
+        born = dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
     except ValueError:
         raise InvalidInput(f"身份证号 {raw!r} holds no valid birth date "
                            f"(characters 7-14 read {text[6:14]})") from None
+    if today is not None and born > today:
+        raise InvalidInput(f"身份证号 {raw!r} gives a birth date {born.isoformat()} in the future")
     expected = check_character(text[:17])
     if text[17] != expected:
         raise InvalidInput(f"身份证号 {raw!r} fails the GB 11643 check: the last character "

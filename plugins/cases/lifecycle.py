@@ -8,6 +8,7 @@ taken, by step name) and ``deadlines`` (by kind, from the deadline policy).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from xinfang.core.entities import ANY_OPEN, Field, State, Step
@@ -35,6 +36,9 @@ STATES = [
 def _not_before_received(view: dict[str, Any], values: dict[str, Any]) -> str | None:
     if values.get("date") and values["date"] < view["received"]:
         return f"date {values['date']} is before the case was received ({view['received']})"
+    if values.get("date") and values["date"] < view["updated"]:
+        return (f"date {values['date']} is before the case's last step "
+                f"({view['updated']}); steps are recorded in the order they happened")
     return None
 
 
@@ -71,8 +75,9 @@ def _within_window(window: str, what: str, earlier: str):
         deadline = view["deadlines"].get(window) or {}
         due = deadline.get("due")
         if due and values["date"] > due:
+            days = (dt.date.fromisoformat(due) - dt.date.fromisoformat(deadline["start"])).days
             return (f"{what} was asked on {values['date']}, after its window closed on {due} "
-                    f"(30 days after {earlier} {deadline.get('start')}); 依规不予受理")
+                    f"({days} days after {earlier} {deadline['start']}); 依规不予受理")
         return None
     return check
 

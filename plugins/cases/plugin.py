@@ -11,7 +11,8 @@ from .deadlines import StatutoryPolicy
 from .vocab import VOCABULARIES
 
 ENTITY = views.ENTITY
-SETTINGS = {"case.collective_threshold": 5, "case.repeat_window_days": 365,
+SETTINGS = {"case.collective_threshold": 5, "case.collective_channels": ("visit",),
+            "case.repeat_window_days": 365,
             "case.release_identity_upward": False}
 _REGISTER_KEYS = {"channel", "category", "kind", "request", "received", "headcount",
                   "petitioners", "fields", "by"}

@@ -62,11 +62,11 @@ def _json(value: Any) -> str:
 
 
 def load(db, case_id: str) -> dict[str, Any] | None:
-    row = db.execute("select * from cases where id = ?", [case_id]).fetchone()
+    cursor = db.execute("select * from cases where id = ?", [case_id])
+    row = cursor.fetchone()
     if row is None:
         return None
-    columns = [d[0] for d in db.execute("select * from cases limit 0").description]
-    case = dict(zip(columns, row))
+    case = dict(zip([d[0] for d in cursor.description], row))
     case["facts"] = json.loads(case["facts"])
     case["fields"] = json.loads(case["fields"])
     return case
@@ -106,17 +106,20 @@ def reset(ctx, case_id: str) -> None:
 
 def _register(ctx, event) -> None:
     db, body = ctx.db.conn, event.body
-    require(load(ctx.db, event.entity_id) is None,
+    require(db.execute("select 1 from cases where id = ?", [event.entity_id]).fetchone() is None,
             f"case {event.entity_id} is already registered; a second registration is kept "
             "as a conflict")
     threshold = ctx.registry.setting("case.collective_threshold", 5)
+    collective_channels = ctx.registry.setting("case.collective_channels", ("visit",))
     db.execute(
         "insert into cases (id, area, status, channel, headcount, category, kind, request, "
         "received, author, registered_key, collective, repeat_of, first_petition, fields, facts, "
         "updated) values (?,?,?,?,?,?,?,?,?,?,?,?,null,1,?,?,?)",
         [event.entity_id, event.area, "registered", body["channel"], body["headcount"],
          body["category"], body["kind"], body["request"], body["received"], event.author,
-         event.order_key, int(body["headcount"] >= threshold), _json(body.get("fields", {})),
+         event.order_key,
+         int(body["channel"] in collective_channels and body["headcount"] >= threshold),
+         _json(body.get("fields", {})),
          _json({}), body["received"]])
     for ord_, person in enumerate(body["petitioners"]):
         db.execute(
@@ -138,6 +141,10 @@ def _step(ctx, event, step_name: str) -> None:
     step = lifecycle.check(view, step_name, values)
     status = step.target_for(view["status"], values)
     facts = view["facts"]
+    if status == "accepted" and view["status"] != "accepted" and step_name != "accept":
+        # 责令重新办理 opens a new round of handling: its extension and rating start afresh
+        for earlier in ("extend", "answer", "close", "rate"):
+            facts.pop(earlier, None)
     facts[step_name] = values
     columns = {"status": status, "facts": _json(facts), "updated": values["date"]}
     if step_name == "accept":
