@@ -8,7 +8,8 @@ import sqlite3
 
 import pytest
 
-from conftest import synthetic_id
+from conftest import case_input, synthetic_id
+from xinfang.plugins.cases import api
 
 TOWNSHIP = "431202101"
 EAST, WEST = "431202101201", "431202101202"
