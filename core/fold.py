@@ -52,6 +52,7 @@ def refold(ctx: FoldContext, entity: str, entity_id: str) -> None:
     entity_type = ctx.registry.entity_type(entity)
     if entity_type is not None:
         entity_type.reset(ctx, entity_id)
+    ctx.registry.pm.hook.xinfang_entity_reset(context=ctx, entity=entity, entity_id=entity_id)
     ctx.db.conn.execute("delete from conflicts where entity = ? and entity_id = ?", [entity, entity_id])
     ctx.db.conn.execute("delete from entity_heads where entity = ? and entity_id = ?", [entity, entity_id])
     for event in list(store.events_of(ctx.db, entity, entity_id)):

@@ -63,9 +63,11 @@ def xinfang_setting(name):
 def xinfang_validate_event(event, node):
     """Raise ``InvalidEvent`` to refuse ``event``.
 
-    Called before a new event is signed and again when one arrives from
-    another node; must depend only on the event and the node's trust data,
-    never on the clock.
+    Called before a new event is signed (``event`` is then a ``Draft``) and
+    again when one arrives from another node (an ``Event``); both carry
+    ``type``, ``entity``, ``entity_id``, ``area`` and ``body``, which is all a
+    check should use. Must depend only on the event and the node's trust
+    data, never on the clock.
     """
 
 
@@ -76,6 +78,17 @@ def xinfang_event_applied(context, event):
     ``context`` is a ``FoldContext``; write only to view tables. Called again
     when an entity is re-folded, so the reaction must be a function of the
     views, not of how often it ran.
+    """
+
+
+@hookspec
+def xinfang_entity_reset(context, entity, entity_id):
+    """Delete view rows this plugin derived from ``entity``/``entity_id``.
+
+    Called before that entity is re-folded (an event arrived that sorts
+    before ones already applied); ``xinfang_event_applied`` then runs again
+    for each of its events. Needed only by plugins that keep rows about
+    another plugin's entities.
     """
 
 

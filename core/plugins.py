@@ -58,6 +58,8 @@ class Registry:
     _lifecycles: dict[str, Lifecycle] = attrs.Factory(dict)
     _fields: dict[str, tuple[Field, ...]] = attrs.Factory(dict)
     _vocabularies: dict[str, list[Choice]] = attrs.Factory(dict)
+    _settings: dict[str, Any] = attrs.Factory(dict)
+    _policies: dict[str, Any] = attrs.Factory(dict)
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager) -> "Registry":
@@ -112,11 +114,15 @@ class Registry:
         return code
 
     def setting(self, name: str, default: Any = None) -> Any:
-        value = self.pm.hook.xinfang_setting(name=name)
+        if name not in self._settings:
+            self._settings[name] = self.pm.hook.xinfang_setting(name=name)
+        value = self._settings[name]
         return default if value is None else value
 
     def deadline_policy(self, entity: str):
-        policy = self.pm.hook.xinfang_deadline_policy(entity=entity)
-        if policy is None:
-            raise PluginError(f"no plugin gives a deadline policy for {entity!r}")
-        return policy
+        if entity not in self._policies:
+            policy = self.pm.hook.xinfang_deadline_policy(entity=entity)
+            if policy is None:
+                raise PluginError(f"no plugin gives a deadline policy for {entity!r}")
+            self._policies[entity] = policy
+        return self._policies[entity]

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import click
 
-from xinfang.cli.main import App, Group, pass_app
-from xinfang.cli.output import emit, json_option, table
+from xinfang.cli import App, Group, emit, json_option, pass_app, table
 from xinfang.core.entities import Step
 from xinfang.core.errors import InvalidInput
 from xinfang.core.plugins import Registry

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 from typing import Any
 
-from xinfang.core import codec
 from xinfang.core.entities import require
 from xinfang.core.migrations import Migration
 
@@ -58,7 +57,8 @@ MIGRATIONS = (Migration("0001_case_views", _schema),)
 
 
 def _json(value: Any) -> str:
-    return codec.encode(value).decode("utf-8")
+    """Deterministic JSON for view columns: values already passed the event codec."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def load(db, case_id: str) -> dict[str, Any] | None:
