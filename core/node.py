@@ -12,6 +12,7 @@ import getpass
 import os
 import secrets as _secrets
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -96,11 +97,14 @@ class Node:
         if home.exists() and any(home.iterdir()):
             raise NodeError(f"node directory {home} already exists and is not empty; "
                             "choose another --home or remove it")
+        # Build the node beside its final place and rename it in at the end, so a
+        # crash half way leaves no half-made node where `init` would refuse to run.
+        home.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.init-", dir=home.parent))
         keys = NodeKeys.generate()
-        home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        keys.save(home / KEYS_DIR, passphrase)
-        db = store.open_database(home / DB_NAME, create=True)
-        node = cls._assemble(home, db, pm, passphrase)
+        keys.save(staging / KEYS_DIR, passphrase)
+        db = store.open_database(staging / DB_NAME, create=True)
+        node = cls._assemble(staging, db, pm, passphrase)
         node._keys = keys
         with db.atomic():
             for key, value in {
@@ -116,7 +120,14 @@ class Node:
                 store.set_meta(db, "certificate", cert.to_json())
                 store.set_meta(db, "root_author", cert.subject)
                 store.remember_certificate(db, cert)
-        return node
+        db.execute("pragma wal_checkpoint(truncate)")
+        node.close()
+        if home.exists():
+            home.rmdir()
+        staging.rename(home)
+        opened = cls.open(home, passphrase=passphrase, pm=node.pm)
+        opened._keys = keys
+        return opened
 
     @classmethod
     def open(cls, home: Path | None = None, *, passphrase: str | None = None,

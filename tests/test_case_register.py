@@ -222,3 +222,13 @@ def test_county_node_refuses_a_case_of_another_county(make_node):
     with pytest.raises(InvalidInput, match="outside"):
         api.register_case(county, case_input(area="431203101201"), today=TODAY)
     assert events(county) == 0
+
+
+def test_a_restored_node_numbers_cases_in_a_new_range_after_a_new_epoch(node):
+    """After a restore the node cannot know which numbers it gave out; it must not reuse them."""
+    first = api.register_case(node, case_input(), today=dt.date(2026, 3, 1))
+    assert first.endswith("-2026-00001")
+    node.new_epoch()
+    restored = api.register_case(node, case_input(), today=dt.date(2026, 3, 1))
+    again = api.register_case(node, case_input(), today=dt.date(2026, 3, 1))
+    assert (restored.rsplit("-", 1)[1], again.rsplit("-", 1)[1]) == ("100001", "100002")

@@ -118,12 +118,25 @@ def _petitioner(node: Node, person: PetitionerInput, secrets: list[Secret],
     return sealed
 
 
+EPOCH_SERIALS = 100_000
+
+
 def next_case_id(node: Node, year: int) -> str:
-    """案号: the registering node's area code, the year and a serial."""
-    prefix = f"{node.info.area}-{year}-"
-    row = node.db.execute("select max(entity_id) from events where entity = ? and entity_id like ?",
-                          [ENTITY, prefix + "%"]).fetchone()
-    serial = int(row[0].rsplit("-", 1)[1]) + 1 if row and row[0] else 1
+    """案号: the registering node's area code, the year and a serial.
+
+    Each epoch numbers in its own range (epoch 1 from 100001): a node
+    restored from a backup cannot know which numbers it gave out after the
+    backup, and must never give one out twice.
+    """
+    info = node.info
+    prefix = f"{info.area}-{year}-"
+    low = info.epoch * EPOCH_SERIALS
+    row = node.db.execute(
+        "select max(cast(substr(entity_id, ?) as integer)) from events where entity = ? "
+        "and entity_id like ? and cast(substr(entity_id, ?) as integer) between ? and ?",
+        [len(prefix) + 1, ENTITY, prefix + "%", len(prefix) + 1, low + 1,
+         low + EPOCH_SERIALS - 1]).fetchone()
+    serial = (row[0] if row and row[0] else low) + 1
     return f"{prefix}{serial:05d}"
 
 

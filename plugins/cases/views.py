@@ -99,9 +99,18 @@ def apply(ctx, event) -> None:
 
 
 def reset(ctx, case_id: str) -> None:
+    tags = [r[0] for r in ctx.db.conn.execute(
+        "select distinct id_tag from case_petitioners where case_id = ? and id_tag is not null",
+        [case_id])]
     for table in VIEW_TABLES:
         key = "id" if table == "cases" else "case_id"
         ctx.db.conn.execute(f"delete from {table} where {key} = ?", [case_id])
+    if tags:  # cases linked through the cleared petitioners are relinked without them
+        marks = ",".join("?" * len(tags))
+        for (other,) in ctx.db.conn.execute(
+                f"select distinct case_id from case_petitioners where id_tag in ({marks})",
+                tags).fetchall():
+            update_repeat_flags(ctx, other)
 
 
 def _register(ctx, event) -> None:
