@@ -157,18 +157,28 @@ def sync_group(ctx, url, every, rounds, as_json):
         return
     app: App = ctx.obj
     interval = parse_duration(every) if every else None
+    if url:
+        _remember_url(app, url)
     attempt = 0
     while True:
         attempt += 1
+        last = interval is None or bool(rounds and attempt >= rounds)
         try:
             _sync_once(app, url, as_json)
         except SyncError as exc:
             if interval is None:
                 raise
-            click.echo(f"同步失败：{exc}；{every} 后重试", err=True)
-        if interval is None or (rounds and attempt >= rounds):
+            click.echo(f"同步失败：{exc}" + ("" if last else f"；{every} 后重试"), err=True)
+        if last:
             return
         time.sleep(interval)
+
+
+def _remember_url(app: App, url: str) -> None:
+    from xinfang.core import store
+
+    with app.open_node() as node:
+        store.set_meta(node.db, "parent_url", url)
 
 
 def _sync_once(app: App, url: str | None, as_json: bool) -> None:

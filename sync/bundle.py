@@ -17,10 +17,8 @@ from pathlib import Path
 
 import attrs
 
-from xinfang.core import store
-
 from . import envelope, pages, peers
-from .trust import Authority, TrustError, chain_of, own_certificate, validate_chain
+from .trust import Authority, TrustError, admit, chain_of, own_certificate, validate_chain
 from xinfang.core.certs import Certificate
 
 KIND = "bundle"
@@ -97,8 +95,7 @@ def import_bundle(node, path: Path) -> ImportSummary:
     if not chain or chain[0].subject != sender:
         raise TrustError("the bundle's certificate chain is not the sender's")
     with node.db.atomic():
-        for cert in chain:
-            store.remember_certificate(node.db, cert)
+        admit(node.db, chain)
     sender_cert = Authority(node.db).scope(sender)
     mine = own_certificate(node)
     if sender_cert is None or sender not in (mine.issuer,) and sender_cert.issuer != mine.subject:

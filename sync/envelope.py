@@ -97,6 +97,11 @@ def read_header(data: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     if not isinstance(header, dict) or not {"from", "to", "id", "nonce", "ephemeral",
                                             "kind"} <= set(header):
         raise EnvelopeError("damaged header: fields are missing")
+    for name, length in (("from", 64), ("to", 64), ("ephemeral", 64), ("nonce", 24), ("id", 32)):
+        value = header[name]
+        if not (isinstance(value, str) and len(value) == length
+                and all(c in "0123456789abcdef" for c in value)):
+            raise EnvelopeError(f"damaged header: field {name!r} is not {length} hex digits")
     return header, header_bytes, data[offset:offset + cipher_len], data[expected - 64:expected]
 
 

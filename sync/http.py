@@ -11,6 +11,7 @@ cut at any moment resumes where the frontiers stand.
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -28,7 +29,7 @@ from xinfang.core.node import Node
 
 from . import envelope, pages, peers
 from .bundle import release_rule
-from .trust import Authority, TrustError, certificate, chain_of, own_certificate, validate_chain
+from .trust import Authority, TrustError, admit, certificate, chain_of, own_certificate
 
 PATH = "/v1/sync"
 MAX_SKEW_SECONDS = 300
@@ -100,6 +101,8 @@ class SyncApp:
         except envelope.EnvelopeError as exc:
             raise _Refused("400 Bad Request", f"request refused: {exc}") from None
         header, payload = opened.header, opened.payload
+        if not isinstance(payload, dict):
+            raise _Refused("400 Bad Request", "request body is not a map of operation and values")
         sent = header.get("sent")
         if type(sent) is not int or abs(self.clock() * 1000 - sent) > MAX_SKEW_SECONDS * 1000:
             raise _Refused("401 Unauthorized", "request timestamp is more than 5 minutes from "
@@ -113,10 +116,8 @@ class SyncApp:
             node.db.execute("insert into seen_envelopes (id, sender, at) values (?,?,?)",
                             [header["id"], caller, peers.now()])
             chain = _chain_parse(payload.get("chain", []))
-            if chain:
-                validate_chain(chain)
-                for cert in chain:
-                    store.remember_certificate(node.db, cert)
+            if chain and chain[0].subject == caller:
+                admit(node.db, chain)
         cert = Authority(node.db).scope(caller)
         mine = own_certificate(node)
         if cert is None or not (cert.area.startswith(mine.area) and cert.subject != mine.subject):
@@ -217,7 +218,7 @@ class Client:
             except (ValueError, KeyError):
                 message = exc.reason
             raise SyncError(f"{parent.name} refused the request ({exc.code}): {message}") from None
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise SyncError(f"cannot reach {parent.name} at {self.url}: {reason}") from None
         opened = envelope.open_(node.keys, reply, "response")
@@ -235,6 +236,8 @@ class Client:
                                "frontier": pages.frontier_to_wire(pages.frontier(node.db))})
             self._reports(hello)
             theirs = pages.frontier_from_wire(hello["frontier"])
+            with node.db.atomic():
+                peers.record_ack(node, parent.subject, theirs, "http")
             outgoing = list(pages.pages_for(node, parent.area, theirs,
                                             release=release_rule(node, parent)))
             total = sum(len(p.events) for p in outgoing) + hello["pending"]

@@ -33,7 +33,7 @@ from xinfang.core.event import Event
 from xinfang.core.sealing import Secret
 
 from . import scope as scopes
-from .trust import Authority, TrustError, chain_of
+from .trust import Authority, TrustError, admit, chain_of
 
 MAX_PAGE_EVENTS = 500
 MAX_PAGE_BYTES = 4 * 1024 * 1024
@@ -51,6 +51,8 @@ class Page:
     secrets: tuple[Secret, ...] = attrs.field(converter=tuple, default=())
     certs: tuple[Certificate, ...] = attrs.field(converter=tuple, default=())
     ranges: tuple[tuple[str, int, int, int], ...] = attrs.field(converter=tuple, default=())
+    #: fork evidence: pairs of events one author signed with the same epoch and seq
+    forks: tuple[tuple[Event, Event], ...] = attrs.field(converter=tuple, default=())
 
     def to_wire(self) -> dict[str, Any]:
         b64 = lambda b: base64.b64encode(b).decode("ascii")  # noqa: E731
@@ -59,6 +61,8 @@ class Page:
             "secrets": [[s.digest, s.salt, s.value] for s in self.secrets],
             "certs": [[b64(c.raw), b64(c.signature)] for c in self.certs],
             "ranges": [list(r) for r in self.ranges],
+            "forks": [[b64(a.raw), b64(a.signature), b64(b.raw), b64(b.signature)]
+                      for a, b in self.forks],
         }
 
     @classmethod
@@ -68,8 +72,14 @@ class Page:
             if len(data["events"]) > MAX_PAGE_EVENTS:
                 raise PageError(f"page has {len(data['events'])} events; the limit is "
                                 f"{MAX_PAGE_EVENTS}")
-            events = [Event.parse(base64.b64decode(r, validate=True),
-                                  base64.b64decode(s, validate=True)) for r, s in data["events"]]
+            encoded = sum(len(r) for r, _ in data["events"])
+            if encoded * 3 // 4 > MAX_PAGE_BYTES:
+                raise PageError(f"page holds about {encoded * 3 // 4} bytes of events; the limit "
+                                f"is {MAX_PAGE_BYTES}")
+            decode = lambda t: base64.b64decode(t, validate=True)  # noqa: E731
+            events = [Event.parse(decode(r), decode(s)) for r, s in data["events"]]
+            forks = [(Event.parse(decode(a), decode(b)), Event.parse(decode(c), decode(d)))
+                     for a, b, c, d in data.get("forks", [])]
             secrets = [Secret(d, s, v) for d, s, v in data["secrets"]]
             certs = [Certificate.parse(base64.b64decode(r, validate=True),
                                        base64.b64decode(s, validate=True))
@@ -79,7 +89,7 @@ class Page:
             raise PageError(f"malformed page ({type(exc).__name__}: {exc})") from None
         except (InvalidEvent, InvalidInput) as exc:
             raise PageError(f"page holds a malformed event: {exc}") from None
-        return cls(events, secrets, certs, ranges)
+        return cls(events, secrets, certs, ranges, forks)
 
 
 def frontier(db) -> Frontier:
@@ -135,7 +145,7 @@ def pages_for(node, peer_scope: str, peer_frontier: Frontier,
             for raw, sig, seq in rows:
                 if len(events) >= MAX_PAGE_EVENTS or size + len(raw) > MAX_PAGE_BYTES:
                     ranges.append((author, epoch, begin, last))
-                    yield _page(node, events, ranges, release)
+                    yield _page(node, events, ranges, release, peer_scope)
                     events, size, ranges, begin = [], 0, [], last
                 events.append(Event.parse(raw, sig))
                 size += len(raw)
@@ -144,7 +154,9 @@ def pages_for(node, peer_scope: str, peer_frontier: Frontier,
                 break
         ranges.append((author, epoch, begin, top))
     if events or ranges:
-        yield _page(node, events, ranges, release)
+        yield _page(node, events, ranges, release, peer_scope)
+    elif fork_evidence(node.db, peer_scope):
+        yield _page(node, [], [], release, peer_scope)
 
 
 def count_missing(node, peer_scope: str, peer_frontier: Frontier) -> int:
@@ -172,9 +184,23 @@ def _complete_for(authority: Authority, author: str, me: str, own_scope: str,
     return cert is not None and cert.area.startswith(own_scope)
 
 
-def _page(node, events: list[Event], ranges, release) -> Page:
+def fork_evidence(db, peer_scope: str) -> list[tuple[Event, Event]]:
+    """The signed pairs that prove each frozen feed forked, within ``peer_scope``."""
+    pairs = []
+    for author, epoch, seq in db.execute("select author, epoch, seq from frozen_feeds"):
+        rows = db.execute("select raw, sig from quarantine where author = ? and epoch = ? "
+                          "and seq = ? order by event_id limit 2", [author, epoch, seq]).fetchall()
+        if len(rows) == 2:
+            pair = (Event.parse(*rows[0]), Event.parse(*rows[1]))
+            if all(scopes.in_scope(e.entity, e.area, peer_scope) for e in pair):
+                pairs.append(pair)
+    return pairs
+
+
+def _page(node, events: list[Event], ranges, release, peer_scope: str) -> Page:
     db = node.db
-    authors = sorted({e.author for e in events})
+    forks = fork_evidence(db, peer_scope)
+    authors = sorted({e.author for e in events} | {a.author for a, _ in forks})
     certs: dict[str, Certificate] = {}
     subjects = authors + [e.entity_id for e in events if e.entity == scopes.TRUST_ENTITY]
     for subject in subjects:
@@ -184,7 +210,7 @@ def _page(node, events: list[Event], ranges, release) -> Page:
     for event in events:
         if release is None or release(event):
             secrets.extend(_secrets_of(db, event))
-    return Page(events, secrets, certs.values(), ranges)
+    return Page(events, secrets, certs.values(), ranges, forks)
 
 
 def _secrets_of(db, event: Event) -> list[Secret]:
@@ -236,10 +262,11 @@ def apply_page(node, page: Page, peer: str | None = None) -> PageResult:
     applied = duplicates = 0
     refused: list[Refusal] = []
     with db.atomic():
-        for cert in page.certs:
-            store.remember_certificate(db, cert)
+        admit(db, page.certs)
         authority = Authority(db)
         own_scope = node.info.area
+        for first, second in page.forks:
+            _take_fork_evidence(node, authority, first, second, now)
         for secret in page.secrets:
             if secret.holds():
                 db.execute("insert or ignore into secrets (digest, salt, value) values (?,?,?)",
@@ -358,6 +385,23 @@ def _quarantine(db, event: Event, reason: str, peer: str | None, now: str) -> No
          reason, peer, now])
 
 
+def _take_fork_evidence(node, authority: Authority, first: Event, second: Event,
+                        now: str) -> None:
+    """Freeze a feed on proof from elsewhere: two valid signatures on one position."""
+    same_place = (first.author, first.epoch, first.seq) == (second.author, second.epoch, second.seq)
+    cert = authority.scope(first.author)
+    if (not same_place or first.id == second.id or cert is None
+            or not first.signature_valid() or not second.signature_valid()):
+        return  # not evidence of anything: ignored, as a forged claim must be
+    if node.db.execute("select 1 from frozen_feeds where author = ? and epoch = ?",
+                       [first.author, first.epoch]).fetchone():
+        return
+    for event in (first, second):
+        _quarantine(node.db, event, f"fork: {cert.name} signed two different events as epoch "
+                                    f"{event.epoch} seq {event.seq}", None, now)
+    _freeze(node, first, cert.name)
+
+
 def _freeze(node, event: Event, name: str) -> None:
     """Freeze a forked feed from the fork point: later events leave the views.
 
@@ -369,6 +413,12 @@ def _freeze(node, event: Event, name: str) -> None:
     now = dt.datetime.now().isoformat(timespec="seconds")
     db.execute("insert or ignore into frozen_feeds (author, epoch, seq, reason) values (?,?,?,?)",
                [event.author, event.epoch, event.seq, f"fork at seq {event.seq}"])
+    if event.author == node.info.author:
+        # This node forked itself (it was restored from a copy). Its own log stays;
+        # it writes on in a new epoch, which no one holds a frozen feed for.
+        if node.info.epoch == event.epoch:
+            node.new_epoch()
+        return
     remove_from_log(node.context, "author = ? and epoch = ? and seq >= ?",
                     [event.author, event.epoch, event.seq], f"frozen feed: {name} forked", now)
 

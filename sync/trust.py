@@ -151,6 +151,38 @@ def validate_chain(chain: list[Certificate]) -> None:
 remember = store.remember_certificate
 
 
+def admit(db, certs) -> list[Certificate]:
+    """Keep the certificates whose chain leads to the pinned root; return them.
+
+    A certificate that does not lead there is not stored, so nobody can
+    plant one for a real node's key and shadow its genuine certificate; a
+    valid one replaces any stored one that no longer validates.
+    """
+    offered = {c.subject: c for c in certs}
+    root = store.get_meta(db, "root_author")
+    admitted = []
+    for cert in offered.values():
+        chain, current = [], cert
+        while current is not None and len(chain) < MAX_CHAIN:
+            chain.append(current)
+            if current.self_signed:
+                break
+            current = offered.get(current.issuer) or certificate(db, current.issuer)
+        try:
+            validate_chain(chain)
+        except (TrustError, InvalidInput):
+            continue
+        if chain[-1].subject != root:
+            continue
+        stored = certificate(db, cert.subject)
+        if stored is not None and stored.raw != cert.raw and Authority(db).scope(cert.subject):
+            continue  # a valid certificate is already held for this key
+        db.execute("delete from certs where subject = ?", [cert.subject])
+        remember(db, cert)
+        admitted.append(cert)
+    return admitted
+
+
 def certificate(db, subject: str) -> Certificate | None:
     row = db.execute("select raw, sig from certs where subject = ?", [subject]).fetchone()
     return Certificate.parse(row[0], row[1]) if row else None
