@@ -47,6 +47,11 @@ def ack(node, peer: str) -> pages.Frontier:
 
 
 def record_ack(node, peer: str, frontier: pages.Frontier, transport: str) -> None:
+    """Store what the peer says it holds; refusals of events it now holds are over."""
+    for (author, epoch), seq in frontier.items():
+        node.db.execute(
+            "delete from peer_refusals where peer = ? and event_id in (select id from events "
+            "where author = ? and epoch = ? and seq <= ?)", [peer, author, epoch, seq])
     node.db.execute(
         "insert into peers (author, ack, last_sync, last_transport) values (?,?,?,?) "
         "on conflict (author) do update set ack = excluded.ack, last_sync = excluded.last_sync, "

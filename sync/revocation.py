@@ -69,6 +69,15 @@ def xinfang_entity_types():
 
 @hookimpl
 def xinfang_validate_event(event, node):
+    author = getattr(event, "author", None)
+    if author is None:  # a draft: this node is about to sign it
+        revoked = node.db.execute("select epoch, seq, kind from revocations where subject = ?",
+                                  [node.info.author]).fetchone()
+        if revoked:
+            raise InvalidEvent(
+                f"this node's key was {'retired' if revoked[2] == 'retire' else 'revoked'} after "
+                f"epoch {revoked[0]} seq {revoked[1]}; every node refuses what it signs now: run "
+                "`xinfang enroll rotate` and have the parent sign the new key")
     if event.entity != TRUST_ENTITY:
         return
     body = event.body

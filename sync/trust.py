@@ -253,9 +253,12 @@ def rotate_keys(node, passphrase: str | None = None) -> EnrolmentRequest:
     if staging.exists():
         shutil.rmtree(staging)
     new.save(staging, passphrase if passphrase is not None else node.passphrase)
+    revoked = node.db.execute("select 1 from revocations where subject = ?",
+                              [old.author]).fetchone()
     with node.db.atomic():
-        node.append(Draft("trust.retire", "trust", old.author, node.info.area,
-                          {"successor": new.author, "reason": "key rotation"}))
+        if not revoked:  # a revoked key is refused already: nothing left to retire
+            node.append(Draft("trust.retire", "trust", old.author, node.info.area,
+                              {"successor": new.author, "reason": "key rotation"}))
         store.set_meta(node.db, "author", new.author)
         store.set_meta(node.db, "encryption", new.encryption_public)
         store.set_meta(node.db, "epoch", "0")
