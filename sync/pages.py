@@ -119,8 +119,13 @@ def _feeds_to_send(node, peer_scope: str, peer_frontier: Frontier):
     for author, epoch, top in db.execute("select author, epoch, max(seq, covered) from feeds "
                                          "order by author, epoch").fetchall():
         start = peer_frontier.get((author, epoch), 0)
-        if top > start and _complete_for(authority, author, me, own_scope, peer_scope):
-            yield author, epoch, start, top
+        if top <= start or not _complete_for(authority, author, me, own_scope, peer_scope):
+            continue
+        cert = authority.scope(author)
+        if cert is not None and not (cert.area.startswith(peer_scope)
+                                     or peer_scope.startswith(cert.area)):
+            continue  # an author writes only inside its own area: nothing here is the peer's
+        yield author, epoch, start, top
 
 
 def pages_for(node, peer_scope: str, peer_frontier: Frontier,

@@ -412,22 +412,21 @@ def test_sync_killed_at_random_moments_ends_exactly_like_an_uninterrupted_one(no
     delays = [round(rng.uniform(0.05, 1.5), 2) for _ in range(5)]
     kills = []                                      # (when, how it ended, pushed, pulled)
     with serving(county, free_port(), tmp_path / "serve.log") as server:
-        for n, delay in enumerate(delays):
-            ended = sync_killed(town, server.url, tmp_path / f"client-{n}.log", delay=delay)
-            kills.append((f"{delay} s", ended, pushed(), pulled()))
-        # On a loaded machine the fixed delays may all fall before the client
-        # reaches the server: then kill it the moment a page has landed, once
-        # on the way up and once on the way down (each only if not yet done).
-        if not any(0 < k[2] < to_push for k in kills) and pushed() < to_push:
-            held = pushed()
-            ended = sync_killed(town, server.url, tmp_path / "client-up.log",
-                                until=lambda: pushed() > held)
-            kills.append(("after a page up", ended, pushed(), pulled()))
-        if not any(0 < k[3] < to_pull for k in kills) and pulled() < to_pull:
+        # First kill the client the moment a page has landed, once on the way
+        # up and once on the way down, so a kill certainly falls mid-sync
+        # however loaded the machine; then at random moments (fixed seeds).
+        held = pushed()
+        ended = sync_killed(town, server.url, tmp_path / "client-up.log",
+                            until=lambda: pushed() > held)
+        kills.append(("after a page up", ended, pushed(), pulled()))
+        if pulled() < to_pull:
             held = pulled()
             ended = sync_killed(town, server.url, tmp_path / "client-down.log",
                                 until=lambda: pulled() > held)
             kills.append(("after a page down", ended, pushed(), pulled()))
+        for n, delay in enumerate(delays):
+            ended = sync_killed(town, server.url, tmp_path / f"client-{n}.log", delay=delay)
+            kills.append((f"{delay} s", ended, pushed(), pulled()))
         print("kills (when, how it ended, events pushed, events pulled):", kills)
         # only whole pages ever arrive: a kill never leaves part of a page applied
         assert all(k[2] % pages.MAX_PAGE_EVENTS == 0 or k[2] == to_push for k in kills), kills
