@@ -20,7 +20,7 @@ from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins import settlements
 from xinfang.plugins.cases import api
-from xinfang.plugins.cases.idnumber import check_character
+from xinfang.plugins.cases.idnumber import synthetic
 from xinfang.sync import bundle, envelope, scope, trust
 from xinfang.sync.http import Client, SyncError, make_server
 
@@ -31,11 +31,7 @@ SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨"
 CATEGORIES = ["劳动社保", "库区移民", "国土资源", "邻里纠纷", "城乡建设"]
 
 
-def synthetic_id(serial: int, birth: str = "19800101") -> str:
-    """An ID number with a valid check character in region 990000, which is
-    assigned to no place, so it can never be a real person's."""
-    first17 = f"990000{birth}{serial:03d}"
-    return first17 + check_character(first17)
+synthetic_id = synthetic
 
 
 def say(text: str = "", **style) -> None:

@@ -12,17 +12,14 @@ from xinfang.cli.main import build_cli
 from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases import api
-from xinfang.plugins.cases.idnumber import check_character
+from xinfang.plugins.cases.idnumber import synthetic
 
 VILLAGE = "431202101201"
 TOWNSHIP = "431202101"
 COUNTY = "431202"
 
 
-def synthetic_id(serial: int, birth: str = "19800101") -> str:
-    """A valid-looking ID number in region 990000, assigned to no place."""
-    first17 = f"990000{birth}{serial:03d}"
-    return first17 + check_character(first17)
+synthetic_id = synthetic
 
 
 @pytest.fixture

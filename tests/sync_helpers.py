@@ -43,7 +43,7 @@ from xinfang.core.event import Event
 from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases import api
-from xinfang.plugins.cases.idnumber import check_character
+from xinfang.plugins.cases.idnumber import synthetic
 from xinfang.sync import bundle, envelope, pages, trust
 from xinfang.sync.http import PATH, SyncApp, make_server
 
@@ -55,10 +55,7 @@ OPERATOR = "测试员"
 TODAY = dt.date(2026, 11, 22)
 
 
-def synthetic_id(serial: int, birth: str = "19800101") -> str:
-    """A valid-looking ID number in region 990000, assigned to no place."""
-    first17 = f"990000{birth}{serial:03d}"
-    return first17 + check_character(first17)
+synthetic_id = synthetic
 
 
 @attrs.define

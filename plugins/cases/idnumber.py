@@ -32,3 +32,13 @@ def normalise(raw: str, today: dt.date | None = None) -> str:
         raise InvalidInput(f"身份证号 {raw!r} fails the GB 11643 check: the last character "
                            f"should be {expected}; check the number for a typing error")
     return text
+
+
+#: 990000 is assigned to no province, so a number in it is no one's.
+SYNTHETIC_REGION = "990000"
+
+
+def synthetic(serial: int, birth: str = "19800101") -> str:
+    """A well-formed ID number that can never be a real person's, for demos and tests."""
+    first17 = f"{SYNTHETIC_REGION}{birth}{serial % 1000:03d}"
+    return first17 + check_character(first17)
