@@ -71,7 +71,8 @@ def read_header(data: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     if len(data) > MAX_ENVELOPE:
         raise EnvelopeError(f"file is {len(data)} bytes, over the {MAX_ENVELOPE}-byte limit")
     if not data.startswith(MAGIC):
-        raise EnvelopeError("not an xinfang bundle (wrong magic bytes at the start)")
+        raise EnvelopeError("not an xinfang bundle or certificate file (wrong magic bytes at "
+                            "the start); check which file was given")
     offset = len(MAGIC)
     if len(data) < offset + 4:
         raise EnvelopeError(f"truncated: ends at byte {len(data)} inside the header length")

@@ -27,7 +27,8 @@ def resolve(node, name_or_key: str) -> Certificate:
     """A neighbour (parent or child) by name, fingerprint, key or key prefix."""
     mine = own_certificate(node)
     neighbours = [c for c in (certificate(node.db, row[0]) for row in node.db.execute(
-        "select subject from certs where issuer = ? or subject = ?", [mine.subject, mine.issuer]))
+        "select subject from certs where (issuer = ? or subject = ?) and subject not in "
+        "(select subject from revocations)", [mine.subject, mine.issuer]))
         if c is not None and c.subject != mine.subject]
     wanted = name_or_key.strip()
     found = [c for c in neighbours if wanted in (c.name, keys.fingerprint(c.subject))
@@ -110,8 +111,9 @@ def status(node) -> list[PeerStatus]:
     mine = own_certificate(node)
     result = []
     rows = node.db.execute("select subject from certs where (issuer = ? or subject = ?) "
-                           "and subject != ? order by area", [mine.subject, mine.issuer,
-                                                               mine.subject]).fetchall()
+                           "and subject != ? and subject not in (select subject from "
+                           "revocations) order by area", [mine.subject, mine.issuer,
+                                                          mine.subject]).fetchall()
     for (subject,) in rows:
         cert = certificate(node.db, subject)
         peer = node.db.execute("select sent, received, last_sync, last_transport, last_error "

@@ -80,6 +80,11 @@ def own_certificate(node) -> Certificate:
 def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
     """The parent's side: certify a child whose scope lies strictly inside its own."""
     parent_cert = own_certificate(parent)
+    if parent.db.execute("select 1 from revocations where subject = ?",
+                         [request.subject]).fetchone():
+        raise TrustError(f"the key of {request.name} ({keys.fingerprint(request.subject)}) was "
+                         "revoked or retired; it cannot be certified again — the node must "
+                         "run `xinfang enroll rotate` and send the new request")
     keys.check_signing_key(request.subject)
     keys.check_encryption_key(request.encryption)
     level = areas.level(request.level)

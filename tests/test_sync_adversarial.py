@@ -842,3 +842,21 @@ def test_a_node_whose_key_was_revoked_refuses_to_sign_and_says_how_to_recover(tr
     trust.import_certificate(village, envelope.open_(village.keys, sealed, "enrolment").payload)
     register(village, 3)
     assert carry(village, township, tmp_path).applied >= 1
+
+
+def test_a_retired_key_cannot_be_certified_again_and_its_successor_is_the_only_neighbour(
+        tree, tmp_path):
+    township, village = tree.township, tree.village
+    old_request = trust.make_request(village)
+    register(village, 1)
+    new_request = trust.rotate_keys(village)
+    sealed = envelope.seal(township.keys, new_request.subject, new_request.encryption,
+                           "enrolment", trust.sign_request(township, new_request))
+    trust.import_certificate(village, envelope.open_(village.keys, sealed, "enrolment").payload)
+    carry(village, township, tmp_path)              # the retirement reaches the township
+    with pytest.raises(trust.TrustError, match="revoked or retired"):
+        trust.sign_request(township, old_request)
+    from xinfang.sync import peers
+    assert peers.resolve(township, village.info.name).subject == village.info.author
+    assert [s.fingerprint for s in peers.status(township) if s.name == village.info.name] == [
+        fingerprint(village)]
