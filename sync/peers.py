@@ -28,7 +28,8 @@ def resolve(node, name_or_key: str) -> Certificate:
     mine = own_certificate(node)
     neighbours = [c for c in (certificate(node.db, row[0]) for row in node.db.execute(
         "select subject from certs where (issuer = ? or subject = ?) and subject not in "
-        "(select subject from revocations)", [mine.subject, mine.issuer]))
+        "(select subject from revocations where kind = 'retire')",
+        [mine.subject, mine.issuer]))
         if c is not None and c.subject != mine.subject]
     wanted = name_or_key.strip()
     found = [c for c in neighbours if wanted in (c.name, keys.fingerprint(c.subject))
@@ -112,8 +113,8 @@ def status(node) -> list[PeerStatus]:
     result = []
     rows = node.db.execute("select subject from certs where (issuer = ? or subject = ?) "
                            "and subject != ? and subject not in (select subject from "
-                           "revocations) order by area", [mine.subject, mine.issuer,
-                                                          mine.subject]).fetchall()
+                           "revocations where kind = 'retire') order by area",
+                           [mine.subject, mine.issuer, mine.subject]).fetchall()
     for (subject,) in rows:
         cert = certificate(node.db, subject)
         peer = node.db.execute("select sent, received, last_sync, last_transport, last_error "

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import attrs
-from waitress import wasyncore
 
 from xinfang.core import fold, keys
 from xinfang.core.event import Event
@@ -253,11 +252,11 @@ def serve(node: Node) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        # close the sockets from inside the server's own loop (closing them from
-        # this thread races its select()); the loop ends when none are left
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        thread.join(timeout=10)
+        # Stop taking connections and finish the workers; the loop thread is a
+        # daemon. Closing waitress's sockets by hand from here can close a file
+        # descriptor number the next test's server has already reused.
         server.task_dispatcher.shutdown()
+        server.close()
         app = _sync_app(server.application)
         if app is not None:
             app.node.close()
