@@ -9,6 +9,7 @@ phone to compare keys.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -183,6 +184,7 @@ def _ed_double(point: tuple[int, int]) -> tuple[int, int]:
             (y * y + x * x) * pow(1 - t, _P - 2, _P) % _P)
 
 
+@functools.lru_cache(maxsize=4096)
 def check_signing_key(public_key_hex: str) -> None:
     """Refuse an Ed25519 public key that is malformed or of small order."""
     raw = bytes.fromhex(public_key_hex) if _is_hex(public_key_hex, 64) else b""
@@ -195,6 +197,7 @@ def check_signing_key(public_key_hex: str) -> None:
         raise InvalidInput(f"signing key {public_key_hex[:16]}… has small order and is refused")
 
 
+@functools.lru_cache(maxsize=4096)
 def check_encryption_key(public_key_hex: str) -> None:
     """Refuse an X25519 public key of small order (it would fix the shared secret)."""
     if not _is_hex(public_key_hex, 64):

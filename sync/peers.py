@@ -49,11 +49,17 @@ def ack(node, peer: str) -> pages.Frontier:
 
 
 def record_ack(node, peer: str, frontier: pages.Frontier, transport: str) -> None:
-    """Store what the peer says it holds; refusals of events it now holds are over."""
-    for (author, epoch), seq in frontier.items():
-        node.db.execute(
-            "delete from peer_refusals where peer = ? and event_id in (select id from events "
-            "where author = ? and epoch = ? and seq <= ?)", [peer, author, epoch, seq])
+    """Store what the peer says it holds; refusals of events it now holds are over.
+
+    Only the open refusals are looked at (a handful), never the log, so an
+    acknowledgement costs the same whatever the size of the store.
+    """
+    for event_id, author, epoch, seq in node.db.execute(
+            "select r.event_id, e.author, e.epoch, e.seq from peer_refusals r join events e "
+            "on e.id = r.event_id where r.peer = ?", [peer]).fetchall():
+        if frontier.get((author, epoch), 0) >= seq:
+            node.db.execute("delete from peer_refusals where peer = ? and event_id = ?",
+                            [peer, event_id])
     node.db.execute(
         "insert into peers (author, ack, last_sync, last_transport) values (?,?,?,?) "
         "on conflict (author) do update set ack = excluded.ack, last_sync = excluded.last_sync, "
