@@ -50,4 +50,4 @@ class _Quiet:
         return False
 
     def update(self, n: int) -> None:
-        pass
+        """Nothing to draw when stderr is not a terminal (or the work is short)."""

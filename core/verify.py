@@ -147,7 +147,7 @@ class RebuildReport:
 
 
 class _Discard(Exception):
-    pass
+    """Raised inside the rebuild transaction to roll it back for ``--check``."""
 
 
 def rebuild(node, check_only: bool = False) -> RebuildReport:
