@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from xinfang.core import fold, keys
+from xinfang.core import fold
 from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins import settlements

@@ -11,15 +11,15 @@ is refused as a replay.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import attrs
 
+from xinfang.core.certs import Certificate
+
 from . import envelope, pages, peers
 from .trust import Authority, TrustError, admit, chain_of, own_certificate, validate_chain
-from xinfang.core.certs import Certificate
 
 KIND = "bundle"
 

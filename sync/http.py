@@ -22,7 +22,6 @@ from typing import Any, Callable
 
 import attrs
 
-from xinfang.core import keys, store
 from xinfang.core.certs import Certificate
 from xinfang.core.errors import XinfangError
 from xinfang.core.node import Node
@@ -135,7 +134,7 @@ class SyncApp:
         if op == "hello":
             theirs = pages.frontier_from_wire(payload.get("frontier", []))
             pending = pages.count_missing(node, scope, theirs)
-            result = {"chain": _chain_wire(node.db, mine_author(node)),
+            result = {"chain": _chain_wire(node.db, node.info.author),
                       "frontier": pages.frontier_to_wire(pages.frontier(node.db)),
                       "pending": pending, "refused": reports}
         elif op == "pull":
@@ -159,10 +158,6 @@ class SyncApp:
         with node.db.atomic():
             peers.mark_reported(node, caller.subject, [r[0] for r in reports])
         return result
-
-
-def mine_author(node) -> str:
-    return node.info.author
 
 
 def make_server(home: Path, host: str, port: int, passphrase: str | None = None, threads: int = 4):

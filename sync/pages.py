@@ -26,14 +26,14 @@ from typing import Any, Iterable
 
 import attrs
 
-from xinfang.core import fold, keys, store
+from xinfang.core import fold, store
 from xinfang.core.certs import Certificate
 from xinfang.core.errors import InvalidEvent, InvalidInput, XinfangError
 from xinfang.core.event import Event
 from xinfang.core.sealing import Secret
 
 from . import scope as scopes
-from .trust import Authority, TrustError, admit, chain_of
+from .trust import Authority, admit, chain_of
 
 MAX_PAGE_EVENTS = 500
 MAX_PAGE_BYTES = 4 * 1024 * 1024

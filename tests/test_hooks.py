@@ -14,13 +14,13 @@ from click.testing import CliRunner
 
 from conftest import COUNTY, TOWNSHIP, VILLAGE, case_input
 from xinfang import hookimpl
-from xinfang.cli import Group, pass_app
+from xinfang.cli import pass_app
 from xinfang.cli.main import build_cli
 from xinfang.core import fold, store
 from xinfang.core.entities import EntityType
 from xinfang.core.errors import InvalidEvent, PluginError
 from xinfang.core.migrations import Migration
-from xinfang.core.node import Draft, Node
+from xinfang.core.node import Draft
 from xinfang.core.plugins import Registry, get_plugin_manager
 from xinfang.plugins.cases import api
 from xinfang.sync import bundle, envelope, trust

@@ -807,7 +807,7 @@ def test_village_cannot_read_a_sibling_villages_cases(tree, tmp_path):
 def test_a_node_told_of_its_own_fork_keeps_its_log_and_writes_on_in_a_new_epoch(tree, tmp_path):
     """The forker (restored from a copy) must not drop its own events and reuse
     their numbers; it starts a new epoch, whose events the others accept."""
-    county, township, village = tree.county, tree.township, tree.village
+    township, village = tree.township, tree.village
     copy, a, b = _fork(tree, tmp_path)
     carry(village, township, tmp_path)
     carry(copy, township, tmp_path)                 # the township sees the fork

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from typing import Any, Iterable
+from typing import Any
 
 import attrs
 
@@ -397,6 +397,3 @@ def _overdue_by_case(node: Node, today: dt.date) -> dict[str, tuple[dict[str, An
                                               "days": days})
     return {k: tuple(v) for k, v in found.items()}
 
-
-def lifecycle_steps(node: Node) -> Iterable:
-    return node.registry.lifecycle(ENTITY).steps.values()
