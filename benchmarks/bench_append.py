@@ -29,9 +29,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
-import importlib.metadata
 import os
-import platform
 import random
 import sqlite3
 import sys
@@ -49,6 +47,8 @@ from xinfang.core.node import Draft, Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import check_character
+
+from common import Rate, Stopwatch, code_version, filesystem, machine, write_results
 
 HERE = Path(__file__).resolve().parent
 COUNTY = "431202"
@@ -368,47 +368,6 @@ class Progress:
         print(file=sys.stderr, flush=True)
 
 
-@attrs.frozen
-class Rate:
-    """Events measured over wall-clock seconds and this process's CPU seconds.
-
-    CPU time leaves out waiting (fsync, and other programs on a shared
-    machine), so where the two differ the difference is mostly waiting.
-    """
-
-    label: str
-    events: int
-    seconds: float
-    cpu: float
-
-    @property
-    def per_second(self) -> float:
-        return self.events / self.seconds if self.seconds else float("inf")
-
-    @property
-    def micros(self) -> float:
-        return 1e6 * self.seconds / self.events if self.events else 0.0
-
-    @property
-    def cpu_micros(self) -> float:
-        return 1e6 * self.cpu / self.events if self.events else 0.0
-
-
-class Stopwatch:
-    """Wall-clock and CPU time of a ``with`` block."""
-
-    def __enter__(self) -> "Stopwatch":
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.wall = time.perf_counter() - self._wall
-        self.cpu = time.process_time() - self._cpu
-
-    def rate(self, label: str, events: int) -> Rate:
-        return Rate(label, events, self.wall, self.cpu)
-
-
 def run_api(executor: Executor, stream: Iterator, count: int, label: str) -> Rate:
     progress = Progress(label, count)
     intents = [next(stream) for _ in range(count)]
@@ -527,48 +486,6 @@ def table_bytes(conn: sqlite3.Connection, node: Node) -> dict[str, int]:
 
 
 # -- reporting -------------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import cryptography
-
-    return {"platform": platform.platform(), "cpu": cpu, "cores": str(os.cpu_count()),
-            "python": platform.python_version(), "cryptography": cryptography.__version__,
-            "sqlite": sqlite3.sqlite_version,
-            "sqlite-utils": importlib.metadata.version("sqlite-utils")}
-
-
-def code_version() -> str:
-    """The commit measured, marked when the working tree had local changes."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE,
-                             capture_output=True, text=True, timeout=10)
-    except OSError:
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
-
-def filesystem(path: Path) -> str:
-    """The file system the databases live on: fsync cost depends on it."""
-    best, kind = "", "unknown"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            _, mount, fstype, *_ = line.split()
-            if str(path).startswith(mount) and len(mount) > len(best):
-                best, kind = mount, fstype
-    except OSError:
-        pass
-    return f"{kind} ({best or '?'})"
 
 
 def fmt(x: float) -> str:
@@ -693,13 +610,6 @@ How to read a section:
 """
 
 
-def write_results(path: Path, text: str) -> None:
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    if not existing.strip():
-        existing = HEADER
-    path.write_text(existing.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 # -- the run ---------------------------------------------------------------------
 
 
@@ -811,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(section)
     if args.out != "-":
-        write_results(Path(args.out), section)
+        write_results(Path(args.out), section, HEADER)
         print(f"\nappended to {args.out}", file=sys.stderr)
     return 0
 

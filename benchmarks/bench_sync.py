@@ -36,22 +36,18 @@ import argparse
 import collections
 import cProfile
 import datetime as dt
-import importlib.metadata
-import io
 import os
-import platform
 import pstats
 import random
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -64,6 +60,8 @@ from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases.idnumber import check_character
 from xinfang.sync import bundle, pages, peers, trust
 
+from common import Rate, Stopwatch, code_version, filesystem, machine, write_results
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 COUNTY = "431202"
@@ -71,50 +69,6 @@ COUNTY_NAME = "示例县信访局"
 OPERATOR = "基准测试员"
 
 # -- machine and code ------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-
-    def version(name: str) -> str:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return "?"
-
-    return {"platform": platform.platform(), "cpu": cpu, "cores": str(os.cpu_count()),
-            "python": platform.python_version(), "cryptography": version("cryptography"),
-            "sqlite": sqlite3.sqlite_version, "sqlite-utils": version("sqlite-utils")}
-
-
-def code_version() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO, capture_output=True, text=True, timeout=10).stdout
-    except OSError:
-        return "unknown"
-    return (head or "unknown") + ("-dirty" if dirty.strip() else "")
-
-
-def filesystem(path: Path) -> str:
-    best, kind = "", "unknown"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            _, mount, fstype, *_ = line.split()
-            if str(path).startswith(mount) and len(mount) > len(best):
-                best, kind = mount, fstype
-    except OSError:
-        pass
-    return f"{kind} ({best or '?'})"
 
 
 def load() -> str:
@@ -152,41 +106,6 @@ class Progress:
         print(f"\r  {self.label}: {self.done:,} in {elapsed:,.1f} s "
               f"({self.done / max(elapsed, 1e-9):,.0f}/s)" + " " * 20, file=sys.stderr, flush=True)
         return elapsed
-
-
-@attrs.frozen
-class Rate:
-    """Events over wall-clock and CPU seconds (CPU leaves out fsync waits)."""
-
-    label: str
-    events: int
-    seconds: float
-    cpu: float
-
-    @property
-    def per_second(self) -> float:
-        return self.events / self.seconds if self.seconds else float("inf")
-
-    @property
-    def micros(self) -> float:
-        return 1e6 * self.seconds / self.events if self.events else 0.0
-
-    @property
-    def cpu_micros(self) -> float:
-        return 1e6 * self.cpu / self.events if self.events else 0.0
-
-
-class Stopwatch:
-    def __enter__(self) -> "Stopwatch":
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
-
-    def rate(self, label: str, events: int) -> Rate:
-        return Rate(label, events, self.wall, self.cpu)
 
 
 # -- the tree of nodes -----------------------------------------------------------
@@ -979,13 +898,6 @@ events cost, whatever the size of the log; the ratios in table 1 say how far
 """
 
 
-def write_results(path: Path, text: str) -> None:
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    if not existing.strip():
-        existing = HEADER
-    path.write_text(existing.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def ints(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
 
@@ -1072,7 +984,7 @@ def main(argv: list[str] | None = None) -> int:
     ])
     print(section)
     if args.out != "-":
-        write_results(Path(args.out), section)
+        write_results(Path(args.out), section, HEADER)
         say(f"\nappended to {args.out}")
     return 0
 
