@@ -6,6 +6,7 @@ down with the machine, the code version and the file system beside it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -21,13 +22,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 def machine() -> dict[str, str]:
     cpu = "unknown"
-    try:
+    with contextlib.suppress(OSError):  # no /proc outside Linux: the name stays unknown
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
 
     def version(name: str) -> str:
         try:
@@ -54,13 +53,11 @@ def code_version() -> str:
 def filesystem(path: Path) -> str:
     """The file system the databases live on: fsync cost depends on it."""
     best, kind = "", "unknown"
-    try:
+    with contextlib.suppress(OSError):  # no /proc outside Linux: reported as unknown
         for line in Path("/proc/mounts").read_text().splitlines():
             _, mount, fstype, *_ = line.split()
             if str(path).startswith(mount) and len(mount) > len(best):
                 best, kind = mount, fstype
-    except OSError:
-        pass
     return f"{kind} ({best or '?'})"
 
 

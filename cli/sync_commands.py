@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -128,9 +129,8 @@ def serve(app: App, host, port):
     server = make_server(app.home, host, port, passphrase=app.passphrase)
     click.echo(f"xinfang serving {app.home} on http://{host}:{server.effective_port}", err=True)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how an operator stops it
+            server.run()
     finally:
         server.close()
 

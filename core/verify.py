@@ -10,6 +10,7 @@ fold itself.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import attrs
@@ -155,14 +156,12 @@ def rebuild(node, check_only: bool = False) -> RebuildReport:
     ctx = node.context
     before = fold.dump_views(node.db, node.registry)
     result = {}
-    try:
+    with contextlib.suppress(_Discard):  # raised only to roll back a --check
         with node.db.atomic():
             result["events"] = fold.refold_all(ctx, store.all_events(node.db))
             result["after"] = fold.dump_views(node.db, node.registry)
             if check_only:
                 raise _Discard
-    except _Discard:
-        pass
     after = result["after"]
     differences = []
     for table in before:

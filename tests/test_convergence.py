@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, event, given, note, settings, strategies as 
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
                                  rule)
 
-from conftest import COUNTY, TOWNSHIP, VILLAGE, synthetic_id
+from conftest import COUNTY, SharedClock, TOWNSHIP, VILLAGE, synthetic_id
 from xinfang.core import fold, sealing, store
 from xinfang.core.errors import StepRefused
 from xinfang.core.event import Event
@@ -47,27 +47,6 @@ _RAM = Path("/dev/shm")
 def scratch() -> tempfile.TemporaryDirectory:
     ram = _RAM.is_dir() and os.access(_RAM, os.W_OK)
     return tempfile.TemporaryDirectory(prefix="xinfang-test-", dir=_RAM if ram else None)
-
-
-class SharedClock:
-    """One wall clock for all the nodes of a test, 1 ms later at every reading.
-
-    Real nodes read their machines' clocks; here the nodes share a process, so
-    two of them could stamp the same millisecond and be ordered by their
-    random keys. A shared clock makes the total order, and so which of two
-    concurrent steps wins, the same on every run (hypothesis replays runs).
-    """
-
-    def __init__(self):
-        self.now = int(dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
-
-    def __call__(self) -> int:
-        self.now += 1
-        return self.now
-
-    def attach(self, node: Node) -> Node:
-        node.clock.now_ms = self
-        return node
 
 
 def new_node(home: Path, level: str, area: str, name: str,
@@ -431,8 +410,8 @@ def test_any_arrival_order_in_batches_gives_the_log_order_views(pool, data):
 def test_an_event_delivered_again_changes_nothing(pool, tmp_path):
     with fold_into_fresh(tmp_path, pool.events, pool.secrets) as node:
         before = digest(node)
-        for event in pool.events:
-            assert node.ingest([event], pool.secrets) == 0
+        for delivered in pool.events:
+            assert node.ingest([delivered], pool.secrets) == 0
         assert node.ingest(list(pool.events)) == 0
         assert digest(node) == before == pool.digest
 

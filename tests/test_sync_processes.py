@@ -374,14 +374,13 @@ def sync_killed(town: Path, url: str, log: Path, delay: float | None = None,
     Returns "killed", or "finished" if the sync ended first (it must end well).
     """
     proc = spawn(town, "sync", "--url", url, log=log)
-    try:
+    # still running at the moment chosen is the point: that is when it is killed
+    with contextlib.suppress(subprocess.TimeoutExpired):
         if delay is not None:
             proc.wait(timeout=delay)
         else:
             wait_for(lambda: proc.poll() is not None or until(), within=PROCESS_TIMEOUT,
                      what="the sync to make progress", every=0.01)
-    except subprocess.TimeoutExpired:
-        pass
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)

@@ -40,7 +40,7 @@ import pytest
 from hypothesis import HealthCheck, event, note, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conftest import synthetic_id
+from conftest import SharedClock, synthetic_id
 from xinfang.cli.demo import AGREE
 from xinfang.core import fold, store
 from xinfang.core.errors import StepRefused
@@ -83,27 +83,6 @@ STEP_VALUES = {
 
 
 # -- builders -------------------------------------------------------------------
-
-
-class SharedClock:
-    """One wall clock for every node of a test, 1 ms later at each reading.
-
-    Nodes in one process could otherwise stamp the same millisecond and be
-    ordered by their random keys; with this, the order of events (and so
-    which of two concurrent steps wins) follows the order of the steps, and
-    hypothesis replays a run exactly.
-    """
-
-    def __init__(self):
-        self.now = int(dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
-
-    def __call__(self) -> int:
-        self.now += 1
-        return self.now
-
-    def attach(self, node: Node) -> Node:
-        node.clock.now_ms = self
-        return node
 
 
 class Blanks:
