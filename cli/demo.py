@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from xinfang.plugins import settlements
 from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import synthetic
 from xinfang.sync import bundle, envelope, scope, trust
-from xinfang.sync.http import Client, SyncError, make_server
+from xinfang.sync.http import BackgroundServer, Client, SyncError
 
 COUNTY = ("431202", "示例县信访局")
 TOWNSHIPS = [("431202101", "示例一镇信访办"), ("431202102", "示例二镇信访办"),
@@ -90,10 +89,8 @@ class World:
                 self.enrol(village, town)
         say(f"县级根节点 {county.info.name}，指纹 {county.info.fingerprint}；"
             f"{len(self.nodes) - 1} 个下级节点已导入证书并固定该指纹")
-        server = make_server(self.base / COUNTY[0], "127.0.0.1", 0)
-        self.server = server
-        self.url = f"http://127.0.0.1:{server.effective_port}"
-        threading.Thread(target=server.run, daemon=True).start()
+        self.server = BackgroundServer(self.base / COUNTY[0]).start()
+        self.url = self.server.url
         say(f"县级节点已在 {self.url} 提供同步服务（waitress）")
 
     def enrol(self, child: Node, parent: Node) -> None:
@@ -294,7 +291,7 @@ class World:
 
     def close(self) -> None:
         if self.server is not None:
-            self.server.close()
+            self.server.stop()
         for node in self.nodes.values():
             node.close()
 

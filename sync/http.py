@@ -167,8 +167,60 @@ def make_server(home: Path, host: str, port: int, passphrase: str | None = None,
     node = Node.open(home, passphrase=passphrase)
     own_certificate(node)
     node.keys  # fail now on a wrong passphrase, not at the first request
-    return create_server(SyncApp(node), host=host, port=port, threads=threads,
-                         max_request_body_size=MAX_REQUEST_BYTES)
+    server = create_server(SyncApp(node), host=host, port=port, threads=threads,
+                           max_request_body_size=MAX_REQUEST_BYTES)
+    server.xinfang_node = node  # closed by whoever stops the server
+    return server
+
+
+@attrs.define
+class BackgroundServer:
+    """A waitress server on its own thread, for the demo and tests.
+
+    It is stopped from inside its own loop (through waitress's trigger):
+    closing its sockets from another thread races the loop's ``select`` and
+    can close a descriptor number some other server has already reused.
+    """
+
+    home: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    threads: int = 4
+    server: Any = None
+    thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.server.effective_port}"
+
+    def start(self) -> "BackgroundServer":
+        self.server = make_server(self.home, self.host, self.port, threads=self.threads)
+        self.thread = threading.Thread(target=self.server.run, daemon=True,
+                                       name=f"xinfang-serve-{self.home.name}")
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        server = self.server
+        trigger = server.trigger
+
+        def shutdown() -> None:  # runs in the server's own loop thread
+            for channel in list(server._map.values()):
+                if channel is not trigger:
+                    channel.close()
+            trigger.del_channel()  # nothing left to watch: the loop ends
+
+        trigger.pull_trigger(shutdown)
+        self.thread.join(timeout=10)
+        server.task_dispatcher.shutdown()
+        trigger.close()
+        server.xinfang_node.close()
+
+    def __enter__(self) -> "BackgroundServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 # -- client ----------------------------------------------------------------------

@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import shutil
 import sqlite3
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -44,7 +43,7 @@ from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import synthetic
 from xinfang.sync import bundle, envelope, pages, trust
-from xinfang.sync.http import PATH, SyncApp, make_server
+from xinfang.sync.http import PATH, BackgroundServer
 
 COUNTY = ("431202", "示例县信访局")
 TOWNSHIP = ("431202101", "示例一镇信访办")
@@ -245,32 +244,9 @@ def wire(events: Iterable, certs_from: Node | None = None,
 
 @contextlib.contextmanager
 def serve(node: Node) -> Iterator[str]:
-    """Run ``make_server(node.home, "127.0.0.1", 0)`` (waitress) in a thread; yield its URL."""
-    server = make_server(node.home, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        # Stop taking connections and finish the workers; the loop thread is a
-        # daemon. Closing waitress's sockets by hand from here can close a file
-        # descriptor number the next test's server has already reused.
-        server.task_dispatcher.shutdown()
-        server.close()
-        app = _sync_app(server.application)
-        if app is not None:
-            app.node.close()
-
-
-def _sync_app(application) -> SyncApp | None:
-    """The ``SyncApp`` inside waitress's middleware wrapper, to close its database."""
-    if isinstance(application, SyncApp):
-        return application
-    for cell in getattr(application, "__closure__", None) or ():
-        with contextlib.suppress(ValueError):
-            if isinstance(cell.cell_contents, SyncApp):
-                return cell.cell_contents
-    return None
+    """Serve ``node``'s directory with waitress on a thread of this process; yield its URL."""
+    with BackgroundServer(node.home) as server:
+        yield server.url
 
 
 def signed_request(node: Node, payload: dict[str, Any], sent_ms: int | None = None,

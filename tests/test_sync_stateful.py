@@ -32,7 +32,6 @@ import datetime as dt
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -49,7 +48,7 @@ from xinfang.core.plugins import get_plugin_manager
 from xinfang.core.sealing import Secret
 from xinfang.plugins.cases import api, views
 from xinfang.sync import bundle, envelope, pages, scope, trust
-from xinfang.sync.http import Client, SyncApp, SyncError, make_server
+from xinfang.sync.http import BackgroundServer, Client, SyncError
 
 TODAY = dt.date(2026, 11, 22)
 COUNTY, T1, T2 = "431202", "431202101", "431202102"
@@ -124,7 +123,7 @@ class Tree:
         self.base = base
         self.clock = clock or SharedClock()
         self.nodes: dict[str, Node] = {}
-        self.servers: dict[str, tuple[object, threading.Thread, str]] = {}
+        self.servers: dict[str, BackgroundServer] = {}
         self.sequence = 0
         for area, level, name, parent in TREE:
             node = Node.init(base / area, level=level, area=area, name=name,
@@ -165,11 +164,8 @@ class Tree:
     def url(self, parent: str) -> str:
         """The parent's HTTP address; its server starts on first use and runs until close."""
         if parent not in self.servers:
-            server = make_server(self.base / parent, "127.0.0.1", 0, threads=2)
-            thread = threading.Thread(target=server.run, daemon=True)
-            thread.start()
-            self.servers[parent] = (server, thread, f"http://127.0.0.1:{server.effective_port}")
-        return self.servers[parent][2]
+            self.servers[parent] = BackgroundServer(self.base / parent, threads=2).start()
+        return self.servers[parent].url
 
     def http(self, child: str):
         return Client(self.nodes[child], self.url(PARENT[child])).sync()
@@ -208,12 +204,8 @@ class Tree:
                              f"sweep {counts}")
 
     def close(self) -> None:
-        for server, _, _ in self.servers.values():
-            server.task_dispatcher.shutdown()
-            server.close()
-            for cell in server.application.__closure__ or ():  # waitress wraps the app
-                if isinstance(cell.cell_contents, SyncApp):
-                    cell.cell_contents.node.close()
+        for server in self.servers.values():
+            server.stop()
         self.servers.clear()
         for node in self.nodes.values():
             node.close()
