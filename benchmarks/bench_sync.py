@@ -3,8 +3,8 @@
 Three measurements, each against its floors in the same run:
 
 1. **Merge.** A county merges N events (100,000) from 20 villages (under two
-   townships). Every page comes from ``pages.pages_for(village, county scope,
-   county frontier)`` and is applied with ``pages.apply_page``; beside it, bare
+   townships). Every page comes from ``send.pages_for(village, county scope,
+   county frontier)`` and is applied with ``receive.apply_page``; beside it, bare
    Ed25519 verification of the very same signatures (``cryptography``, key
    object loaded once per author, and ``keys.verify`` as ``check_event`` calls
    it) and a bare SQLite insert of the same (raw, sig) bytes into a fresh file
@@ -58,7 +58,7 @@ from xinfang.core.event import EVENT_DOMAIN, Event
 from xinfang.core.node import Draft, Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases.idnumber import check_character
-from xinfang.sync import bundle, pages, peers, trust
+from xinfang.sync import bundle, peers, receive, send, trust, wire
 
 from common import Rate, Stopwatch, code_version, filesystem, machine, write_results
 
@@ -278,8 +278,8 @@ def push(source: Node, target: Node, progress: Progress | None = None) -> int:
     """Every page ``source`` has for ``target`` (by its frontier), applied at ``target``."""
     applied = 0
     scope = target.info.area
-    for page in pages.pages_for(source, scope, pages.frontier(target.db)):
-        result = pages.apply_page(target, page, peer=source.info.author)
+    for page in send.pages_for(source, scope, wire.frontier(target.db)):
+        result = receive.apply_page(target, page, peer=source.info.author)
         if result.refused:
             raise SystemExit(f"refused while pushing: {result.refused[0]}")
         applied += result.applied
@@ -328,10 +328,10 @@ def bare_insert(directory: Path, batches: list[list[Event]]) -> Rate:
                       f"({sizes[-1]} events)", sum(len(b) for b in batches))
 
 
-def apply_all(county: Node, built: list[tuple[str, pages.Page]]) -> int:
+def apply_all(county: Node, built: list[tuple[str, wire.Page]]) -> int:
     applied = 0
     for peer, page in built:
-        result = pages.apply_page(county, page, peer=peer)
+        result = receive.apply_page(county, page, peer=peer)
         if result.refused:
             raise SystemExit(f"refused: {result.refused[0]}")
         applied += result.applied
@@ -357,7 +357,7 @@ def profile_rows(profiler: cProfile.Profile) -> tuple[float, list[dict[str, Any]
     return stats.total_tt, rows
 
 
-def profile_merge(county_home: Path, built: list[tuple[str, pages.Page]], events: int
+def profile_merge(county_home: Path, built: list[tuple[str, wire.Page]], events: int
                   ) -> dict[str, Any]:
     """cProfile of a merge of the first ``events`` events into a pristine county."""
     chosen, total = [], 0
@@ -379,7 +379,7 @@ def profile_merge(county_home: Path, built: list[tuple[str, pages.Page]], events
 
     return {"events": applied, "wall": watch.wall, "profiled_total": root, "top": rows[:15],
             "signature": cumulative("core/event.py", "signature_valid"),
-            "check": cumulative("sync/pages.py", "check_event"),
+            "check": cumulative("sync/receive.py", "check_event"),
             "fold": cumulative("core/fold.py", "apply"),
             "insert": cumulative("core/store.py", "insert_event"),
             "validate_hook": sum(r["cumtime"] for r in rows if r["function"] == "__call__"
@@ -401,11 +401,11 @@ def run_merge(base: Path, events: int, villages: int, townships: int, batch: int
     shutil.copytree(tree.county.home, pristine)
 
     say("  pages_for at every village against the county's frontier …")
-    built: list[tuple[str, pages.Page]] = []
-    frontier = pages.frontier(tree.county.db)
+    built: list[tuple[str, wire.Page]] = []
+    frontier = wire.frontier(tree.county.db)
     with Stopwatch() as watch:
         for village in tree.villages:
-            for page in pages.pages_for(village, COUNTY, frontier):
+            for page in send.pages_for(village, COUNTY, frontier):
                 built.append((village.info.author, page))
     all_events = [e for _, page in built for e in page.events]
     assert len(all_events) == events, (len(all_events), events)
@@ -415,7 +415,7 @@ def run_merge(base: Path, events: int, villages: int, townships: int, batch: int
     with Stopwatch() as watch:
         applied = 0
         for peer, page in built:
-            result = pages.apply_page(tree.county, page, peer=peer)
+            result = receive.apply_page(tree.county, page, peer=peer)
             if result.refused:
                 raise SystemExit(f"refused: {result.refused[0]}")
             applied += result.applied
@@ -466,9 +466,9 @@ def settle_acks(county: Node, village: Node) -> None:
     previous bundle round trip leaves (set directly, since the store was grown
     with pages rather than bundles)."""
     with village.db.atomic():
-        peers.record_ack(village, county.info.author, pages.frontier(county.db), "bench")
+        peers.record_ack(village, county.info.author, wire.frontier(county.db), "bench")
     with county.db.atomic():
-        peers.record_ack(county, village.info.author, pages.frontier(village.db), "bench")
+        peers.record_ack(county, village.info.author, wire.frontier(village.db), "bench")
 
 
 def measure_incremental(tree: Tree, base: Path, new: int, reps: int, batch: int) -> list[Sample]:
@@ -478,9 +478,9 @@ def measure_incremental(tree: Tree, base: Path, new: int, reps: int, batch: int)
         write_events(village, stream, new, batch)
         cpu = time.process_time()
         start = time.perf_counter()
-        built = list(pages.pages_for(village, COUNTY, pages.frontier(county.db)))
+        built = list(send.pages_for(village, COUNTY, wire.frontier(county.db)))
         middle = time.perf_counter()
-        applied = sum(pages.apply_page(county, p, peer=village.info.author).applied
+        applied = sum(receive.apply_page(county, p, peer=village.info.author).applied
                       for p in built)
         end = time.perf_counter()
         cpu = time.process_time() - cpu
@@ -520,8 +520,8 @@ def profile_incremental(tree: Tree, base: Path, new: int, batch: int) -> dict[st
     up, down = base / "profiled-up.xfb", base / "profiled-down.xfb"
     steps: list[tuple[str, Callable[[], Any]]] = [
         ("(a) pages_for + apply_page", lambda: [
-            pages.apply_page(county, p, peer=village.info.author)
-            for p in list(pages.pages_for(village, COUNTY, pages.frontier(county.db)))]),
+            receive.apply_page(county, p, peer=village.info.author)
+            for p in list(send.pages_for(village, COUNTY, wire.frontier(county.db)))]),
         ("(b) export_bundle at the village", lambda: bundle.export_bundle(village, COUNTY_NAME,
                                                                           up)),
         ("(b) import_bundle at the county", lambda: bundle.import_bundle(county, up)),
@@ -884,7 +884,7 @@ def report_bundles(r: dict[str, Any]) -> str:
 HEADER = """# Sync benchmarks
 
 `benchmarks/bench_sync.py` measures the sync layer at a county: (1) merging
-100,000 events from 20 villages with `pages.apply_page`, beside bare Ed25519
+100,000 events from 20 villages with `receive.apply_page`, beside bare Ed25519
 verification and a bare SQLite insert of the same bytes, with a cProfile of a
 10,000-event merge; (2) an incremental sync of 10 new events against stores of
 10k, 100k and 1M events, as pages and through real bundle files; (3) bundle

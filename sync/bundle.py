@@ -18,7 +18,7 @@ import attrs
 
 from xinfang.core.certs import Certificate
 
-from . import envelope, pages, peers
+from . import envelope, peers, receive, send, wire
 from .trust import Authority, TrustError, admit, chain_of, own_certificate, validate_chain
 
 KIND = "bundle"
@@ -39,18 +39,18 @@ class ImportSummary:
     pages: int
     applied: int
     duplicates: int
-    refused: tuple[pages.Refusal, ...]
+    refused: tuple[receive.Refusal, ...]
     refused_by_sender: int
 
 
 def export_bundle(node, peer_name: str, path: Path) -> ExportSummary:
     peer = peers.resolve(node, peer_name)
-    built = list(pages.pages_for(node, peer.area, peers.ack(node, peer.subject),
-                                 release=release_rule(node, peer)))
+    built = list(send.pages_for(node, peer.area, peers.ack(node, peer.subject),
+                                release=release_rule(node, peer)))
     reports = peers.refusals_to_report(node, peer.subject)
     payload = {
         "pages": [p.to_wire() for p in built],
-        "frontier": pages.frontier_to_wire(pages.frontier(node.db)),
+        "frontier": wire.frontier_to_wire(wire.frontier(node.db)),
         "refused": reports,
         "chain": [[c.raw.decode("utf-8"), c.signature.hex()] for c in
                   chain_of(node.db, node.info.author)],
@@ -86,8 +86,8 @@ def import_bundle(node, path: Path) -> ImportSummary:
     try:
         chain = [Certificate.parse(raw.encode("utf-8"), bytes.fromhex(sig))
                  for raw, sig in payload["chain"]]
-        parsed = [pages.Page.from_wire(p) for p in payload["pages"]]
-        sender_frontier = pages.frontier_from_wire(payload["frontier"])
+        parsed = [wire.Page.from_wire(p) for p in payload["pages"]]
+        sender_frontier = wire.frontier_from_wire(payload["frontier"])
         refused_reports = [[str(a), str(b)] for a, b in payload["refused"]]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise envelope.EnvelopeError(f"bundle contents are malformed ({exc})") from None
@@ -102,9 +102,9 @@ def import_bundle(node, path: Path) -> ImportSummary:
         raise TrustError("the bundle comes from a node that is neither this node's parent nor "
                          "one of its children, or whose chain does not lead to the trusted root")
     applied = duplicates = 0
-    refused: list[pages.Refusal] = []
+    refused: list[receive.Refusal] = []
     for page in parsed:
-        result = pages.apply_page(node, page, peer=sender)
+        result = receive.apply_page(node, page, peer=sender)
         applied += result.applied
         duplicates += result.duplicates
         refused.extend(result.refused)

@@ -26,7 +26,7 @@ from xinfang.core.certs import Certificate
 from xinfang.core.errors import XinfangError
 from xinfang.core.node import Node
 
-from . import envelope, pages, peers
+from . import envelope, peers, receive, send, wire
 from .bundle import release_rule
 from .trust import Authority, TrustError, admit, certificate, chain_of, own_certificate
 
@@ -132,26 +132,26 @@ class SyncApp:
                                             f"{caller.area}, not {scope!r}")
         reports = peers.refusals_to_report(node, caller.subject)
         if op == "hello":
-            theirs = pages.frontier_from_wire(payload.get("frontier", []))
-            pending = pages.count_missing(node, scope, theirs)
+            theirs = wire.frontier_from_wire(payload.get("frontier", []))
+            pending = send.count_missing(node, scope, theirs)
             result = {"chain": _chain_wire(node.db, node.info.author),
-                      "frontier": pages.frontier_to_wire(pages.frontier(node.db)),
+                      "frontier": wire.frontier_to_wire(wire.frontier(node.db)),
                       "pending": pending, "refused": reports}
         elif op == "pull":
-            theirs = pages.frontier_from_wire(payload.get("frontier", []))
-            page = next(iter(pages.pages_for(node, scope, theirs,
-                                             release=release_rule(node, caller))), None)
+            theirs = wire.frontier_from_wire(payload.get("frontier", []))
+            page = next(iter(send.pages_for(node, scope, theirs,
+                                            release=release_rule(node, caller))), None)
             with node.db.atomic():
                 peers.record_ack(node, caller.subject, theirs, "http")
                 if page is not None:
                     peers.record_sent(node, caller.subject, len(page.events))
             result = {"page": page.to_wire() if page else None, "refused": reports}
         elif op == "push":
-            page = pages.Page.from_wire(payload.get("page"))
-            outcome = pages.apply_page(node, page, peer=caller.subject)
+            page = wire.Page.from_wire(payload.get("page"))
+            outcome = receive.apply_page(node, page, peer=caller.subject)
             result = {"applied": outcome.applied, "duplicates": outcome.duplicates,
                       "refused": [[r.event_id, r.reason] for r in outcome.refused],
-                      "frontier": pages.frontier_to_wire(pages.frontier(node.db))}
+                      "frontier": wire.frontier_to_wire(wire.frontier(node.db))}
             reports = []
         else:
             raise _Refused("400 Bad Request", f"unknown operation {op!r}")
@@ -280,13 +280,13 @@ class Client:
         pushed = pulled = refused_here = refused_there = 0
         for round_ in range(1, max_rounds + 1):
             hello = self.call({"op": "hello",
-                               "frontier": pages.frontier_to_wire(pages.frontier(node.db))})
+                               "frontier": wire.frontier_to_wire(wire.frontier(node.db))})
             self._reports(hello)
-            theirs = pages.frontier_from_wire(hello["frontier"])
+            theirs = wire.frontier_from_wire(hello["frontier"])
             with node.db.atomic():
                 peers.record_ack(node, parent.subject, theirs, "http")
-            outgoing = list(pages.pages_for(node, parent.area, theirs,
-                                            release=release_rule(node, parent)))
+            outgoing = list(send.pages_for(node, parent.area, theirs,
+                                           release=release_rule(node, parent)))
             total = sum(len(p.events) for p in outgoing) + hello["pending"]
             done = 0
             moved = 0
@@ -295,7 +295,7 @@ class Client:
                 with node.db.atomic():
                     peers.record_sent(node, parent.subject, len(page.events))
                     peers.record_refusals(node, parent.subject, result["refused"])
-                    theirs = pages.frontier_from_wire(result["frontier"])
+                    theirs = wire.frontier_from_wire(result["frontier"])
                     peers.record_ack(node, parent.subject, theirs, "http")
                 pushed += result["applied"]
                 moved += result["applied"]
@@ -305,12 +305,12 @@ class Client:
                     progress(done, total)
             while True:
                 reply = self.call({"op": "pull",
-                                   "frontier": pages.frontier_to_wire(pages.frontier(node.db))})
+                                   "frontier": wire.frontier_to_wire(wire.frontier(node.db))})
                 self._reports(reply)
                 if reply["page"] is None:
                     break
-                page = pages.Page.from_wire(reply["page"])
-                outcome = pages.apply_page(node, page, peer=parent.subject)
+                page = wire.Page.from_wire(reply["page"])
+                outcome = receive.apply_page(node, page, peer=parent.subject)
                 pulled += outcome.applied
                 moved += outcome.applied
                 refused_here += len(outcome.refused)

@@ -15,7 +15,7 @@ from xinfang.core import keys
 from xinfang.core.certs import Certificate
 from xinfang.core.errors import NotFound
 
-from . import pages
+from . import receive, send, wire
 from .trust import Authority, TrustError, certificate, own_certificate
 
 
@@ -43,12 +43,12 @@ def resolve(node, name_or_key: str) -> Certificate:
     return found[0]
 
 
-def ack(node, peer: str) -> pages.Frontier:
+def ack(node, peer: str) -> wire.Frontier:
     row = node.db.execute("select ack from peers where author = ?", [peer]).fetchone()
-    return pages.frontier_from_wire(json.loads(row[0])) if row else {}
+    return wire.frontier_from_wire(json.loads(row[0])) if row else {}
 
 
-def record_ack(node, peer: str, frontier: pages.Frontier, transport: str) -> None:
+def record_ack(node, peer: str, frontier: wire.Frontier, transport: str) -> None:
     """Store what the peer says it holds; refusals of events it now holds are over.
 
     Only the open refusals are looked at (a handful), never the log, so an
@@ -64,7 +64,7 @@ def record_ack(node, peer: str, frontier: pages.Frontier, transport: str) -> Non
         "insert into peers (author, ack, last_sync, last_transport) values (?,?,?,?) "
         "on conflict (author) do update set ack = excluded.ack, last_sync = excluded.last_sync, "
         "last_transport = excluded.last_transport, last_error = null",
-        [peer, json.dumps(pages.frontier_to_wire(frontier)), now(), transport])
+        [peer, json.dumps(wire.frontier_to_wire(frontier)), now(), transport])
 
 
 def record_sent(node, peer: str, count: int) -> None:
@@ -126,8 +126,8 @@ def status(node) -> list[PeerStatus]:
         peer = node.db.execute("select sent, received, last_sync, last_transport, last_error "
                                "from peers where author = ?", [subject]).fetchone()
         acked = ack(node, subject)
-        pending = pages.count_missing(node, cert.area, acked)
-        held = sum(min(s, pages.frontier_of(node.db, a, e)) for (a, e), s in acked.items())
+        pending = send.count_missing(node, cert.area, acked)
+        held = sum(min(s, receive.frontier_of(node.db, a, e)) for (a, e), s in acked.items())
         result.append(PeerStatus(
             name=cert.name, fingerprint=keys.fingerprint(subject),
             relation="上级 parent" if subject == mine.issuer else "下级 child", area=cert.area,

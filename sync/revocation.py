@@ -17,6 +17,7 @@ from xinfang.core.entities import EntityType, require
 from xinfang.core.errors import InvalidEvent
 from xinfang.core.migrations import Migration
 
+from .quarantine import remove_from_log
 from .scope import TRUST_ENTITY
 from .trust import Authority
 
@@ -31,8 +32,6 @@ def _schema(db) -> None:
 
 
 def _apply(ctx, event) -> None:
-    from .pages import remove_from_log
-
     body = event.body
     subject = event.entity_id
     if event.type == "trust.retire":

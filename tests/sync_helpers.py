@@ -42,7 +42,8 @@ from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import synthetic
-from xinfang.sync import bundle, envelope, pages, trust
+from xinfang.sync import bundle, envelope, trust
+from xinfang.sync.wire import Page, frontier, frontier_to_wire
 from xinfang.sync.http import PATH, BackgroundServer
 
 COUNTY = ("431202", "示例县信访局")
@@ -210,7 +211,7 @@ def seal_pages(sender: Node, receiver: Node, wires: list[dict[str, Any]],
     """A bundle from ``sender`` holding exactly the page wires given (made by hand)."""
     payload = {
         "pages": list(wires),
-        "frontier": pages.frontier_to_wire(pages.frontier(sender.db)),
+        "frontier": frontier_to_wire(frontier(sender.db)),
         "refused": [list(r) for r in refused],
         "chain": [[c.raw.decode("utf-8"), c.signature.hex()]
                   for c in trust.chain_of(sender.db, sender.info.author)],
@@ -236,7 +237,7 @@ def wire(events: Iterable, certs_from: Node | None = None,
         for author in sorted({e.author for e in events}):
             for cert in trust.chain_of(certs_from.db, author):
                 certs[cert.subject] = cert
-    return pages.Page(events, (), certs.values(), ranges).to_wire()
+    return Page(events, (), certs.values(), ranges).to_wire()
 
 
 # -- HTTP ------------------------------------------------------------------------

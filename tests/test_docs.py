@@ -277,7 +277,7 @@ def test_example_releases_hardship_identity_up_to_the_county(tmp_path, relief):
     from xinfang.core.certs import Certificate
     from xinfang.core.keys import NodeKeys
     from xinfang.sync.bundle import release_rule
-    from xinfang.sync.pages import pages_for
+    from xinfang.sync.send import pages_for
 
     def neighbour(area, level):
         keys = NodeKeys.generate()

@@ -45,10 +45,12 @@ from xinfang.core.keys import NodeKeys
 from xinfang.core.node import Draft, Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases import api
-from xinfang.sync import bundle, envelope, pages, trust
+from xinfang.sync import bundle, envelope, trust
 from xinfang.sync.envelope import EnvelopeError
 from xinfang.sync.http import Client
-from xinfang.sync.pages import MAX_PAGE_BYTES, MAX_PAGE_EVENTS, Page, PageError
+from xinfang.sync.receive import apply_page
+from xinfang.sync.send import pages_for
+from xinfang.sync.wire import MAX_PAGE_BYTES, MAX_PAGE_EVENTS, Page, PageError, frontier
 
 #: small-order points: the identity (0, 1), (0, -1) of order 2, and u = 0 / u = p - 1
 IDENTITY = "01" + "00" * 31
@@ -99,7 +101,7 @@ def sign_raw(signer: NodeKeys, raw: bytes) -> list[str]:
 
 def apply_good_only(reference: Node, good: list[Event], certs_from: Node) -> None:
     if good:
-        result = pages.apply_page(reference, Page.from_wire(wire(good, certs_from=certs_from)))
+        result = apply_page(reference, Page.from_wire(wire(good, certs_from=certs_from)))
         assert not result.refused, result.refused
 
 
@@ -249,8 +251,8 @@ def test_revoked_key_is_refused_everywhere_after_the_last_good_event(tree, tmp_p
     with pytest.raises(NotFound):
         api.get_case(township, late, reveal=False)
     # exactly as if seq 2 had never arrived: a copy from before it, sent the same pages
-    for page in pages.pages_for(county, township.info.area, pages.frontier(before_late.db)):
-        assert not pages.apply_page(before_late, page).refused
+    for page in pages_for(county, township.info.area, frontier(before_late.db)):
+        assert not apply_page(before_late, page).refused
     assert views(township) == views(before_late)
     before_late.close()
 
@@ -270,8 +272,8 @@ def test_revoked_key_is_refused_everywhere_after_the_last_good_event(tree, tmp_p
     assert views(township) == township_views
     assert status_of(township, village)["refused_from_peer"] == 2
     county_views = views(county)
-    direct = pages.apply_page(county, Page.from_wire(wire([late_event, later],
-                                                          certs_from=village)))
+    direct = apply_page(county, Page.from_wire(wire([late_event, later],
+                                                    certs_from=village)))
     assert direct.applied == 0 and all("revoked key" in r.reason for r in direct.refused)
     assert views(county) == county_views
     carry(township, village, tmp_path)
@@ -425,12 +427,12 @@ def test_replayed_page_changes_nothing(tree):
     register(village, 1)
     register(village, 2)
     page = Page.from_wire(wire(feed(village), certs_from=village))
-    first = pages.apply_page(township, page, peer=village.info.author)
+    first = apply_page(township, page, peer=village.info.author)
     assert (first.applied, first.duplicates, first.refused) == (2, 0, ())
-    state = (views(township), pages.frontier(township.db), event_ids(township))
-    again = pages.apply_page(township, page, peer=village.info.author)
+    state = (views(township), frontier(township.db), event_ids(township))
+    again = apply_page(township, page, peer=village.info.author)
     assert (again.applied, again.duplicates, again.refused) == (0, 2, ())
-    assert (views(township), pages.frontier(township.db), event_ids(township)) == state
+    assert (views(township), frontier(township.db), event_ids(township)) == state
     assert quarantine(township) == {}
 
 
@@ -501,7 +503,7 @@ def test_fork_is_quarantined_as_evidence_and_freezes_the_feed(tree, tmp_path):
     assert [r.event_id for r in summary.refused] == [b.id]
     assert "fork" in summary.refused[0].reason
     for event in (b, a):
-        pages.apply_page(county, Page.from_wire(wire([first, event], certs_from=village)))
+        apply_page(county, Page.from_wire(wire([first, event], certs_from=village)))
 
     for node in (township, county):
         held = quarantine(node)

@@ -41,7 +41,7 @@ from conftest import COUNTY, TOWNSHIP, VILLAGE, synthetic_id
 from xinfang.core import fold
 from xinfang.core.node import Node
 from xinfang.plugins.cases import api
-from xinfang.sync import pages
+from xinfang.sync import wire
 
 pytestmark = pytest.mark.slow
 
@@ -179,7 +179,7 @@ def digest(home: Path) -> str:
         return fold.views_digest(node.db, node.registry)
 
 
-def frontier(home: Path) -> pages.Frontier:
+def frontier(home: Path) -> wire.Frontier:
     with contextlib.closing(read_only(home)) as db:
         return {(a, e): max(s, c) for a, e, s, c in
                 db.execute("select author, epoch, seq, covered from feeds")}
@@ -428,8 +428,8 @@ def test_sync_killed_at_random_moments_ends_exactly_like_an_uninterrupted_one(no
             kills.append((f"{delay} s", ended, pushed(), pulled()))
         print("kills (when, how it ended, events pushed, events pulled):", kills)
         # only whole pages ever arrive: a kill never leaves part of a page applied
-        assert all(k[2] % pages.MAX_PAGE_EVENTS == 0 or k[2] == to_push for k in kills), kills
-        assert all(k[3] % pages.MAX_PAGE_EVENTS == 0 or k[3] == to_pull for k in kills), kills
+        assert all(k[2] % wire.MAX_PAGE_EVENTS == 0 or k[2] == to_push for k in kills), kills
+        assert all(k[3] % wire.MAX_PAGE_EVENTS == 0 or k[3] == to_pull for k in kills), kills
         assert any(k[1] == "killed" and (0 < k[2] < to_push or 0 < k[3] < to_pull)
                    for k in kills), f"no kill landed in the middle of a sync: {kills}"
 

@@ -47,7 +47,7 @@ from xinfang.core.node import Draft, Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.core.sealing import Secret
 from xinfang.plugins.cases import api, views
-from xinfang.sync import bundle, envelope, pages, scope, trust
+from xinfang.sync import bundle, envelope, receive, scope, send, trust, wire
 from xinfang.sync.http import BackgroundServer, Client, SyncError
 
 TODAY = dt.date(2026, 11, 22)
@@ -282,7 +282,7 @@ class SyncTree(RuleBasedStateMachine):
         #: bundles written and not yet carried (a USB stick in a pocket).
         self.pocket: list[tuple[Path, str]] = []
         self.fresh_digests: dict[tuple[str, frozenset[str]], str] = {}
-        self.page_size = pages.MAX_PAGE_EVENTS
+        self.page_size = wire.MAX_PAGE_EVENTS
 
     def teardown(self):
         """Every run ends with a full sweep, so (d) is checked after any history."""
@@ -290,7 +290,7 @@ class SyncTree(RuleBasedStateMachine):
             if sys.exc_info()[0] is None:  # not while a failure is on its way out
                 self.full_sweep("bundle")
         finally:
-            pages.MAX_PAGE_EVENTS = self.page_size
+            wire.MAX_PAGE_EVENTS = self.page_size
             self.tree.close()
             self.tmp.cleanup()
 
@@ -298,7 +298,7 @@ class SyncTree(RuleBasedStateMachine):
     def offline_work_before_any_sync(self, size, data):
         """Small pages make the few events of a run span several pages; every run
         starts with cases registered here and there, so syncs have work at once."""
-        pages.MAX_PAGE_EVENTS = size
+        wire.MAX_PAGE_EVENTS = size
         note(f"pages of at most {size} events")
         event(f"pages of at most {size} events")
         for _ in range(data.draw(st.integers(1, 3), label="offices registering offline")):
@@ -426,8 +426,8 @@ class SyncTree(RuleBasedStateMachine):
         found = []
         for child, parent in EDGES:
             for sender, receiver in ((child, parent), (parent, child)):
-                if pages.count_missing(self.tree[sender], receiver,
-                                       pages.frontier(self.tree[receiver].db)):
+                if send.count_missing(self.tree[sender], receiver,
+                                      wire.frontier(self.tree[receiver].db)):
                     found.append((sender, receiver))
         return found
 
@@ -439,12 +439,12 @@ class SyncTree(RuleBasedStateMachine):
             return
         source, target = data.draw(st.sampled_from(links), label="link")
         sender, receiver = self.tree[source], self.tree[target]
-        built = list(pages.pages_for(sender, target, pages.frontier(receiver.db)))
+        built = list(send.pages_for(sender, target, wire.frontier(receiver.db)))
         order = data.draw(st.lists(st.integers(0, len(built) - 1), max_size=len(built) + 2),
                           label=f"pages delivered, of {len(built)}")
         event(f"pages built: {min(len(built), 4)}{'+' if len(built) > 4 else ''}, "
               f"delivered {'all in order' if order == list(range(len(built))) else 'otherwise'}")
-        applied = sum(pages.apply_page(receiver, built[index], peer=sender.info.author).applied
+        applied = sum(receive.apply_page(receiver, built[index], peer=sender.info.author).applied
                       for index in order)
         note(f"pages {source} -> {target}: delivered {order} of {len(built)}, "
              f"{applied} events applied")
@@ -558,12 +558,12 @@ def register_many(tree: Tree, at: str, area: str, count: int) -> None:
 def test_an_interrupted_pull_resumes_with_exactly_the_remainder(tree):
     register_many(tree, T1, V1, 1100)
     village = tree[V1]
-    built = list(pages.pages_for(tree[T1], V1, pages.frontier(village.db)))
+    built = list(send.pages_for(tree[T1], V1, wire.frontier(village.db)))
     assert [len(p.events) for p in built] == [500, 500, 100]
     # the link drops after the first page
-    assert pages.apply_page(village, built[0], peer=tree[T1].info.author).applied == 500
-    assert pages.count_missing(tree[T1], V1, pages.frontier(village.db)) == 600
-    again = pages.apply_page(village, built[0], peer=tree[T1].info.author)
+    assert receive.apply_page(village, built[0], peer=tree[T1].info.author).applied == 500
+    assert send.count_missing(tree[T1], V1, wire.frontier(village.db)) == 600
+    again = receive.apply_page(village, built[0], peer=tree[T1].info.author)
     assert (again.applied, again.duplicates) == (0, 500)
     summary = tree.http(V1)
     assert (summary.pushed, summary.pulled) == (0, 600)
@@ -574,10 +574,10 @@ def test_an_http_pull_cut_off_after_one_page_resumes(tree):
     register_many(tree, T1, V1, 1100)
     village = tree[V1]
     client = Client(village, tree.url(T1))
-    reply = client.call({"op": "pull", "frontier": pages.frontier_to_wire(
-        pages.frontier(village.db))})
-    first = pages.Page.from_wire(reply["page"])
-    assert pages.apply_page(village, first, peer=tree[T1].info.author).applied == 500
+    reply = client.call({"op": "pull", "frontier": wire.frontier_to_wire(
+        wire.frontier(village.db))})
+    first = wire.Page.from_wire(reply["page"])
+    assert receive.apply_page(village, first, peer=tree[T1].info.author).applied == 500
     summary = client.sync()
     assert (summary.pushed, summary.pulled) == (0, 600)
     # a bundle afterwards carries nothing: the server noted the village's frontier
@@ -605,7 +605,7 @@ def test_a_second_sync_moves_nothing(tree):
         for source, target in ((child, parent), (parent, child)):
             _, export = tree.export(source, target)
             assert export.events == 0, f"{source} -> {target} resent events"
-            sent = pages.pages_for(tree[source], target, pages.frontier(tree[target].db))
+            sent = send.pages_for(tree[source], target, wire.frontier(tree[target].db))
             assert sum(len(p.events) for p in sent) == 0
 
 
@@ -637,7 +637,7 @@ def test_a_quiet_sync_reads_nothing_of_a_neighbouring_village(tree):
     township = tree[T1]
 
     def quiet_pages():
-        return list(pages.pages_for(township, V1, pages.frontier(tree[V1].db)))
+        return list(send.pages_for(township, V1, wire.frontier(tree[V1].db)))
 
     small = vm_steps(township, quiet_pages)
     register_many(tree, V2, V2, 1500)
@@ -681,8 +681,8 @@ def test_a_village_never_holds_another_village_case(tree):
         assert cases == {area}
     # a page carrying a neighbour's event is refused for it, and nothing is applied
     neighbour = [e for e in store.all_events(tree[V2].db) if e.area == V2][0]
-    page = pages.Page([neighbour], certs=trust.chain_of(tree[V2].db, tree[V2].info.author))
-    result = pages.apply_page(tree[V1], page, peer=tree[T1].info.author)
+    page = wire.Page([neighbour], certs=trust.chain_of(tree[V2].db, tree[V2].info.author))
+    result = receive.apply_page(tree[V1], page, peer=tree[T1].info.author)
     assert result.applied == 0
     assert "not for this node" in result.refused[0].reason
     assert neighbour.id not in held(tree[V1])

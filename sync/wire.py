@@ -1,0 +1,95 @@
+"""Pages and frontiers as they travel between nodes, and the limits on a page.
+
+Both ends of a sync speak these forms, so they live apart from the code
+that builds pages (``send``) and the code that checks them (``receive``).
+
+A frontier maps each feed (author, epoch) to the highest sequence number a
+node holds of it, within its scope. A page carries events, the secrets and
+certificates they need, fork evidence, and for feeds the receiver sees
+through a filter the ``ranges`` it completes: "every in-scope event of this
+feed with from < seq <= to is in this page".
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import attrs
+
+from xinfang.core.certs import Certificate
+from xinfang.core.errors import InvalidEvent, InvalidInput, XinfangError
+from xinfang.core.event import Event
+from xinfang.core.sealing import Secret
+
+MAX_PAGE_EVENTS = 500
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+
+Frontier = dict[tuple[str, int], int]
+
+
+class PageError(XinfangError):
+    """A page that is malformed as a whole (not one bad event in it)."""
+
+
+@attrs.frozen
+class Page:
+    events: tuple[Event, ...] = attrs.field(converter=tuple)
+    secrets: tuple[Secret, ...] = attrs.field(converter=tuple, default=())
+    certs: tuple[Certificate, ...] = attrs.field(converter=tuple, default=())
+    ranges: tuple[tuple[str, int, int, int], ...] = attrs.field(converter=tuple, default=())
+    #: fork evidence: pairs of events one author signed with the same epoch and seq
+    forks: tuple[tuple[Event, Event], ...] = attrs.field(converter=tuple, default=())
+
+    def to_wire(self) -> dict[str, Any]:
+        b64 = lambda b: base64.b64encode(b).decode("ascii")  # noqa: E731
+        return {
+            "events": [[b64(e.raw), b64(e.signature)] for e in self.events],
+            "secrets": [[s.digest, s.salt, s.value] for s in self.secrets],
+            "certs": [[b64(c.raw), b64(c.signature)] for c in self.certs],
+            "ranges": [list(r) for r in self.ranges],
+            "forks": [[b64(a.raw), b64(a.signature), b64(b.raw), b64(b.signature)]
+                      for a, b in self.forks],
+        }
+
+    @classmethod
+    def from_wire(cls, data: Any) -> "Page":
+        """Parse a page; any event that does not parse refuses the whole page."""
+        try:
+            if len(data["events"]) > MAX_PAGE_EVENTS:
+                raise PageError(f"page has {len(data['events'])} events; the limit is "
+                                f"{MAX_PAGE_EVENTS}")
+            encoded = sum(len(r) for r, _ in data["events"])
+            if encoded * 3 // 4 > MAX_PAGE_BYTES:
+                raise PageError(f"page holds about {encoded * 3 // 4} bytes of events; the limit "
+                                f"is {MAX_PAGE_BYTES}")
+            decode = lambda t: base64.b64decode(t, validate=True)  # noqa: E731
+            events = [Event.parse(decode(r), decode(s)) for r, s in data["events"]]
+            forks = [(Event.parse(decode(a), decode(b)), Event.parse(decode(c), decode(d)))
+                     for a, b, c, d in data.get("forks", [])]
+            secrets = [Secret(d, s, v) for d, s, v in data["secrets"]]
+            certs = [Certificate.parse(base64.b64decode(r, validate=True),
+                                       base64.b64decode(s, validate=True))
+                     for r, s in data["certs"]]
+            ranges = [(str(a), int(e), int(f), int(t)) for a, e, f, t in data["ranges"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PageError(f"malformed page ({type(exc).__name__}: {exc})") from None
+        except (InvalidEvent, InvalidInput) as exc:
+            raise PageError(f"page holds a malformed event: {exc}") from None
+        return cls(events, secrets, certs, ranges, forks)
+
+
+def frontier(db) -> Frontier:
+    return {(a, e): max(seq, covered) for a, e, seq, covered in
+            db.execute("select author, epoch, seq, covered from feeds")}
+
+
+def frontier_to_wire(value: Frontier) -> list[list[Any]]:
+    return [[a, e, s] for (a, e), s in sorted(value.items())]
+
+
+def frontier_from_wire(data: Any) -> Frontier:
+    try:
+        return {(str(a), int(e)): int(s) for a, e, s in data}
+    except (TypeError, ValueError) as exc:
+        raise PageError(f"malformed frontier ({exc})") from None
