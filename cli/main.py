@@ -6,11 +6,9 @@ result; library errors become one-line messages and a non-zero exit.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from pathlib import Path
 
-import attrs
 import click
 import pluggy
 
@@ -22,42 +20,9 @@ from xinfang.core.errors import XinfangError
 from xinfang.core.node import Node, default_home
 from xinfang.core.plugins import Registry, get_plugin_manager
 
+from .base import App, Group, pass_app
 from .output import emit, json_option, progress
-
-
-@attrs.define
-class App:
-    """The click context object: how to open this invocation's node."""
-
-    home: Path
-    passphrase: str | None
-    operator: str | None
-    pm: pluggy.PluginManager
-
-    def open_node(self) -> Node:
-        node = Node.open(self.home, passphrase=self.passphrase, pm=self.pm)
-        if self.operator:
-            node.operator = self.operator
-        return node
-
-
-pass_app = click.make_pass_decorator(App)
-
-
-class Group(click.Group):
-    """A group that reports library errors as one line, never a traceback."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except XinfangError as exc:
-            raise click.ClickException(str(exc)) from None
-        except sqlite3.OperationalError as exc:
-            raise click.ClickException(f"database error: {exc} (is another xinfang "
-                                       "process writing to this node?)") from None
-        except sqlite3.DatabaseError as exc:
-            raise click.ClickException(f"the node's database is damaged ({exc}); restore it "
-                                       "from a backup and run `xinfang node new-epoch`") from None
+from .sync_commands import COMMANDS
 
 
 def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
@@ -77,8 +42,6 @@ def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
     def cli(ctx: click.Context, home, passphrase, operator):
         """xinfang: 信访事项 offline-first case work and sync."""
         ctx.obj = App(home or default_home(), passphrase, operator, pm)
-
-    from .sync_commands import COMMANDS
 
     for command in (init, node_group, log_group, rebuild, demo, *COMMANDS):
         cli.add_command(command)

@@ -17,7 +17,7 @@ from xinfang.sync import bundle as bundles
 from xinfang.sync import envelope, peers, trust
 from xinfang.sync.http import Client, SyncError, make_server
 
-from .main import App, Group, pass_app
+from .base import App, Group, pass_app
 from .output import emit, json_option, table
 
 
