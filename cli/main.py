@@ -202,7 +202,7 @@ def rebuild(app: App, check, as_json):
 @pass_app
 def demo(app: App, keep):
     """A county, 3 townships and 9 villages syncing by bundle and HTTP (synthetic data)."""
-    from .demo import run_demo
+    from xinfang.demo.county import run_demo
 
     if not run_demo(keep, app.pm):
         sys.exit(1)

@@ -40,12 +40,12 @@ from hypothesis import HealthCheck, event, note, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from conftest import SharedClock, synthetic_id
-from xinfang.cli.demo import AGREE
 from xinfang.core import fold, store
 from xinfang.core.errors import StepRefused
 from xinfang.core.node import Draft, Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.core.sealing import Secret
+from xinfang.demo.county import AGREE
 from xinfang.plugins.cases import api, views
 from xinfang.sync import bundle, envelope, receive, scope, send, trust, wire
 from xinfang.sync.http import BackgroundServer, Client, SyncError

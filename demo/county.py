@@ -19,18 +19,15 @@ from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins import settlements
 from xinfang.plugins.cases import api
-from xinfang.plugins.cases.idnumber import synthetic
 from xinfang.sync import bundle, envelope, scope, trust
 from xinfang.sync.http import BackgroundServer, Client, SyncError
+
+from .synthetic import GIVEN, SURNAMES, synthetic_id
 
 COUNTY = ("431202", "示例县信访局")
 TOWNSHIPS = [("431202101", "示例一镇信访办"), ("431202102", "示例二镇信访办"),
              ("431202103", "示例三镇信访办")]
-SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨"
 CATEGORIES = ["劳动社保", "库区移民", "国土资源", "邻里纠纷", "城乡建设"]
-
-
-synthetic_id = synthetic
 
 
 def say(text: str = "", **style) -> None:
@@ -110,7 +107,7 @@ class World:
                 continue
             for k in range(3):
                 serial += 1
-                people = [api.PetitionerInput(f"{SURNAMES[serial % 16]}某{'甲乙丙丁'[k]}",
+                people = [api.PetitionerInput(f"{SURNAMES[serial % 16]}某{GIVEN[k]}",
                                               synthetic_id(serial), f"1380000{serial:04d}",
                                               representative=(k == 1))]
                 if k == 1 and serial % 2:
