@@ -45,8 +45,8 @@ from xinfang.core import codec, fold, sealing, verify
 from xinfang.core.event import EVENT_DOMAIN
 from xinfang.core.node import Draft, Node
 from xinfang.core.plugins import get_plugin_manager
+from xinfang.demo.synthetic import KINDS, TEXTS, random_id, random_name, random_phone
 from xinfang.plugins.cases import api
-from xinfang.plugins.cases.idnumber import check_character
 
 from common import Rate, Stopwatch, code_version, filesystem, machine, write_results
 
@@ -60,14 +60,11 @@ OPEN_CASES = 300  # cases in progress at once, interleaved as on a real desk
 
 # -- the workload ----------------------------------------------------------------
 
-SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
-GIVEN = "甲乙丙丁戊己庚辛壬癸"
 CHANNELS = ["visit"] * 5 + ["letter"] * 2 + ["online"] * 4 + ["phone"] * 2 + ["mailbox", "referred"]
 CATEGORIES = ["labour"] * 5 + ["land"] * 3 + ["demolition"] * 2 + [
     "urban_construction", "law_litigation", "agriculture", "civil_affairs", "medical",
     "environment", "resettlement", "veterans", "enterprise_reform", "historical", "neighbour",
     "family", "village_affairs"]
-KINDS = ["appeal"] * 7 + ["report"] * 2 + ["suggestion"]
 REQUESTS = [
     "请求协调追讨拖欠的工资，涉及{n}个月，用工单位至今未予结算",
     "反映承包地被占用后补偿款未足额发放，请求核实并补发",
@@ -87,16 +84,7 @@ UNITS = ["镇劳动保障所", "镇国土所", "镇司法所", "镇民政办", "
 LEADERS = ["王某", "李某", "张某", "刘某", "陈某"]
 HANDLERS = ["周某", "吴某", "郑某", "孙某", "马某", "朱某"]
 REASONS = ["需调取相关档案", "需实地核查", "涉及多个部门，需协调", "需等待鉴定结论"]
-TEXTS = ["已督促责任单位依法处理", "经核查，诉求部分属实，已责成整改", "已向信访人解释相关政策"]
 VILLAGES = [f"{COUNTY}{t:03d}{v:03d}" for t in range(101, 111) for v in range(201, 216)]
-
-
-def synthetic_id(rng: random.Random) -> str:
-    """An ID number with a valid check character in region 990000, assigned to
-    no place, so it can never be a real person's."""
-    birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(60 * 365))
-    first17 = f"990000{birth:%Y%m%d}{rng.randrange(1000):03d}"
-    return first17 + check_character(first17)
 
 
 @attrs.frozen
@@ -155,9 +143,9 @@ class Workload:
     def _person(self, representative: bool = False) -> api.PetitionerInput:
         rng = self.rng
         return api.PetitionerInput(
-            name=rng.choice(SURNAMES) + "某" + rng.choice(GIVEN),
-            id_number=synthetic_id(rng),
-            phone=f"13{rng.randrange(10**9):09d}" if rng.random() < 0.9 else None,
+            name=random_name(rng),
+            id_number=random_id(rng),
+            phone=random_phone(rng) if rng.random() < 0.9 else None,
             address=f"示例村{rng.randrange(1, 12)}组" if rng.random() < 0.8 else None,
             representative=representative)
 
@@ -315,7 +303,7 @@ def check_drafts_match_api(directory: Path) -> str | None:
     """Register one case through the API and one as a benchmark draft, on a
     scratch node, and compare the bodies' structure: the batched figures are
     only honest if the drafts are the events the API would have made."""
-    person = api.PetitionerInput("赵某甲", synthetic_id(random.Random(1)), "13800000001",
+    person = api.PetitionerInput("赵某甲", random_id(random.Random(1)), "13800000001",
                                  "示例村一组", representative=True)
     intent = Register(0, VILLAGES[0], "2024-01-02", "visit", "labour", "appeal",
                       "请求协调追讨拖欠工资", 1, (person,))

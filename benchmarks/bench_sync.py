@@ -57,7 +57,7 @@ from xinfang.core import sealing
 from xinfang.core.event import EVENT_DOMAIN, Event
 from xinfang.core.node import Draft, Node
 from xinfang.core.plugins import get_plugin_manager
-from xinfang.plugins.cases.idnumber import check_character
+from xinfang.demo.synthetic import KINDS, TEXTS, random_id, random_name, random_phone
 from xinfang.sync import bundle, peers, receive, send, trust, wire
 
 from common import Rate, Stopwatch, code_version, filesystem, machine, write_results
@@ -160,13 +160,10 @@ def count(node: Node) -> int:
 
 # -- the workload: case events at a village --------------------------------------
 
-SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
-GIVEN = "甲乙丙丁戊己庚辛壬癸"
 CHANNELS = ["visit"] * 5 + ["letter"] * 2 + ["online"] * 4 + ["phone"] * 2 + ["mailbox"]
 CATEGORIES = ["labour"] * 5 + ["land"] * 3 + ["demolition"] * 2 + [
     "urban_construction", "agriculture", "civil_affairs", "medical", "environment",
     "resettlement", "neighbour", "family", "village_affairs"]
-KINDS = ["appeal"] * 7 + ["report"] * 2 + ["suggestion"]
 REQUESTS = [
     "请求协调追讨拖欠的工资，涉及{n}个月，用工单位至今未予结算",
     "反映承包地被占用后补偿款未足额发放，请求核实并补发",
@@ -177,7 +174,6 @@ REQUESTS = [
     "建议在村口增设路灯和减速设施，保障夜间出行安全",
 ]
 UNITS = ["镇劳动保障所", "镇国土所", "镇司法所", "镇民政办", "县人社局", "县自然资源局"]
-TEXTS = ["已督促责任单位依法处理", "经核查，诉求部分属实，已责成整改", "已向信访人解释相关政策"]
 FIRST_RECEIVED = dt.date(2019, 1, 2)
 
 
@@ -217,10 +213,8 @@ class CaseStream:
 
     def _person(self) -> tuple[str, str, str]:
         rng = self.rng
-        birth = dt.date(1940, 1, 1) + dt.timedelta(days=rng.randrange(60 * 365))
-        first17 = f"990000{birth:%Y%m%d}{rng.randrange(1000):03d}"
-        return (rng.choice(SURNAMES) + "某" + rng.choice(GIVEN), first17 + check_character(first17),
-                f"13{rng.randrange(10**9):09d}")
+        id_number = random_id(rng)  # drawn first: the same seed gives the same people
+        return random_name(rng), id_number, random_phone(rng)
 
     def _register(self) -> Draft:
         rng = self.rng
