@@ -18,16 +18,19 @@ from xinfang.core import verify as verify_mod
 from xinfang.core.keys import fingerprint
 from xinfang.core.errors import XinfangError
 from xinfang.core.node import Node, default_home
-from xinfang.core.plugins import Registry, get_plugin_manager
+from xinfang.app import plugin_manager
+from xinfang.core.plugins import Registry
 
 from .base import App, Group, pass_app
 from .output import emit, json_option, progress
+from .entities import add_entity_groups
+from .kernel_commands import COMMANDS as KERNEL_COMMANDS
 from .sync_commands import COMMANDS
 
 
 def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
     """Build the command line for the plugins ``pm`` holds (a fresh set by default)."""
-    pm = pm or get_plugin_manager()
+    pm = pm or plugin_manager()
 
     @click.group(cls=Group)
     @click.option("--home", type=click.Path(path_type=Path), envvar="XINFANG_HOME",
@@ -43,9 +46,11 @@ def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
         """xinfang: 信访事项 offline-first case work and sync."""
         ctx.obj = App(home or default_home(), passphrase, operator, pm)
 
-    for command in (init, node_group, log_group, rebuild, demo, *COMMANDS):
+    for command in (init, node_group, log_group, rebuild, demo, *COMMANDS, *KERNEL_COMMANDS):
         cli.add_command(command)
-    pm.hook.xinfang_register_commands(cli=cli, registry=Registry.collect(pm))
+    registry = Registry.collect(pm)
+    pm.hook.xinfang_register_commands(cli=cli, registry=registry)
+    add_entity_groups(cli, registry)
     return cli
 
 

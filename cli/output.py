@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import click
 
+from xinfang.core.reports import text_table
+
 
 def json_option(func):
     return click.option("--json", "as_json", is_flag=True,
@@ -23,17 +25,7 @@ def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:
     """A plain aligned table; wide (CJK) characters count as two columns."""
-    import unicodedata
-
-    def width(text: str) -> int:
-        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-    cells = [[("" if c is None else str(c)) for c in row] for row in [headers, *rows]]
-    widths = [max(width(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c + " " * (widths[i] - width(c)) for i, c in enumerate(row)).rstrip()
-             for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table(rows, headers)
 
 
 def progress(label: str, total: int):

@@ -13,10 +13,15 @@ from typing import Any
 
 import attrs
 
-from . import codec, keys
-from .errors import InvalidInput
+from . import areas, codec, keys, store
+from .errors import InvalidInput, XinfangError
 
 CERT_DOMAIN = b"xinfang-cert-v1\x00"
+MAX_CHAIN = 8
+
+
+class TrustError(XinfangError):
+    """A certificate, chain or enrolment that cannot be trusted."""
 
 
 @attrs.frozen
@@ -69,3 +74,74 @@ class Certificate:
             return cls.parse(base64.b64decode(data["certificate"]), bytes.fromhex(data["signature"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidInput(f"not a certificate file ({exc})") from None
+
+
+def validate_chain(chain: list[Certificate]) -> None:
+    """Each certificate signed by the next, inside its scope; the last self-signed."""
+    if not chain or len(chain) > MAX_CHAIN:
+        raise TrustError(f"a chain has 1 to {MAX_CHAIN} certificates, not {len(chain)}")
+    for cert, issuer in zip(chain, chain[1:] + [chain[-1]]):
+        keys.check_signing_key(cert.subject)
+        keys.check_encryption_key(cert.encryption)
+        if cert.issuer != issuer.subject:
+            raise TrustError(f"certificate of {cert.name} is issued by "
+                             f"{keys.fingerprint(cert.issuer)}, not by the next in the chain")
+        if not cert.signature_valid():
+            raise TrustError(f"certificate of {cert.name} has a signature that does not verify")
+        if cert is not issuer and not (cert.area.startswith(issuer.area)
+                                       and len(cert.area) > len(issuer.area)):
+            raise TrustError(f"certificate of {cert.name} claims area {cert.area}, wider than "
+                             f"or equal to its issuer {issuer.name}'s scope {issuer.area}")
+        areas.check_code(cert.area, areas.level(cert.level))
+    if not chain[-1].self_signed:
+        raise TrustError("the chain does not end in a self-signed root certificate")
+
+
+def certificate(db, subject: str) -> Certificate | None:
+    row = db.execute("select raw, sig from certs where subject = ?", [subject]).fetchone()
+    return Certificate.parse(row[0], row[1]) if row else None
+
+
+def chain_of(db, subject: str) -> list[Certificate]:
+    """``subject``'s certificate and its issuers up to a self-signed root."""
+    chain = []
+    current = subject
+    while len(chain) < MAX_CHAIN:
+        cert = certificate(db, current)
+        if cert is None:
+            break
+        chain.append(cert)
+        if cert.self_signed:
+            break
+        current = cert.issuer
+    return chain
+
+
+@attrs.define
+class Authority:
+    """Who may write about what, as this node's trust data says; cached per use."""
+
+    db: Any
+    _scopes: dict[str, Certificate | None] = attrs.Factory(dict)
+
+    @property
+    def root(self) -> str | None:
+        return store.get_meta(self.db, "root_author")
+
+    def scope(self, author: str) -> Certificate | None:
+        """The author's certificate if its chain leads to the pinned root, else None."""
+        if author not in self._scopes:
+            chain = chain_of(self.db, author)
+            try:
+                validate_chain(chain)
+                ok = chain[-1].subject == self.root
+            except (TrustError, InvalidInput):
+                ok = False
+            self._scopes[author] = chain[0] if ok else None
+        return self._scopes[author]
+
+    def is_ancestor(self, ancestor: str, author: str) -> bool:
+        return any(c.issuer == ancestor for c in chain_of(self.db, author))
+
+    def forget(self) -> None:
+        self._scopes.clear()

@@ -205,17 +205,62 @@ def require(condition: bool, reason: str) -> None:
 class EntityType:
     """A kind of record a plugin owns, synced exactly like any other.
 
-    ``apply`` folds one event into the plugin's view tables, raising
-    ``StepRefused`` when the event cannot apply in the entity's current state
-    (the core then keeps the event and lists it as a conflict). ``reset``
-    deletes one entity's rows so it can be re-folded when an event arrives
-    that sorts before ones already applied. ``view_tables`` are dropped and
-    rebuilt by ``xinfang rebuild``; ``migrations`` create them.
+    Two ways to fold one:
+
+    * **Lifecycle entities** give ``table``, ``create`` and (through
+      ``states``/``steps`` or the ``xinfang_lifecycle`` hook) a lifecycle.
+      The kernel (``core.kernel``) folds them: it creates the row, checks
+      each step against the state and its guard, keeps ``facts`` (the last
+      values of each step), the history and the conflicts, and fills every
+      column of ``table`` named like a kernel column or a field. The
+      ``on_*`` callbacks let a plugin add what only it knows (derived
+      columns, side tables such as deadlines).
+    * **Custom entities** give ``apply`` (and ``reset``): the kernel hands
+      them each event in total order and keeps conflicts and heads.
+
+    ``view_tables`` are every table the fold writes for this type (``table``
+    included); ``xinfang rebuild`` empties and refills them. ``migrations``
+    is a ``sqlite_utils.migrations.Migrations`` set creating them.
+    ``policy`` names the policy keys the fold reads: when one changes, the
+    entities of this type under the changed area are re-folded.
+    ``command`` is the name of the generated CLI group, or None for none.
     """
 
     name: str
     label: str
-    view_tables: tuple[str, ...] = attrs.field(converter=tuple)
-    migrations: tuple[Any, ...] = attrs.field(converter=tuple)
-    apply: Callable[[Any, Any], None] = attrs.field(eq=False)
-    reset: Callable[[Any, str], None] = attrs.field(eq=False)
+    view_tables: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    migrations: Any = None
+    apply: Callable[[Any, Any], None] | None = attrs.field(default=None, eq=False)
+    reset: Callable[[Any, str], None] | None = attrs.field(default=None, eq=False)
+    table: str | None = None
+    create: Step | None = None
+    states: tuple[State, ...] = attrs.field(default=(), converter=tuple)
+    steps: tuple[Step, ...] = attrs.field(default=(), converter=tuple)
+    policy: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    command: str | None = None
+    #: creation body keys the plugin builds and checks itself (e.g. sealed petitioners)
+    body_keys: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    #: ``(ctx, event, row)``: add derived columns to a new row, write side tables
+    on_create: Callable[..., None] | None = attrs.field(default=None, eq=False)
+    #: ``(ctx, event, view, step, values, changes)``: add columns a step changes
+    on_step: Callable[..., None] | None = attrs.field(default=None, eq=False)
+    #: ``(ctx, view)``: add what guards need to the view (e.g. deadlines)
+    guard_view: Callable[..., None] | None = attrs.field(default=None, eq=False)
+    #: ``(ctx, event, entity_id)``: after every applied event (e.g. store deadlines)
+    after: Callable[..., None] | None = attrs.field(default=None, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        from .errors import PluginError
+
+        if self.apply is None and (self.table is None or self.create is None):
+            raise PluginError(f"entity type {self.name!r} needs either apply= or both "
+                              "table= and create=")
+
+    @property
+    def lifecycle_entity(self) -> bool:
+        return self.apply is None
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        extra = (self.table,) if self.table and self.table not in self.view_tables else ()
+        return (*extra, *self.view_tables)

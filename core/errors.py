@@ -40,3 +40,13 @@ class PluginError(XinfangError):
 
 class NotFound(XinfangError):
     """An entity asked for by id that the node does not hold."""
+
+
+class Hold(Exception):
+    """Raised by fold code that cannot fold an entity on this node, with why.
+
+    The kernel then *holds* the entity: its events stay in the log and are
+    relayed, but it has no view here until the plugins or policy code it
+    needs are installed. Never raised for a step that does not fit the
+    entity's state: that is a ``StepRefused`` and becomes a conflict.
+    """

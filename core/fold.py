@@ -1,33 +1,55 @@
 """Folding events into views.
 
-Views are a deterministic function of the *set* of events: each entity's
-events are applied in the total order (hybrid clock, author, epoch, sequence).
-An event that arrives after a later one of the same entity has been applied
-triggers a re-fold of that entity alone, so any arrival order, with any
-duplicates, gives the same views byte for byte. An event the entity's state
-cannot accept is kept in the log and listed in ``conflicts``, never dropped.
+Views are a deterministic function of the *set* of events and of the synced
+policy in force: each entity's events are applied in the total order (hybrid
+clock, author, epoch, sequence). An event that arrives after a later one of
+the same entity has been applied triggers a re-fold of that entity alone, so
+any arrival order, with any duplicates, gives the same views byte for byte.
+An event the entity's state cannot accept is kept in the log and listed in
+``conflicts``, never dropped.
+
+Three things an event can be besides folded, none of which touches the log:
+
+* **excluded**: a revocation or a fork puts it past a point its feed may not
+  go beyond (``exclusions``, ``frozen_feeds``); the fold skips it, and a
+  rebuild skips it again, since the rule is itself folded from events and
+  fork evidence;
+* **held**: no installed plugin handles its entity or event type, or the
+  policy code in force is not installed; its entity has no view here until
+  the plugin comes (``held_entities``), and the next open folds it;
+* a **conflict**, as above.
+
+The fold reads only events, synced policy and trust data: never the clock,
+never a local setting.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Iterable
 
 import attrs
 import sqlite_utils
 
 from . import codec, store
-from .errors import StepRefused
+from .errors import Hold, StepRefused
 from .event import Event
 from .plugins import Registry
 
 
 @attrs.define
 class FoldContext:
-    """What fold code may use: the views, the registry and the node's secrets."""
+    """What fold code may use: the views, the registry, policy and secrets."""
 
     db: sqlite_utils.Database
     registry: Registry
+    _pending: set[tuple[str, str]] = attrs.Factory(set)
+    _excluding: set[str] | None = None
+    _held: set[tuple[str, str]] | None = None
+    _policy: dict[tuple[str, str], Any] = attrs.Factory(dict)
+    _columns: dict[str, tuple[str, ...]] = attrs.Factory(dict)
+    _removed: dict[Any, tuple[Any, Any]] = attrs.Factory(dict)
 
     def secret(self, digest: str | None) -> str | None:
         """The clear value behind a sealed digest, where this node holds it."""
@@ -36,73 +58,263 @@ class FoldContext:
         row = self.db.conn.execute("select value from secrets where digest = ?", [digest]).fetchone()
         return row[0] if row else None
 
+    def columns(self, table: str) -> tuple[str, ...]:
+        if table not in self._columns:
+            self._columns[table] = tuple(r[1] for r in self.db.conn.execute(
+                f"pragma table_info([{table}])"))
+        return self._columns[table]
+
+    # -- policy ------------------------------------------------------------------
+
+    def policy(self, key: str, area: str) -> Any:
+        """The value of ``key`` in force at ``area``: the most specific one set, else
+        the default its plugin declares (the same on every node with that plugin)."""
+        cache_key = (key, area)
+        if cache_key not in self._policy:
+            row = self.db.conn.execute(
+                "select value from policy_values where key = ? and ? like area || '%' "
+                "order by length(area) desc limit 1", [key, area]).fetchone()
+            if row is not None:
+                value = json.loads(row[0])
+            else:
+                declared = self.registry.policy_keys.get(key)
+                value = declared.default if declared is not None else None
+            self._policy[cache_key] = value
+        return self._policy[cache_key]
+
+    def policy_changed(self, key: str, area: str) -> None:
+        """Re-fold what reads ``key`` under ``area``: policy applies to every entity."""
+        self._policy.clear()
+        types = [t.name for t in self.registry.entity_types.values() if key in t.policy]
+        for entity in types:
+            for table in ("entity_heads", "held_entities"):
+                for (entity_id,) in self.db.conn.execute(
+                        f"select entity_id from {table} where entity = ? and area like ? || '%'",
+                        [entity, area]):
+                    self._pending.add((entity, entity_id))
+
+    # -- exclusion ---------------------------------------------------------------
+
+    def excluded(self, event: Event) -> bool:
+        if self._excluding is None:
+            self._excluding = {row[0] for row in self.db.conn.execute(
+                "select author from exclusions union select author from frozen_feeds")}
+        if event.author not in self._excluding:
+            return False
+        return excluded_reason(self.db, event.author, event.epoch, event.seq) is not None
+
+    def exclude(self, author: str, epoch: int, seq: int, reason: str, source: str) -> None:
+        """Exclude ``author``'s events after (epoch, seq), and re-fold what they touched."""
+        row = self.db.conn.execute("select epoch, seq from exclusions where author = ? and "
+                                   "source = ?", [author, source]).fetchone()
+        self.db.conn.execute(
+            "insert or replace into exclusions (author, epoch, seq, reason, source) "
+            "values (?,?,?,?,?)", [author, epoch, seq, reason, source])
+        self.effect(("exclusion", author, source), tuple(row) if row else None, (epoch, seq),
+                    lambda: self.exclusions_changed(author))
+
+    def unexclude(self, author: str, source: str) -> None:
+        row = self.db.conn.execute("select epoch, seq from exclusions where author = ? and "
+                                   "source = ?", [author, source]).fetchone()
+        if row is not None:
+            self.db.conn.execute("delete from exclusions where author = ? and source = ?",
+                                 [author, source])
+            self._excluding = None
+            self.effect_removed(("exclusion", author, source), tuple(row),
+                                lambda: self.exclusions_changed(author))
+
+    def exclusions_changed(self, author: str) -> None:
+        """A rule about ``author`` came or went: re-fold every entity its events touch."""
+        self._excluding = None
+        for entity, entity_id in self.db.conn.execute(
+                "select distinct entity, entity_id from events where author = ?", [author]):
+            self._pending.add((entity, entity_id))
+
+    def is_held(self, entity: str, entity_id: str) -> bool:
+        if self._held is None:
+            self._held = {tuple(r) for r in self.db.conn.execute(
+                "select entity, entity_id from held_entities")}
+        return (entity, entity_id) in self._held
+
+    # -- effects of control entities on other entities ---------------------------
+
+    def effect(self, key: Any, current: Any, new: Any, on_change) -> None:
+        """A control entity (policy, revocation) sets ``key`` to ``new``.
+
+        ``on_change`` runs only if that differs from what held before: from
+        ``current``, or, while the entity is being re-folded, from what its
+        reset removed. So re-folding a control entity to the same result
+        re-folds nothing else, and no chain of re-folds can feed on itself.
+        """
+        before = self._removed.pop(key, (current, None))[0]
+        if before != new:
+            on_change()
+
+    def effect_removed(self, key: Any, old: Any, on_change) -> None:
+        """A reset took away ``key``'s value; ``on_change`` runs if no fold restores it."""
+        self._removed.setdefault(key, (old, on_change))
+
+    def settle_effects(self) -> None:
+        removed, self._removed = self._removed, {}
+        for old, on_change in removed.values():
+            if old is not None and on_change is not None:
+                on_change()
+
+    def refold_later(self, entity: str, entity_id: str) -> None:
+        self._pending.add((entity, entity_id))
+
+    def drain(self) -> None:
+        """Re-fold what policy or exclusion changes marked, until nothing is left."""
+        while self._pending:
+            pending, self._pending = sorted(self._pending), set()
+            for entity, entity_id in pending:
+                refold(self, entity, entity_id)
+
+
+def excluded_reason(db, author: str, epoch: int, seq: int) -> str | None:
+    """Why (author, epoch, seq) is excluded from the views, or None."""
+    row = db.conn.execute(
+        "select reason from exclusions where author = ? and (epoch < ? or (epoch = ? and seq < ?)) "
+        "order by epoch, seq limit 1", [author, epoch, epoch, seq]).fetchone()
+    if row:
+        return row[0]
+    row = db.conn.execute("select reason from frozen_feeds where author = ? and epoch = ? "
+                          "and seq <= ?", [author, epoch, seq]).fetchone()
+    return row[0] if row else None
+
 
 def apply(ctx: FoldContext, event: Event) -> None:
     """Fold an event just added to the log."""
-    head = ctx.db.conn.execute(
-        "select order_key from entity_heads where entity = ? and entity_id = ?",
-        [event.entity, event.entity_id]).fetchone()
-    if head is None or event.order_key > head[0]:
-        _apply_one(ctx, event)
-    else:
-        refold(ctx, event.entity, event.entity_id)
+    if not ctx.excluded(event) and not ctx.is_held(event.entity, event.entity_id):
+        head = ctx.db.conn.execute(
+            "select order_key from entity_heads where entity = ? and entity_id = ?",
+            [event.entity, event.entity_id]).fetchone()
+        if head is None or event.order_key > head[0]:
+            _apply_one(ctx, event)
+        else:
+            refold(ctx, event.entity, event.entity_id)
+    ctx.drain()
+
+
+def reset(ctx: FoldContext, entity: str, entity_id: str) -> None:
+    """Remove every view row of one entity, so it can be folded again from its events."""
+    entity_type = ctx.registry.entity_type(entity)
+    if entity_type is not None:
+        if entity_type.lifecycle_entity:
+            from . import kernel
+
+            kernel.reset(ctx, entity_type, entity_id)
+        if entity_type.reset is not None:
+            entity_type.reset(ctx, entity_id)
+    ctx.registry.pm.hook.xinfang_entity_reset(context=ctx, entity=entity, entity_id=entity_id)
+    for table in ("conflicts", "entity_heads", "held_entities"):
+        ctx.db.conn.execute(f"delete from {table} where entity = ? and entity_id = ?",
+                            [entity, entity_id])
+    if ctx._held is not None:
+        ctx._held.discard((entity, entity_id))
 
 
 def refold(ctx: FoldContext, entity: str, entity_id: str) -> None:
-    entity_type = ctx.registry.entity_type(entity)
-    if entity_type is not None:
-        entity_type.reset(ctx, entity_id)
-    ctx.registry.pm.hook.xinfang_entity_reset(context=ctx, entity=entity, entity_id=entity_id)
-    ctx.db.conn.execute("delete from conflicts where entity = ? and entity_id = ?", [entity, entity_id])
-    ctx.db.conn.execute("delete from entity_heads where entity = ? and entity_id = ?", [entity, entity_id])
+    reset(ctx, entity, entity_id)
     for event in list(store.events_of(ctx.db, entity, entity_id)):
-        _apply_one(ctx, event)
+        if ctx.excluded(event):
+            continue
+        if not _apply_one(ctx, event):
+            break  # held: the rest of its events wait with it
+    ctx.settle_effects()
 
 
-def _apply_one(ctx: FoldContext, event: Event) -> None:
+def _apply_one(ctx: FoldContext, event: Event) -> bool:
+    """Fold one event; False if its entity is now held."""
     conn = ctx.db.conn
-    conn.execute("savepoint fold_event")
-    try:
-        entity_type = ctx.registry.entity_type(event.entity)
-        if entity_type is None:
-            raise StepRefused(f"no installed plugin handles entity type {event.entity!r}")
-        entity_type.apply(ctx, event)
-        ctx.registry.pm.hook.xinfang_event_applied(context=ctx, event=event)
-    except StepRefused as exc:
-        conn.execute("rollback to savepoint fold_event")
-        conn.execute(
-            "insert or replace into conflicts (event_id, entity, entity_id, order_key, type, reason)"
-            " values (?,?,?,?,?,?)",
-            [event.id, event.entity, event.entity_id, event.order_key, event.type, str(exc)])
-    conn.execute("release savepoint fold_event")
+    reason = ctx.registry.unhandled(event)
+    if reason is None:
+        conn.execute("savepoint fold_event")
+        try:
+            _fold(ctx, event)
+            ctx.registry.pm.hook.xinfang_event_applied(context=ctx, event=event)
+        except StepRefused as exc:
+            conn.execute("rollback to savepoint fold_event")
+            conn.execute(
+                "insert or replace into conflicts (event_id, entity, entity_id, order_key, type, "
+                "reason) values (?,?,?,?,?,?)",
+                [event.id, event.entity, event.entity_id, event.order_key, event.type, str(exc)])
+        except Hold as exc:
+            conn.execute("rollback to savepoint fold_event")
+            reason = str(exc)
+        conn.execute("release savepoint fold_event")
+    if reason is not None:
+        hold(ctx, event, reason)
+        return False
     conn.execute(
-        "insert into entity_heads (entity, entity_id, order_key) values (?,?,?) "
+        "insert into entity_heads (entity, entity_id, order_key, area) values (?,?,?,?) "
         "on conflict (entity, entity_id) do update set order_key = excluded.order_key",
-        [event.entity, event.entity_id, event.order_key])
+        [event.entity, event.entity_id, event.order_key, event.area])
+    return True
+
+
+def _fold(ctx: FoldContext, event: Event) -> None:
+    entity_type = ctx.registry.entity_type(event.entity)
+    if entity_type.lifecycle_entity:
+        from . import kernel
+
+        kernel.apply(ctx, entity_type, event)
+    else:
+        entity_type.apply(ctx, event)
+
+
+def hold(ctx: FoldContext, event: Event, reason: str) -> None:
+    """Take the event's entity out of the views and list it as held, with why."""
+    reset(ctx, event.entity, event.entity_id)
+    ctx.db.conn.execute(
+        "insert or replace into held_entities (entity, entity_id, area, reason) values (?,?,?,?)",
+        [event.entity, event.entity_id, event.area, reason])
+    if ctx._held is not None:
+        ctx._held.add((event.entity, event.entity_id))
 
 
 def view_tables(registry: Registry) -> list[str]:
-    tables = list(store.CORE_VIEW_TABLES)
+    tables = [*store.CORE_VIEW_TABLES, *store.LOCAL_VIEW_TABLES]
     for entity_type in registry.entity_types.values():
-        tables.extend(entity_type.view_tables)
+        tables.extend(entity_type.tables)
     return tables
 
 
-def refold_all(ctx: FoldContext, events: Iterable[Event]) -> int:
-    """Empty every view and fold ``events`` (which must be in total order)."""
+def refold_all(ctx: FoldContext, events: Iterable[Event] | None = None) -> int:
+    """Empty every view and fold the whole log (or ``events``, in total order).
+
+    Policy and trust entities are folded first: their effect does not depend
+    on when they sort (a policy applies to every entity, an exclusion to
+    every later event), so folding them first gives what folding in order
+    and re-folding on each change gives, without the re-folds.
+    """
     for table in view_tables(ctx.registry):
         ctx.db.conn.execute(f"delete from [{table}]")
+    ctx._policy.clear()
+    ctx._excluding = None
+    ctx._held = None
+    if events is None:
+        control = [t for t in ctx.registry.control_entities() if t in ctx.registry.entity_types]
+        streams = [store.events_of_type(ctx.db, name) for name in control]
+        streams.append(e for e in store.all_events(ctx.db) if e.entity not in control)
+        events = (event for stream in streams for event in stream)
     count = 0
     for event in events:
-        _apply_one(ctx, event)
         count += 1
+        if ctx.excluded(event) or ctx.is_held(event.entity, event.entity_id):
+            continue
+        _apply_one(ctx, event)
+        ctx.drain()
     return count
 
 
-def dump_views(db: sqlite_utils.Database, registry: Registry) -> dict[str, list[tuple[Any, ...]]]:
+def dump_views(db: sqlite_utils.Database, registry: Registry,
+               local: bool = True) -> dict[str, list[tuple[Any, ...]]]:
     """Every view row, sorted, so two stores can be compared exactly."""
     dump = {}
     for table in view_tables(registry):
+        if not local and table in store.LOCAL_VIEW_TABLES:
+            continue
         columns = [c.name for c in db[table].columns]
         order = ", ".join(f"[{c}]" for c in columns)
         dump[table] = [tuple(row) for row in db.conn.execute(
@@ -111,10 +323,16 @@ def dump_views(db: sqlite_utils.Database, registry: Registry) -> dict[str, list[
 
 
 def views_digest(db: sqlite_utils.Database, registry: Registry) -> str:
-    """One SHA-256 over every view row: equal digests mean identical views."""
+    """One SHA-256 over every view row: equal digests mean identical views.
+
+    Empty tables and the node-local ``held_entities`` are left out, so a node
+    with an extra plugin that nothing uses, or one that holds what another
+    folded but has the same rows otherwise, compares by content alone.
+    """
     digest = hashlib.sha256()
-    for table, rows in sorted(dump_views(db, registry).items()):
-        digest.update(codec.encode([table, [[_plain(v) for v in row] for row in rows]]))
+    for table, rows in sorted(dump_views(db, registry, local=False).items()):
+        if rows:
+            digest.update(codec.encode([table, [[_plain(v) for v in row] for row in rows]]))
     return digest.hexdigest()
 
 

@@ -3,7 +3,9 @@
 Built-in features are plugins registered through these same hooks. A plugin
 implementation may accept a subset of a hook's arguments, so hooks can gain
 arguments without breaking plugins. Every hook is documented, with a tested
-example, in CONTRIBUTING.md.
+example, in CONTRIBUTING.md. ``register``-style hooks (entity types, policy
+keys, reports, renderers, routes, transports) return lists, collected once at
+start-up by ``Registry.collect``; a name given twice is a start-up error.
 """
 
 import pluggy
@@ -11,12 +13,18 @@ import pluggy
 hookspec = pluggy.HookspecMarker("xinfang")
 
 
+@hookspec(historic=True)
+def xinfang_addhooks(pluginmanager):
+    """Add hook specifications of this plugin's own: ``pluginmanager.add_hookspecs(module)``.
+
+    Called once for every plugin as it is registered, so a plugin's hooks
+    exist before other plugins implement them (as pytest's ``pytest_addhooks``).
+    """
+
+
 @hookspec
 def xinfang_entity_types():
-    """Return a list of ``EntityType``: kinds of record this plugin owns.
-
-    Collected once at start-up; a name registered twice is a start-up error.
-    """
+    """Return a list of ``EntityType``: kinds of record this plugin owns."""
 
 
 @hookspec
@@ -41,21 +49,12 @@ def xinfang_vocabulary(name):
     """
 
 
-@hookspec(firstresult=True)
-def xinfang_deadline_policy(entity):
-    """Return the deadline policy for ``entity``.
+@hookspec
+def xinfang_policy_keys():
+    """Return a list of ``PolicyKey``: settings the fold reads, with defaults.
 
-    Return None to defer; stops at the first non-None result, and plugins
-    registered later are asked first, so a local rule overrides the
-    statutory one the built-in plugin returns.
-    """
-
-
-@hookspec(firstresult=True)
-def xinfang_setting(name):
-    """Return the value of the setting ``name`` (e.g. ``case.collective_threshold``).
-
-    Return None to defer; stops at the first non-None result.
+    Values are synced policy events (``xinfang policy set``), never local
+    settings, so every node folds the same events to the same views.
     """
 
 
@@ -64,10 +63,11 @@ def xinfang_validate_event(event, node):
     """Raise ``InvalidEvent`` to refuse ``event``.
 
     Called before a new event is signed (``event`` is then a ``Draft``) and
-    again when one arrives from another node (an ``Event``); both carry
-    ``type``, ``entity``, ``entity_id``, ``area`` and ``body``, which is all a
-    check should use. Must depend only on the event and the node's trust
-    data, never on the clock.
+    again when one arrives from another node (an ``Event``), but only for
+    events an installed plugin handles (others are held, not judged); both
+    carry ``type``, ``entity``, ``entity_id``, ``area`` and ``body``, which
+    is all a check should use. Must depend only on the event and the node's
+    trust data, never on the clock.
     """
 
 
@@ -86,9 +86,9 @@ def xinfang_entity_reset(context, entity, entity_id):
     """Delete view rows this plugin derived from ``entity``/``entity_id``.
 
     Called before that entity is re-folded (an event arrived that sorts
-    before ones already applied); ``xinfang_event_applied`` then runs again
-    for each of its events. Needed only by plugins that keep rows about
-    another plugin's entities.
+    before ones already applied, or policy changed); ``xinfang_event_applied``
+    then runs again for each of its events. Needed only by plugins that keep
+    rows about another plugin's entities.
     """
 
 
@@ -102,11 +102,35 @@ def xinfang_register_commands(cli, registry):
 
 
 @hookspec(firstresult=True)
-def xinfang_release_secrets(event, destination, node):
-    """Return True to send ``event``'s sealed values (petitioner identity) in
-    clear to ``destination`` (a ``Certificate``) from ``node``, False to send
-    digests only.
+def xinfang_outgoing(event, destination, node):
+    """Decide which of ``event``'s sealed values leave ``node`` in clear for
+    ``destination`` (a ``Certificate``).
 
-    Return None to defer; stops at the first non-None result. Nothing is
-    released when no plugin answers.
+    Return True (all of them), False (none: digests only) or a collection of
+    digests (just those). Return None to defer; stops at the first non-None
+    result; nothing is released when no plugin answers.
     """
+
+
+@hookspec
+def xinfang_reports():
+    """Return a list of ``Report``: named reports with parameters, computed
+    from the views into rows (see ``core.reports``)."""
+
+
+@hookspec
+def xinfang_renderers():
+    """Return a list of ``Renderer``: output formats for report rows and
+    command output (text, JSON and CSV are built in)."""
+
+
+@hookspec
+def xinfang_routes():
+    """Return a list of ``Route``: web pages and endpoints the node serves
+    (``xinfang serve``), each a path, methods and a handler."""
+
+
+@hookspec
+def xinfang_transports():
+    """Return a list of ``Transport``: ways to move signed events between a
+    node and a neighbour (the file bundle and HTTP are built in)."""

@@ -1,42 +1,38 @@
-"""Named schema migrations, each applied once with its bookkeeping row.
+"""Schema migrations: ``sqlite_utils``' own migration sets, one per owner.
 
-The core and every plugin list their migrations under an owner name; a node
-applies whatever it has not applied yet, each one in its own transaction with
-the row that records it, so a crash leaves a migration either done or not.
+The core, the sync layer and every entity type keep a
+``sqlite_utils.migrations.Migrations`` set; a node applies what it has not
+applied yet when it opens, each migration in one transaction with the row
+that records it. Release 0.1.0 kept its own bookkeeping table
+(``_migrations``); ``adopt_legacy_records`` carries its rows over once, so a
+node made by that release opens and migrates like any other.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import datetime as dt
 
-import attrs
 import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+#: 0.1.0's owner names, as the migration sets that now own those migrations.
+_LEGACY_SETS = {"core": "xinfang.core"}
 
 
-@attrs.frozen
-class Migration:
-    name: str
-    apply: Callable[[sqlite_utils.Database], None] = attrs.field(eq=False)
+def adopt_legacy_records(db: sqlite_utils.Database) -> None:
+    """Move 0.1.0's ``_migrations`` rows into ``_sqlite_migrations``, once."""
+    if not db["_migrations"].exists():
+        return
+    rows = db.execute("select owner, name from _migrations").fetchall()
+    with db.atomic():
+        Migrations("xinfang.core").ensure_migrations_table(db)
+        now = str(dt.datetime.now(dt.timezone.utc))
+        for owner, name in rows:
+            db.execute("insert or ignore into _sqlite_migrations (migration_set, name, applied_at) "
+                       "values (?, ?, ?)", [_LEGACY_SETS.get(owner, owner), name, now])
+        db.execute("drop table _migrations")
 
 
-def pending(db: sqlite_utils.Database, owner: str, migrations: Iterable[Migration]) -> list[Migration]:
-    _ensure_table(db)
-    done = {row["name"] for row in db.query(
-        "select name from _migrations where owner = ?", [owner])}
-    return [m for m in migrations if m.name not in done]
-
-
-def apply_all(db: sqlite_utils.Database, owner: str, migrations: Iterable[Migration]) -> list[str]:
-    applied = []
-    for migration in pending(db, owner, migrations):
-        with db.atomic():
-            migration.apply(db)
-            db.execute("insert into _migrations (owner, name) values (?, ?)",
-                       [owner, migration.name])
-        applied.append(migration.name)
-    return applied
-
-
-def _ensure_table(db: sqlite_utils.Database) -> None:
-    db.execute("create table if not exists _migrations "
-               "(owner text not null, name text not null, primary key (owner, name))")
+def apply(db: sqlite_utils.Database, migrations: Migrations | None) -> None:
+    if migrations is not None:
+        migrations.apply(db)

@@ -1,10 +1,16 @@
 """The plugin manager and what it collects from plugins at start-up.
 
-Each node and each test gets a fresh manager from ``get_plugin_manager``; there
-is no import-time global. Built-in plugins are listed in ``DEFAULT_PLUGINS``
-and registered exactly as a third party's, then the ``xinfang`` entry-point
-group is loaded, then the modules named in ``XINFANG_PLUGINS`` (comma
-separated, like pytest's ``-p``), then any plugins passed in.
+Each node and each test gets a fresh manager from ``get_plugin_manager``;
+there is no import-time global. The core registers only its own plugins
+(policy, and the plain renderers); then the ``xinfang`` entry-point group is
+loaded (the application's built-in plugins are listed there too, exactly as
+a third party's), then the modules named in ``XINFANG_PLUGINS`` (comma
+separated, like pytest's ``-p``), then any given; which plugins an
+application ships is its own choice (``xinfang.app.DEFAULT_PLUGINS``).
+
+A plugin may add hook specifications of its own with ``xinfang_addhooks``
+(as pytest's ``pytest_addhooks``), so knowledge of one workflow, such as
+the case plugin's deadline policies, lives with the plugin that owns it.
 """
 
 from __future__ import annotations
@@ -17,31 +23,36 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .entities import Choice, Field, Lifecycle
+from .entities import Choice, EntityType, Field, Lifecycle
 from .errors import PluginError
 
-DEFAULT_PLUGINS = (
-    "xinfang.plugins.cases.plugin",
-    "xinfang.plugins.settlements",
-    "xinfang.sync.revocation",
-)
+#: always registered: policy is what the fold reads, so every node has it.
+CORE_PLUGINS = ("xinfang.core.policy", "xinfang.core.reports")
+#: entity types folded before all others on a rebuild, and sent down the tree
+#: to every node below their area (see ``core.scope``).
+CONTROL_ENTITIES = ("policy", "trust")
 
 
-def get_plugin_manager(extra: Iterable[Any] = (), load_entry_points: bool = True) -> pluggy.PluginManager:
+def get_plugin_manager(plugins: Iterable[Any] = (), entry_points: bool = True) -> pluggy.PluginManager:
+    """A fresh manager: the core's plugins, the installed ones (unless
+    ``entry_points`` is False), those named in ``XINFANG_PLUGINS``, then
+    ``plugins`` (modules, module names or objects), in that order; for a
+    ``firstresult`` hook, the one registered last answers first."""
     pm = pluggy.PluginManager("xinfang")
     pm.add_hookspecs(hookspecs)
-    for name in DEFAULT_PLUGINS:
-        pm.register(importlib.import_module(name), name=name)
-    if load_entry_points:
+    pm.hook.xinfang_addhooks.call_historic(kwargs={"pluginmanager": pm})
+    for plugin in CORE_PLUGINS:
+        _register(pm, plugin)
+    if entry_points:
         pm.load_setuptools_entrypoints("xinfang")
-    for name in filter(None, os.environ.get("XINFANG_PLUGINS", "").split(",")):
+    for name in filter(None, (n.strip() for n in os.environ.get("XINFANG_PLUGINS", "").split(","))):
         try:
-            pm.register(importlib.import_module(name.strip()), name=name.strip())
+            _register(pm, name)
         except ImportError as exc:
             raise PluginError(f"XINFANG_PLUGINS names {name!r}, which cannot be imported: "
                               f"{exc}") from None
-    for plugin in extra:
-        pm.register(plugin)
+    for plugin in plugins:
+        _register(pm, plugin)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -49,38 +60,109 @@ def get_plugin_manager(extra: Iterable[Any] = (), load_entry_points: bool = True
     return pm
 
 
+def _register(pm: pluggy.PluginManager, plugin: Any) -> None:
+    if isinstance(plugin, str):
+        if pm.has_plugin(plugin):
+            return
+        pm.register(importlib.import_module(plugin), name=plugin)
+    elif not pm.is_registered(plugin):
+        pm.register(plugin)
+
+
+def _named(kind: str, items: Iterable[Any]) -> dict[str, Any]:
+    """Collect ``register_*`` results by name; a name given twice is a start-up error."""
+    found: dict[str, Any] = {}
+    for item in items:
+        if item.name in found:
+            raise PluginError(f"{kind} {item.name!r} is registered twice")
+        found[item.name] = item
+    return found
+
+
+def _flatten(results: Iterable[Any]) -> list[Any]:
+    return [item for found in results for item in (found or ())]
+
+
 @attrs.define
 class Registry:
     """Everything plugins registered, collected once and checked for clashes."""
 
     pm: pluggy.PluginManager
-    entity_types: dict[str, Any] = attrs.Factory(dict)
+    entity_types: dict[str, EntityType] = attrs.Factory(dict)
+    policy_keys: dict[str, Any] = attrs.Factory(dict)
+    reports: dict[str, Any] = attrs.Factory(dict)
+    renderers: dict[str, Any] = attrs.Factory(dict)
+    routes: dict[str, Any] = attrs.Factory(dict)
+    transports: dict[str, Any] = attrs.Factory(dict)
+    #: for plugins to keep what they derive once from the registry (their own hooks' results)
+    extras: dict[str, Any] = attrs.Factory(dict)
     _lifecycles: dict[str, Lifecycle] = attrs.Factory(dict)
     _fields: dict[str, tuple[Field, ...]] = attrs.Factory(dict)
     _vocabularies: dict[str, list[Choice]] = attrs.Factory(dict)
-    _settings: dict[str, Any] = attrs.Factory(dict)
-    _policies: dict[str, Any] = attrs.Factory(dict)
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager) -> "Registry":
+        hook = pm.hook
         registry = cls(pm)
-        for found in pm.hook.xinfang_entity_types():
-            for entity_type in found or ():
-                if entity_type.name in registry.entity_types:
-                    raise PluginError(f"entity type {entity_type.name!r} is registered twice")
-                registry.entity_types[entity_type.name] = entity_type
-        for name in registry.entity_types:
+        registry.entity_types = _named("entity type", _flatten(hook.xinfang_entity_types()))
+        registry.policy_keys = _named("policy key", _flatten(hook.xinfang_policy_keys()))
+        registry.reports = _named("report", _flatten(hook.xinfang_reports()))
+        registry.renderers = _named("renderer", _flatten(hook.xinfang_renderers()))
+        registry.routes = _named("route", _flatten(hook.xinfang_routes()))
+        paths = [route.path for route in registry.routes.values()]
+        if len(set(paths)) != len(paths):
+            raise PluginError(f"two routes share a path: {sorted(paths)}")
+        registry.transports = _named("transport", _flatten(hook.xinfang_transports()))
+        for name, entity_type in registry.entity_types.items():
             registry.lifecycle(name)
             registry.fields(name)
+            registry._check_names(entity_type)
         return registry
 
-    def entity_type(self, name: str):
+    def _check_names(self, entity_type: EntityType) -> None:
+        """A field named like a key the kernel writes would be silently lost."""
+        from .kernel import RESERVED
+
+        steps = self.lifecycle(entity_type.name).steps.values() if entity_type.lifecycle_entity else ()
+        groups = [("creation", entity_type.create.fields if entity_type.create else ()),
+                  ("extension", self.fields(entity_type.name)),
+                  *((f"step {s.name!r}", s.fields) for s in steps)]
+        for where, fields in groups:
+            for field in fields:
+                if field.name in RESERVED:
+                    raise PluginError(f"{entity_type.name}: {where} field {field.name!r} uses a "
+                                      "name the kernel reserves; rename it")
+
+    @property
+    def routes_by_path(self) -> dict[str, Any]:
+        return {route.path: route for route in self.routes.values()}
+
+    def entity_type(self, name: str) -> EntityType | None:
         return self.entity_types.get(name)
+
+    def control_entities(self) -> tuple[str, ...]:
+        return CONTROL_ENTITIES
+
+    def unhandled(self, event) -> str | None:
+        """Why no installed plugin can fold ``event``, or None if one can."""
+        entity_type = self.entity_types.get(event.entity)
+        if entity_type is None:
+            return f"未安装处理“{event.entity}”类记录的插件 (no plugin for entity type {event.entity!r})"
+        if entity_type.lifecycle_entity:
+            step = event.type.removeprefix(f"{event.entity}.")
+            lifecycle = self.lifecycle(event.entity)
+            if not event.type.startswith(f"{event.entity}.") or (
+                    step != entity_type.create.name and step not in lifecycle.steps):
+                return (f"未安装处理“{event.type}”步骤的插件 "
+                        f"(no plugin for event type {event.type!r})")
+        return None
 
     def lifecycle(self, entity: str) -> Lifecycle:
         if entity not in self._lifecycles:
-            items = [item for found in reversed(self.pm.hook.xinfang_lifecycle(entity=entity))
-                     for item in (found or ())]
+            entity_type = self.entity_types.get(entity)
+            own = [*entity_type.states, *entity_type.steps] if entity_type else []
+            items = own + [item for found in reversed(self.pm.hook.xinfang_lifecycle(entity=entity))
+                           for item in (found or ())]
             self._lifecycles[entity] = Lifecycle.build(entity, items)
         return self._lifecycles[entity]
 
@@ -113,16 +195,52 @@ class Registry:
                 return choice.label
         return code
 
-    def setting(self, name: str, default: Any = None) -> Any:
-        if name not in self._settings:
-            self._settings[name] = self.pm.hook.xinfang_setting(name=name)
-        value = self._settings[name]
-        return default if value is None else value
+    def signature(self) -> str:
+        """Which plugins (and versions) are loaded: when it changes, held entities
+        may have become foldable."""
+        return ";".join(f"{p.name}={p.version}" for p in plugin_infos(self))
 
-    def deadline_policy(self, entity: str):
-        if entity not in self._policies:
-            policy = self.pm.hook.xinfang_deadline_policy(entity=entity)
-            if policy is None:
-                raise PluginError(f"no plugin gives a deadline policy for {entity!r}")
-            self._policies[entity] = policy
-        return self._policies[entity]
+
+@attrs.frozen
+class PluginInfo:
+    name: str
+    version: str
+    hooks: tuple[str, ...]
+    entity_types: tuple[str, ...]
+    reports: tuple[str, ...]
+    routes: tuple[str, ...]
+
+
+def _version(plugin: Any, dist: Any) -> str:
+    if dist is not None:
+        return dist.version
+    version = getattr(plugin, "__version__", None) or getattr(plugin, "VERSION", None)
+    if version:
+        return str(version)
+    from xinfang import __version__
+
+    return __version__
+
+
+def plugin_infos(registry: Registry) -> list[PluginInfo]:
+    """The loaded plugins, each with its version, hooks and what it registered."""
+    pm = registry.pm
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    infos = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: str(item[0])):
+        if plugin is None:
+            continue
+        hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
+        owned = {hook: _owned(pm, plugin, hook) for hook in (
+            "xinfang_entity_types", "xinfang_reports", "xinfang_routes")}
+        infos.append(PluginInfo(str(name), _version(plugin, dists.get(id(plugin))), hooks,
+                                owned["xinfang_entity_types"], owned["xinfang_reports"],
+                                owned["xinfang_routes"]))
+    return infos
+
+
+def _owned(pm: pluggy.PluginManager, plugin: Any, hook: str) -> tuple[str, ...]:
+    implementation = getattr(plugin, hook, None)
+    if implementation is None:
+        return ()
+    return tuple(item.name for item in (implementation() or ()))

@@ -12,17 +12,28 @@ from typing import Iterator
 
 import sqlite_utils
 
+from sqlite_utils.migrations import Migrations
+
 from .event import Event
 from .errors import NodeError
-from .migrations import Migration, apply_all
+from .migrations import adopt_legacy_records
 
 #: tables that hold the truth; everything else is rebuilt from them.
-PRIMARY_TABLES = ("events", "secrets", "meta", "access_log", "_migrations", "feeds", "certs",
-                  "quarantine", "frozen_feeds", "peers", "peer_refusals", "seen_envelopes")
-#: view tables the core itself maintains while folding.
-CORE_VIEW_TABLES = ("conflicts", "entity_heads")
+PRIMARY_TABLES = ("events", "secrets", "meta", "access_log", "_sqlite_migrations", "feeds",
+                  "certs", "quarantine", "frozen_feeds", "peers", "peer_refusals",
+                  "seen_envelopes")
+#: view tables the core itself maintains while folding, the same on every node
+#: that folds the same entity types.
+CORE_VIEW_TABLES = ("conflicts", "entity_heads", "entity_history", "exclusions",
+                    "policy_values")
+#: view tables that say what *this* node could not fold: rebuilt like views,
+#: but left out of ``views_digest``, since they follow the plugins installed.
+LOCAL_VIEW_TABLES = ("held_entities",)
+
+MIGRATIONS = Migrations("xinfang.core")
 
 
+@MIGRATIONS(name="0001_initial")
 def _initial(db: sqlite_utils.Database) -> None:
     db.executescript("""
     create table meta (key text primary key, value text not null);
@@ -74,6 +85,7 @@ def _initial(db: sqlite_utils.Database) -> None:
     """)
 
 
+@MIGRATIONS(name="0002_sync_state")
 def _sync_state(db: sqlite_utils.Database) -> None:
     db.executescript("""
     -- per (author, epoch): the highest seq held, its id, and (for feeds seen
@@ -118,7 +130,38 @@ def _sync_state(db: sqlite_utils.Database) -> None:
     """)
 
 
-CORE_MIGRATIONS = (Migration("0001_initial", _initial), Migration("0002_sync_state", _sync_state))
+@MIGRATIONS(name="0003_kernel")
+def _kernel(db: sqlite_utils.Database) -> None:
+    """The entity kernel's views, exclusions instead of deleted rows, synced policy."""
+    db.executescript("""
+    create table entity_history (
+        entity text not null, entity_id text not null, ord integer not null,
+        order_key text not null, event_id text not null, step text not null,
+        label text not null, date text not null, author text not null,
+        operator text not null, status text not null, details text not null,
+        primary key (entity, entity_id, ord)
+    );
+    alter table entity_heads add column area text not null default '';
+    create index entity_heads_area on entity_heads (entity, area);
+    -- entities this node cannot fold (plugin or policy code missing), with why
+    create table held_entities (
+        entity text not null, entity_id text not null, area text not null,
+        reason text not null, primary key (entity, entity_id)
+    );
+    -- events a folded revocation excludes: author's events after (epoch, seq)
+    create table exclusions (
+        author text not null, epoch integer not null, seq integer not null,
+        reason text not null, source text not null, primary key (author, source)
+    );
+    -- the policy in force: the last authorised value of each key per area
+    create table policy_values (
+        key text not null, area text not null, value text not null,
+        version integer not null, event_id text not null, author text not null,
+        primary key (key, area)
+    );
+    """)
+    # every view is folded anew by the kernel once all migrations are in
+    set_meta(db, "refold_needed", "1")
 
 
 def open_database(path: Path, create: bool = False) -> sqlite_utils.Database:
@@ -131,7 +174,8 @@ def open_database(path: Path, create: bool = False) -> sqlite_utils.Database:
         conn.execute("pragma synchronous = full")
         conn.execute("pragma foreign_keys = on")
         db = sqlite_utils.Database(conn)
-        apply_all(db, "core", CORE_MIGRATIONS)
+        adopt_legacy_records(db)
+        MIGRATIONS.apply(db)
         db.execute("select count(*) from meta").fetchone()
     except sqlite3.DatabaseError as exc:
         raise NodeError(f"database {path} is damaged ({exc}); restore it from a "
@@ -147,6 +191,12 @@ def get_meta(db: sqlite_utils.Database, key: str, default: str | None = None) ->
 def set_meta(db: sqlite_utils.Database, key: str, value: str) -> None:
     db.execute("insert into meta (key, value) values (?, ?) "
                "on conflict (key) do update set value = excluded.value", [key, value])
+
+
+def events_of_type(db: sqlite_utils.Database, entity: str) -> Iterator[Event]:
+    for row in db.conn.execute("select raw, sig from events where entity = ? order by order_key",
+                               [entity]):
+        yield row_to_event(row)
 
 
 def insert_event(db: sqlite_utils.Database, event: Event) -> bool:

@@ -40,11 +40,23 @@ class Problem:
 
 
 @attrs.frozen
+class Excluded:
+    """A valid stored event the views leave out: a revocation or fork is past it."""
+
+    event_id: str
+    author: str
+    epoch: int
+    seq: int
+    reason: str
+
+
+@attrs.frozen
 class VerifyReport:
     events: int
     feeds: int
     secrets: int
     problems: tuple[Problem, ...]
+    excluded: tuple[Excluded, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -119,7 +131,21 @@ def verify_log(db, progress: Progress | None = None) -> VerifyReport:
                                     f"sealed value {digest[:16]}… does not match its digest"))
     if progress:
         progress(count)
-    return VerifyReport(count, len(feeds), secrets, tuple(problems))
+    return VerifyReport(count, len(feeds), secrets, tuple(problems), tuple(excluded_events(db)))
+
+
+def excluded_events(db) -> list[Excluded]:
+    """Every stored event a revocation or a frozen feed keeps out of the views."""
+    found = []
+    for author, in db.execute("select author from exclusions union select author from frozen_feeds"
+                              ).fetchall():
+        for event_id, epoch, seq in db.execute(
+                "select id, epoch, seq from events where author = ? order by epoch, seq",
+                [author]).fetchall():
+            reason = fold.excluded_reason(db, author, epoch, seq)
+            if reason:
+                found.append(Excluded(event_id, author, epoch, seq, reason))
+    return found
 
 
 def _columns_of(event: Event) -> dict[str, object]:
@@ -158,7 +184,7 @@ def rebuild(node, check_only: bool = False) -> RebuildReport:
     result = {}
     with contextlib.suppress(_Discard):  # raised only to roll back a --check
         with node.db.atomic():
-            result["events"] = fold.refold_all(ctx, store.all_events(node.db))
+            result["events"] = fold.refold_all(ctx)
             result["after"] = fold.dump_views(node.db, node.registry)
             if check_only:
                 raise _Discard

@@ -16,10 +16,11 @@ import click
 
 from xinfang.core import fold
 from xinfang.core.node import Node
-from xinfang.core.plugins import get_plugin_manager
+from xinfang.app import plugin_manager as get_plugin_manager
 from xinfang.plugins import settlements
 from xinfang.plugins.cases import api
-from xinfang.sync import bundle, envelope, scope, trust
+from xinfang.core import scope
+from xinfang.sync import bundle, envelope, trust
 from xinfang.sync.http import BackgroundServer, Client, SyncError
 
 from .synthetic import GIVEN, SURNAMES, synthetic_id
@@ -300,8 +301,8 @@ AGREE = {
     "cases": "select id, area, status, channel, headcount, category, kind, request, received, "
              "collective, unit, leader, handler, forwarded_to, rating, fields, facts, updated "
              "from cases where area like ? order by id",
-    "case_history": "select * from case_history where case_id in (select id from cases "
-                    "where area like ?) order by case_id, ord",
+    "case_history": "select * from entity_history where entity = 'case' and entity_id in "
+                    "(select id from cases where area like ?) order by entity_id, ord",
     "case_deadlines": "select * from case_deadlines where case_id in (select id from cases "
                       "where area like ?) order by case_id, kind",
 }

@@ -14,12 +14,16 @@ import attrs
 from xinfang import hookimpl
 from xinfang.core.entities import EntityType, require
 from xinfang.core.errors import InvalidEvent, InvalidInput, NotFound
-from xinfang.core.migrations import Migration
+from sqlite_utils.migrations import Migrations
 from xinfang.core.node import Draft
 
 ENTITY = "settlement"
 
 
+MIGRATIONS = Migrations("settlement")
+
+
+@MIGRATIONS(name="0001_settlements")
 def _schema(db) -> None:
     db.executescript("""
     create table settlements (
@@ -45,8 +49,8 @@ def _reset(ctx, event_id: str) -> None:
 
 @hookimpl
 def xinfang_entity_types():
-    return [EntityType(ENTITY, "冲突处理", ("settlements",),
-                       (Migration("0001_settlements", _schema),), apply=_apply, reset=_reset)]
+    return [EntityType(ENTITY, "冲突处理", ("settlements",), MIGRATIONS, apply=_apply,
+                       reset=_reset)]
 
 
 @hookimpl

@@ -46,7 +46,7 @@ class ImportSummary:
 def export_bundle(node, peer_name: str, path: Path) -> ExportSummary:
     peer = peers.resolve(node, peer_name)
     built = list(send.pages_for(node, peer.area, peers.ack(node, peer.subject),
-                                release=release_rule(node, peer)))
+                                release=send.outgoing_rule(node, peer)))
     reports = peers.refusals_to_report(node, peer.subject)
     payload = {
         "pages": [p.to_wire() for p in built],
@@ -115,14 +115,3 @@ def import_bundle(node, path: Path) -> ImportSummary:
                         [opened.header["id"], sender, peers.now()])
     return ImportSummary(sender_cert.name, len(parsed), applied, duplicates, tuple(refused),
                          len(refused_reports))
-
-
-def release_rule(node, peer):
-    """Which events' sealed values (petitioner identity) go to ``peer`` in clear.
-
-    Plugins decide through ``xinfang_release_secrets``; the first answer wins.
-    """
-    def release(event) -> bool:
-        answer = node.pm.hook.xinfang_release_secrets(event=event, destination=peer, node=node)
-        return bool(answer)
-    return release

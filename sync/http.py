@@ -20,14 +20,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+from http import HTTPStatus
+from urllib.parse import parse_qsl
+
 import attrs
 
 from xinfang.core.certs import Certificate
+from xinfang.core.routes import Request, Response
 from xinfang.core.errors import XinfangError
 from xinfang.core.node import Node
 
 from . import envelope, peers, receive, send, wire
-from .bundle import release_rule
 from .trust import Authority, TrustError, admit, certificate, chain_of, own_certificate
 
 PATH = "/v1/sync"
@@ -60,27 +63,44 @@ class _Refused(Exception):
 
 
 @attrs.define
-class SyncApp:
-    """The WSGI application; one node, one lock (SQLite has one writer anyway)."""
+class NodeApp:
+    """The node's WSGI application: every registered route, one lock.
+
+    SQLite has one writer and the node one connection, so requests are
+    served one at a time; a handler's ``XinfangError`` is a 400 with its
+    message, never a 500.
+    """
 
     node: Node
-    clock: Callable[[], float] = time.time
     lock: threading.Lock = attrs.Factory(threading.Lock)
 
     def __call__(self, environ, start_response):
         try:
-            if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
-                raise _Refused("404 Not Found", f"only POST {PATH} is served here")
-            length = int(environ.get("CONTENT_LENGTH") or 0)
+            path, method = environ.get("PATH_INFO") or "/", environ.get("REQUEST_METHOD", "GET")
+            route = self.node.registry.routes_by_path.get(path)
+            if route is None or method not in route.methods:
+                known = "、".join(f"{' '.join(r.methods)} {r.path}"
+                                 for r in self.node.registry.routes.values())
+                raise _Refused("404 Not Found", f"本节点不提供 {method} {path}；提供：{known}")
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                raise _Refused("400 Bad Request", "Content-Length 不是数字") from None
             if length > MAX_REQUEST_BYTES:
                 raise _Refused("413 Payload Too Large",
-                               f"request of {length} bytes is over {MAX_REQUEST_BYTES}")
-            body = environ["wsgi.input"].read(length)
+                               f"请求 {length} 字节，超过上限 {MAX_REQUEST_BYTES}")
+            request = Request(method, path, dict(parse_qsl(environ.get("QUERY_STRING", ""))),
+                              {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
+                               if k.startswith("HTTP_")},
+                              environ["wsgi.input"].read(length) if length else b"",
+                              environ.get("REMOTE_ADDR"))
             with self.lock:
-                reply = self.handle(body)
-            start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                                      ("Content-Length", str(len(reply)))])
-            return [reply]
+                response = route.handler(self.node, request)
+            data = response.data
+            start_response(f"{response.status} {HTTPStatus(response.status).phrase}",
+                           [("Content-Type", response.content_type),
+                            ("Content-Length", str(len(data))), *response.headers])
+            return [data]
         except _Refused as exc:
             return self._error(start_response, exc.status, str(exc))
         except XinfangError as exc:
@@ -92,6 +112,20 @@ class SyncApp:
         start_response(status, [("Content-Type", "application/json; charset=utf-8"),
                                 ("Content-Length", str(len(data)))])
         return [data]
+
+
+def sync_route(node: Node, request: Request) -> Response:
+    """``POST /v1/sync``: one sealed request from a child, one sealed answer."""
+    return Response(SyncEndpoint(node).handle(request.body),
+                    content_type="application/octet-stream")
+
+
+@attrs.define
+class SyncEndpoint:
+    """What the sync route does with one sealed request."""
+
+    node: Node
+    clock: Callable[[], float] = time.time
 
     def handle(self, body: bytes) -> bytes:
         node = self.node
@@ -140,7 +174,7 @@ class SyncApp:
         elif op == "pull":
             theirs = wire.frontier_from_wire(payload.get("frontier", []))
             page = next(iter(send.pages_for(node, scope, theirs,
-                                            release=release_rule(node, caller))), None)
+                                            release=send.outgoing_rule(node, caller))), None)
             with node.db.atomic():
                 peers.record_ack(node, caller.subject, theirs, "http")
                 if page is not None:
@@ -167,7 +201,7 @@ def make_server(home: Path, host: str, port: int, passphrase: str | None = None,
     node = Node.open(home, passphrase=passphrase)
     own_certificate(node)
     node.keys  # fail now on a wrong passphrase, not at the first request
-    server = create_server(SyncApp(node), host=host, port=port, threads=threads,
+    server = create_server(NodeApp(node), host=host, port=port, threads=threads,
                            max_request_body_size=MAX_REQUEST_BYTES)
     server.xinfang_node = node  # closed by whoever stops the server
     return server
@@ -286,7 +320,7 @@ class Client:
             with node.db.atomic():
                 peers.record_ack(node, parent.subject, theirs, "http")
             outgoing = list(send.pages_for(node, parent.area, theirs,
-                                           release=release_rule(node, parent)))
+                                           release=send.outgoing_rule(node, parent)))
             total = sum(len(p.events) for p in outgoing) + hello["pending"]
             done = 0
             moved = 0

@@ -3,25 +3,30 @@
 ``trust.revoke`` is written by an ancestor of the revoked node and names the
 last good (epoch, seq) of its feed; ``trust.retire`` is written by a node
 with its old key when it moves to a new one, and names its successor. Either
-way the key's events after that point are refused everywhere: nodes that
-already hold some move them to quarantine and re-fold what they touched, so
-a revocation has the same effect whatever order things arrived in.
+way the key's events after that point are refused on arrival everywhere;
+nodes that already hold some keep them in the log, *excluded*: the fold
+skips them and re-folds what they touched, so a revocation has the same
+effect whatever order things arrived in, and a rebuild reproduces it.
+
+The ``trust`` migration set is the sync layer's own.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+from sqlite_utils.migrations import Migrations
 
 from xinfang import hookimpl
 from xinfang.core.entities import EntityType, require
 from xinfang.core.errors import InvalidEvent
-from xinfang.core.migrations import Migration
 
-from .quarantine import remove_from_log
-from .scope import TRUST_ENTITY
-from .trust import Authority
+from xinfang.core.certs import Authority
+from xinfang.core.scope import TRUST_ENTITY
 
 
+MIGRATIONS = Migrations("trust")
+
+
+@MIGRATIONS(name="0001_revocations")
 def _schema(db) -> None:
     db.executescript("""
     create table revocations (
@@ -50,20 +55,21 @@ def _apply(ctx, event) -> None:
         "reason = excluded.reason",
         [subject, point[0], point[1], event.id, event.type.split(".")[1],
          body.get("reason", "")])
-    remove_from_log(ctx, "author = ? and (epoch > ? or (epoch = ? and seq > ?))",
-                    [subject, point[0], point[0], point[1]],
-                    f"revoked key: events after epoch {point[0]} seq {point[1]}",
-                    dt.datetime.now().isoformat(timespec="seconds"))
+    word = "停用 (retired key)" if event.type == "trust.retire" else "吊销 (revoked key)"
+    ctx.exclude(subject, point[0], point[1],
+                f"密钥已{word}: 纪元 {point[0]} 序号 {point[1]} 之后的事件一律不予采用",
+                "revocation")
 
 
 def _reset(ctx, subject: str) -> None:
     ctx.db.conn.execute("delete from revocations where subject = ?", [subject])
+    ctx.unexclude(subject, "revocation")
 
 
 @hookimpl
 def xinfang_entity_types():
-    return [EntityType(TRUST_ENTITY, "密钥信任", ("revocations",),
-                       (Migration("0001_revocations", _schema),), apply=_apply, reset=_reset)]
+    return [EntityType(TRUST_ENTITY, "密钥信任", ("revocations",), MIGRATIONS, apply=_apply,
+                       reset=_reset)]
 
 
 @hookimpl

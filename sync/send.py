@@ -16,7 +16,7 @@ from xinfang.core.certs import Certificate
 from xinfang.core.event import Event
 from xinfang.core.sealing import Secret
 
-from . import scope as scopes
+from xinfang.core import scope as scopes
 from . import wire
 from .trust import Authority, chain_of
 from .wire import Frontier, Page
@@ -104,8 +104,11 @@ def fork_evidence(db, peer_scope: str) -> list[tuple[Event, Event]]:
     """The signed pairs that prove each frozen feed forked, within ``peer_scope``."""
     pairs = []
     for author, epoch, seq in db.execute("select author, epoch, seq from frozen_feeds"):
-        rows = db.execute("select raw, sig from quarantine where author = ? and epoch = ? "
-                          "and seq = ? order by event_id limit 2", [author, epoch, seq]).fetchall()
+        rows = db.execute(
+            "select raw, sig from (select event_id as id, raw, sig from quarantine where "
+            "author = :a and epoch = :e and seq = :s union select id, raw, sig from events where "
+            "author = :a and epoch = :e and seq = :s) order by id limit 2",
+            {"a": author, "e": epoch, "s": seq}).fetchall()
         if len(rows) == 2:
             pair = (Event.parse(*rows[0]), Event.parse(*rows[1]))
             if all(scopes.in_scope(e.entity, e.area, peer_scope) for e in pair):
@@ -124,8 +127,13 @@ def _page(node, events: list[Event], ranges, release, peer_scope: str) -> Page:
             certs[cert.subject] = cert
     secrets = []
     for event in events:
-        if release is None or release(event):
-            secrets.extend(_secrets_of(db, event))
+        decision = True if release is None else release(event)
+        if decision:
+            found = _secrets_of(db, event)
+            if decision is not True:
+                wanted = set(decision)
+                found = [s for s in found if s.digest in wanted]
+            secrets.extend(found)
     return Page(events, secrets, certs.values(), ranges, forks)
 
 
@@ -150,3 +158,15 @@ def _digests(value: Any) -> set[str]:
     elif isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
         found.add(value)
     return found
+
+
+def outgoing_rule(node, peer):
+    """Which of an event's sealed values (petitioner identity) go to ``peer`` in clear.
+
+    Plugins decide through ``xinfang_outgoing``: True (all), False (none) or
+    the digests to release; the first answer wins, and none means none.
+    """
+    def release(event):
+        answer = node.pm.hook.xinfang_outgoing(event=event, destination=peer, node=node)
+        return answer if isinstance(answer, (set, frozenset, list, tuple)) else bool(answer)
+    return release

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Iterator
 
 import attrs
 
-from xinfang.core import fold, keys
+from xinfang.core import fold, keys, verify
 from xinfang.core.event import Event
 from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
@@ -136,6 +136,11 @@ def views(node: Node) -> str:
 
 def event_ids(node: Node) -> set[str]:
     return {row[0] for row in node.db.execute("select id from events")}
+
+
+def excluded_ids(node: Node) -> set[str]:
+    """Events the log keeps but the views leave out (past a revocation or a fork)."""
+    return {e.event_id for e in verify.excluded_events(node.db)}
 
 
 def feed(node: Node, author: str | None = None, epoch: int = 0) -> list[Event]:

@@ -12,20 +12,18 @@ from plugins import hearing
 from xinfang import hookimpl
 from xinfang.core import verify
 from xinfang.core.fold import views_digest
+from xinfang.core import policy, verify
 from xinfang.plugins.cases import api
 
 TODAY = dt.date(2026, 11, 22)
 
 
 class RepeatWindow:
-    """A local rule: 重复访 only within ``days`` of the earlier case."""
-
-    def __init__(self, days: int):
-        self.days = days
+    """A plugin that would like a 30-day 重复访 window by itself: it cannot have one."""
 
     @hookimpl
-    def xinfang_setting(self, name):
-        return self.days if name == "case.repeat_window_days" else None
+    def xinfang_policy_keys(self):
+        return []
 
 
 def people(*serials: int, rep: bool = False) -> list[api.PetitionerInput]:
@@ -65,10 +63,20 @@ def test_headcount_defaults_to_the_petitioners_named_for_the_collective_flag(nod
     assert api.get_case(node, five).headcount == 5 and api.get_case(node, five).collective
 
 
-def test_collective_threshold_is_a_setting_a_plugin_lowers_to_three(make_node):
-    node = make_node(plugins=[hearing])
+def test_collective_threshold_is_policy_the_root_lowers_to_three(make_node):
+    node = make_node(plugins=[hearing], root=True)
+    policy.set_policy(node, "case.collective_threshold", "3")
     assert not api.get_case(node, register(node, 1, headcount=2)).collective
     assert api.get_case(node, register(node, 2, headcount=3)).collective
+
+
+def test_lowering_the_collective_threshold_refolds_cases_already_registered(make_node):
+    node = make_node(root=True)
+    three = register(node, 1, headcount=3)
+    assert not api.get_case(node, three).collective
+    policy.set_policy(node, "case.collective_threshold", "3")
+    assert api.get_case(node, three).collective
+    assert verify.rebuild(node, check_only=True).consistent
 
 
 # -- 重复访 / 初信初访 --------------------------------------------------------
@@ -135,8 +143,9 @@ def test_repeat_only_within_the_default_window_of_365_days(node):
     assert api.get_case(node, on_the_last_day).repeat_of == second_person
 
 
-def test_repeat_window_is_a_setting_a_plugin_overrides(make_node):
-    node = make_node(plugins=[RepeatWindow(30)])
+def test_repeat_window_is_policy_not_a_plugin_setting(make_node):
+    node = make_node(plugins=[RepeatWindow()], root=True)
+    policy.set_policy(node, "case.repeat_window_days", 30)
     register(node, 1, received="2026-01-05")
     outside = register(node, 1, received="2026-02-05")      # 31 days later
     assert flags(node, outside) == (False, None, True)

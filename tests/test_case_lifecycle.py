@@ -172,14 +172,14 @@ def test_unknown_step_is_refused_listing_the_steps_allowed(node):
 
 
 def test_step_on_a_case_the_node_does_not_hold_is_refused(node):
-    with pytest.raises(NotFound, match="no case 431202101201-2026-09999"):
+    with pytest.raises(NotFound, match="本节点没有信访事项 431202101201-2026-09999"):
         api.take_step(node, "431202101201-2026-09999", "accept", {}, today=TODAY)
     assert events(node) == 0
 
 
 def test_step_value_the_step_does_not_take_is_refused(node):
     case_id = register(node)
-    with pytest.raises(InvalidInput, match=r"受理 \(accept\) takes no days"):
+    with pytest.raises(InvalidInput, match=r"受理\(accept\) 没有这些项：days"):
         api.take_step(node, case_id, "accept", {"date": "2026-01-06", "days": 5}, today=TODAY)
     assert events(node) == 1
 
@@ -214,7 +214,7 @@ def test_township_assigns_a_case_down_to_a_village(make_node):
 def test_assigning_to_an_area_outside_the_jurisdiction_is_refused(make_node):
     township = make_node(level="township", area=TOWNSHIP, name="测试镇信访办")
     case_id = api.register_case(township, case_input(received=RECEIVED), today=TODAY)
-    with pytest.raises(InvalidInput, match="431203101201 is outside"):
+    with pytest.raises(InvalidInput, match="431203101201 不在本节点辖区"):
         api.take_step(township, case_id, "forward",
                       {"date": "2026-01-06", "mode": "交办", "to_area": "431203101201"},
                       today=TODAY)

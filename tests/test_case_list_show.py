@@ -197,8 +197,8 @@ def test_register_text_names_the_case_and_its_flags(invoke):
 def test_show_of_an_unknown_case_is_refused(invoke, cases):
     result = invoke("case", "show", "431202101201-2026-09999")
     assert result.exit_code != 0
-    assert result.output.strip() == ("Error: no case 431202101201-2026-09999 on this node; "
-                                     "`xinfang case list` shows the cases")
+    assert result.output.strip() == ("Error: 本节点没有信访事项 431202101201-2026-09999；"
+                                     "`xinfang case list` 列出全部")
     assert len(access_log(invoke)) == 0
 
 

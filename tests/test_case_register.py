@@ -142,7 +142,7 @@ def test_unknown_channel_or_kind_is_refused(node, field, value):
     "110101001001",   # another province
 ])
 def test_area_outside_the_node_jurisdiction_is_refused(node, area):
-    with pytest.raises(InvalidInput, match=f"问题属地 {area} is outside this node's jurisdiction"):
+    with pytest.raises(InvalidInput, match=f"问题属地 {area} 不在本节点辖区"):
         api.register_case(node, case_input(area=area), today=TODAY)
     assert events(node) == 0
 
@@ -188,7 +188,7 @@ def test_petitioner_without_name_is_refused(node):
 
 
 def test_headcount_below_the_petitioners_named_is_refused(node):
-    with pytest.raises(InvalidInput, match="headcount"):
+    with pytest.raises(InvalidInput, match="人数"):
         api.register_case(node, case_input(
             petitioners=[person("赵某甲", 1), person("钱某乙", 2)], headcount=1), today=TODAY)
     assert events(node) == 0
@@ -196,7 +196,7 @@ def test_headcount_below_the_petitioners_named_is_refused(node):
 
 def test_more_than_five_representatives_is_refused(node):
     people = [person(f"代表某{i}", i, representative=True) for i in range(1, 7)]
-    with pytest.raises(InvalidInput, match="at most 5"):
+    with pytest.raises(InvalidInput, match="最多推选 5 名代表"):
         api.register_case(node, case_input(petitioners=people), today=TODAY)
     assert events(node) == 0
     five = [person(f"代表某{i}", i, representative=True) for i in range(1, 6)]
@@ -212,14 +212,14 @@ def test_phone_that_is_not_a_number_is_refused(node):
 
 
 def test_unknown_case_field_is_refused_without_a_plugin_that_adds_it(node):
-    with pytest.raises(InvalidInput, match="unknown case field.*major"):
+    with pytest.raises(InvalidInput, match="扩展字段 没有这些项：major"):
         api.register_case(node, case_input(fields={"major": True}), today=TODAY)
     assert events(node) == 0
 
 
 def test_county_node_refuses_a_case_of_another_county(make_node):
     county = make_node(level="county", area=COUNTY, name="测试县信访局")
-    with pytest.raises(InvalidInput, match="outside"):
+    with pytest.raises(InvalidInput, match="不在本节点辖区"):
         api.register_case(county, case_input(area="431203101201"), today=TODAY)
     assert events(county) == 0
 

@@ -550,7 +550,7 @@ class Exchange(RuleBasedStateMachine):
     def step_at(self, at: int, case_id: str, data) -> None:
         """Take a step the case's state allows, as node ``at`` sees the case."""
         node = self.nodes[at]
-        view = views.guard_view(node.db, node.registry, case_id)
+        view = api.guard_view(node, case_id)
         date = (D(view["updated"]) + dt.timedelta(days=1)).isoformat()
         lifecycle = node.registry.lifecycle(views.ENTITY)
         possible = []

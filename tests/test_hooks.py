@@ -19,7 +19,7 @@ from xinfang.cli.main import build_cli
 from xinfang.core import fold, store
 from xinfang.core.entities import EntityType
 from xinfang.core.errors import InvalidEvent, PluginError
-from xinfang.core.migrations import Migration
+from sqlite_utils.migrations import Migrations
 from xinfang.core.node import Draft
 from xinfang.core.plugins import Registry, get_plugin_manager
 from xinfang.plugins.cases import api
@@ -46,8 +46,10 @@ class Ledger:
 
     @hookimpl
     def xinfang_entity_types(self):
-        return [EntityType("ledger", "矛盾纠纷排查台账", ("ledger_rows",),
-                           (Migration("0001", self._schema),), self._apply, self._reset)]
+        migrations = Migrations("ledger")
+        migrations(name="0001")(self._schema)
+        return [EntityType("ledger", "矛盾纠纷排查台账", ("ledger_rows",), migrations,
+                           self._apply, self._reset)]
 
 
 def test_a_plugin_entity_type_is_folded_and_rebuilt_like_a_case(make_node):
@@ -97,7 +99,9 @@ class Watch:
 
     @hookimpl
     def xinfang_entity_types(self):
-        return [EntityType("watch", "关注", ("case_watch",), (Migration("0001", self._schema),),
+        migrations = Migrations("watch")
+        migrations(name="0001")(self._schema)
+        return [EntityType("watch", "关注", ("case_watch",), migrations,
                            lambda ctx, e: None, lambda ctx, i: None)]
 
     @hookimpl
@@ -147,7 +151,7 @@ def test_a_plugin_command_runs_against_the_node(invoke):
 
 class ReleaseUpward:
     @hookimpl
-    def xinfang_release_secrets(self, event, destination, node):
+    def xinfang_outgoing(self, event, destination, node):
         return True if event.entity == "case" else None
 
 

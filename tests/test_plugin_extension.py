@@ -1,6 +1,6 @@
 """A county's plugin (tests/plugins/hearing.py) extends the case plugin without touching it:
 a lifecycle state 听证中, a case field 重大案件, a stricter deadline policy
-(一般案件一个月), a 问题类别 and a 集体访 threshold."""
+(一般案件一个月) that governs only where the county puts it in force, and a 问题类别."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ import pytest
 from conftest import case_input, synthetic_id
 from plugins import hearing
 from xinfang import hookimpl
+from xinfang.core import policy
 from xinfang.core.errors import InvalidInput, StepRefused
 from xinfang.plugins.cases import api
 from xinfang.plugins.cases.deadlines import STATUTORY_DAYS, StatutoryPolicy
 
 TODAY = dt.date(2026, 11, 22)
-INIT = ("init", "--level", "village", "--area", "431202101201", "--name", "测试村")
+INIT = ("init", "--level", "village", "--area", "431202101201", "--name", "测试村", "--root")
+LOCAL_RULE = ("policy", "set", "case.deadline_policy", hearing.ONE_MONTH)
 REGISTER = ("case", "register", "-p", f"name=赵某甲,id={synthetic_id(1)}", "--channel", "来访",
             "--category", "劳动社保", "--request", "请求追讨拖欠工资", "--received", "2026-01-05")
 WITH = [hearing]
@@ -43,6 +45,13 @@ def register_json(invoke, *extra, plugins=WITH) -> dict:
 
 def show_json(invoke, case_id, plugins=WITH) -> dict:
     return json.loads(ok(invoke, "case", "show", case_id, "--json", plugins=plugins).stdout)
+
+
+def local_node(make_node, plugins=WITH, code=hearing.ONE_MONTH):
+    """A node (its own root) where the local deadline rule is in force."""
+    node = make_node(plugins=plugins, root=True)
+    policy.set_policy(node, "case.deadline_policy", code)
+    return node
 
 
 def answer_deadline(shown: dict) -> tuple:
@@ -143,7 +152,7 @@ def test_case_field_with_a_value_that_is_not_yes_or_no_is_refused(invoke):
 def test_case_field_is_refused_without_the_plugin(invoke):
     ok(invoke, *INIT, plugins=())
     message = refused(invoke, *REGISTER, "--field", "major=是", plugins=())
-    assert message == "Error: unknown case field(s) major; fields: none are registered"
+    assert message == "Error: 信访事项的扩展字段 没有这些项：major；可填：无"
     assert json.loads(ok(invoke, "case", "list", "--json", plugins=()).stdout) == []
 
 
@@ -151,7 +160,7 @@ def test_api_case_field_through_the_plugin(make_node):
     node = make_node(plugins=WITH)
     case_id = api.register_case(node, case_input(fields={"major": "yes"}), today=TODAY)
     assert api.get_case(node, case_id).fields == {"major": True}
-    with pytest.raises(InvalidInput, match="unknown case field.*grade; fields: major"):
+    with pytest.raises(InvalidInput, match="没有这些项：grade；可填：重大案件\\(major\\)"):
         api.register_case(node, case_input(fields={"grade": "A"}), today=TODAY)
 
 
@@ -159,6 +168,7 @@ def test_api_case_field_through_the_plugin(make_node):
 
 def test_answer_deadline_is_one_month_under_the_local_rule(invoke):
     ok(invoke, *INIT)
+    ok(invoke, *LOCAL_RULE)
     case_id = register_json(invoke)["id"]
     ok(invoke, "case", "accept", case_id, "--date", "2026-01-10")
     assert answer_deadline(show_json(invoke, case_id)) == ("2026-01-10", "2026-02-09")   # 30 d
@@ -166,9 +176,17 @@ def test_answer_deadline_is_one_month_under_the_local_rule(invoke):
 
 def test_major_case_keeps_two_months_under_the_local_rule(invoke):
     ok(invoke, *INIT)
+    ok(invoke, *LOCAL_RULE)
     case_id = register_json(invoke, "--field", "major=是")["id"]
     ok(invoke, "case", "accept", case_id, "--date", "2026-01-10")
     assert answer_deadline(show_json(invoke, case_id)) == ("2026-01-10", "2026-03-11")   # 60 d
+
+
+def test_with_the_plugin_but_not_its_rule_in_force_the_statutory_60_days_apply(invoke):
+    ok(invoke, *INIT)
+    case_id = register_json(invoke)["id"]
+    ok(invoke, "case", "accept", case_id, "--date", "2026-01-10")
+    assert answer_deadline(show_json(invoke, case_id)) == ("2026-01-10", "2026-03-11")
 
 
 def test_without_the_plugin_the_statutory_60_days_apply(invoke):
@@ -179,7 +197,7 @@ def test_without_the_plugin_the_statutory_60_days_apply(invoke):
 
 
 def test_local_policy_keeps_the_other_statutory_deadlines_and_the_extension(make_node):
-    node = make_node(plugins=WITH)
+    node = local_node(make_node)
     case_id = api.register_case(node, case_input(received="2026-01-05"), today=TODAY)
     api.take_step(node, case_id, "accept", {"date": "2026-01-10"}, today=TODAY)
     api.take_step(node, case_id, "extend", {"date": "2026-01-20", "days": 30, "reason": "复杂"},
@@ -199,7 +217,7 @@ def test_local_policy_keeps_the_other_statutory_deadlines_and_the_extension(make
 
 
 def test_extension_guard_uses_the_local_answer_deadline(make_node):
-    node = make_node(plugins=WITH)
+    node = local_node(make_node)
     case_id = api.register_case(node, case_input(received="2026-01-05"), today=TODAY)
     api.take_step(node, case_id, "accept", {"date": "2026-01-10"}, today=TODAY)
     # due 2026-02-09 under the local rule, so an extension on 02-10 comes too late
@@ -209,7 +227,7 @@ def test_extension_guard_uses_the_local_answer_deadline(make_node):
 
 
 def test_local_deadline_makes_a_case_overdue_sooner(make_node):
-    statutory, local = make_node(), make_node(plugins=WITH)
+    statutory, local = make_node(), local_node(make_node)
     for node in (statutory, local):
         case_id = api.register_case(node, case_input(received="2026-01-05"), today=TODAY)
         api.take_step(node, case_id, "accept", {"date": "2026-01-10"}, today=TODAY)
@@ -235,8 +253,9 @@ def test_category_of_the_plugin_is_unknown_without_it(invoke):
     assert "劳动社保(labour)" in message
 
 
-def test_collective_threshold_of_three_under_the_plugin(invoke):
+def test_collective_threshold_of_three_set_as_policy(invoke):
     ok(invoke, *INIT)
+    ok(invoke, "policy", "set", "case.collective_threshold", "3")
     three = register_json(invoke, "--headcount", "3")
     two = register_json(invoke, "--headcount", "2")
     assert (three["collective"], two["collective"]) == (True, False)
@@ -246,13 +265,13 @@ class ShortReviewWindow:
     """A policy that gives the petitioner 15 days, not 30, to ask for 复查."""
 
     @hookimpl
-    def xinfang_deadline_policy(self, entity):
-        return StatutoryPolicy(name="复查申请十五日（测试）",
-                               days={**STATUTORY_DAYS, "review_window": 15})
+    def xinfang_deadline_policies(self):
+        return [StatutoryPolicy(code="review-15@1", name="复查申请十五日（测试）",
+                                days={**STATUTORY_DAYS, "review_window": 15})]
 
 
 def test_review_window_refusal_states_the_window_of_the_policy_in_force(make_node):
-    node = make_node(plugins=[ShortReviewWindow()])
+    node = local_node(make_node, [ShortReviewWindow()], "review-15@1")
     case_id = api.register_case(node, case_input(received="2026-01-05"), today=TODAY)
     api.take_step(node, case_id, "accept", {"date": "2026-01-10"}, today=TODAY)
     api.take_step(node, case_id, "answer", {"date": "2026-03-01", "outcome": "explain"},

@@ -47,7 +47,8 @@ from xinfang.core.plugins import get_plugin_manager
 from xinfang.core.sealing import Secret
 from xinfang.demo.county import AGREE
 from xinfang.plugins.cases import api, views
-from xinfang.sync import bundle, envelope, receive, scope, send, trust, wire
+from xinfang.core import scope
+from xinfang.sync import bundle, envelope, receive, send, trust, wire
 from xinfang.sync.http import BackgroundServer, Client, SyncError
 
 TODAY = dt.date(2026, 11, 22)
@@ -331,7 +332,7 @@ class SyncTree(RuleBasedStateMachine):
         lifecycle = node.registry.lifecycle(views.ENTITY)
         found = []
         for (case_id,) in node.db.execute("select id from cases order by id").fetchall():
-            view = views.guard_view(node.db, node.registry, case_id)
+            view = api.guard_view(node, case_id)
             for step in lifecycle.allowed(view["status"]):
                 if step.name not in STEP_VALUES:
                     continue
@@ -361,7 +362,7 @@ class SyncTree(RuleBasedStateMachine):
         if not possible:
             return
         case_id, name = data.draw(st.sampled_from(possible), label="case and step")
-        view = views.guard_view(self.tree[at].db, self.tree[at].registry, case_id)
+        view = api.guard_view(self.tree[at], case_id)
         self.tree.step(at, case_id, name, **self.values(name, view, at))
         note(f"{at} takes {name} on {case_id}")
         self.made_by(at)
@@ -385,7 +386,7 @@ class SyncTree(RuleBasedStateMachine):
             possible = [name for c, name in self.possible_steps(at) if c == case_id]
             if possible:
                 name = data.draw(st.sampled_from(possible), label=f"step at {at}")
-                view = views.guard_view(self.tree[at].db, self.tree[at].registry, case_id)
+                view = api.guard_view(self.tree[at], case_id)
                 self.tree.step(at, case_id, name, **self.values(name, view, at))
                 note(f"{at} takes {name} on {case_id}")
                 self.made_by(at)

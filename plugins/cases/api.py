@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from xinfang.core import areas, sealing
-from xinfang.core.entities import convert_field, Field
+from xinfang.core import areas, kernel, sealing
+from xinfang.core.entities import Field, convert_field
 from xinfang.core.errors import InvalidInput, NotFound
 from xinfang.core.node import Draft, Node
 from xinfang.core.sealing import Secret
@@ -118,119 +118,56 @@ def _petitioner(node: Node, person: PetitionerInput, secrets: list[Secret],
     return sealed
 
 
-EPOCH_SERIALS = 100_000
-
-
 def next_case_id(node: Node, year: int) -> str:
-    """案号: the registering node's area code, the year and a serial.
-
-    Each epoch numbers in its own range (epoch 1 from 100001): a node
-    restored from a backup cannot know which numbers it gave out after the
-    backup, and must never give one out twice.
-    """
-    info = node.info
-    prefix = f"{info.area}-{year}-"
-    low = info.epoch * EPOCH_SERIALS
-    row = node.db.execute(
-        "select max(cast(substr(entity_id, ?) as integer)) from events where entity = ? "
-        "and entity_id like ? and cast(substr(entity_id, ?) as integer) between ? and ?",
-        [len(prefix) + 1, ENTITY, prefix + "%", len(prefix) + 1, low + 1,
-         low + EPOCH_SERIALS - 1]).fetchone()
-    serial = (row[0] if row and row[0] else low) + 1
-    return f"{prefix}{serial:05d}"
+    """案号: the kernel's numbering (area, year, a serial in the epoch's range)."""
+    return kernel.next_id(node, ENTITY, year)
 
 
 def register_case(node: Node, data: CaseInput, today: dt.date | None = None) -> str:
     """Register a 信访事项 and return its number. Nothing is written on bad input."""
     today = _today(today)
     if not data.petitioners:
-        raise InvalidInput("a case needs at least one petitioner (信访人)")
+        raise InvalidInput("一件信访事项至少要有一名信访人 (a case needs at least one petitioner)")
     representatives = sum(1 for p in data.petitioners if p.representative)
     if representatives > MAX_REPRESENTATIVES:
-        raise InvalidInput(f"{representatives} representatives named; a group chooses at most "
-                           f"{MAX_REPRESENTATIVES}")
+        raise InvalidInput(f"指定了 {representatives} 名代表；集体访最多推选 {MAX_REPRESENTATIVES} 名代表")
     if not data.request or not data.request.strip():
-        raise InvalidInput("the request (诉求) is empty; say what the petitioner asks for")
-    received = convert_field(Field("received", "登记日期", kind="date"),
-                             data.received or today, today=today)
+        raise InvalidInput("诉求为空：请写明信访人的请求 (the request is empty)")
+    headcount = data.headcount if data.headcount is not None else len(data.petitioners)
+    if not isinstance(headcount, int) or headcount < len(data.petitioners):
+        raise InvalidInput(f"人数 {headcount} 少于所列的 {len(data.petitioners)} 名信访人")
     area = data.area or node.info.area
     areas.check_code(area)
     if not node.in_jurisdiction(area):
-        raise InvalidInput(f"问题属地 {area} is outside this node's jurisdiction "
-                           f"{node.info.area} ({node.info.name})")
-    headcount = data.headcount if data.headcount is not None else len(data.petitioners)
-    if not isinstance(headcount, int) or headcount < len(data.petitioners):
-        raise InvalidInput(f"headcount (人数) {headcount} is less than the "
-                           f"{len(data.petitioners)} petitioners named")
+        raise InvalidInput(f"问题属地 {area} 不在本节点辖区 {node.info.area}（{node.info.name}）内")
     secrets: list[Secret] = []
-    body = {
-        "channel": _choice(node, "case.channel", "信访形式", data.channel),
-        "category": _choice(node, "case.category", "问题类别", data.category),
-        "kind": _choice(node, "case.kind", "诉求类型", data.kind),
-        "request": data.request.strip(),
-        "received": received,
-        "headcount": headcount,
-        "petitioners": [_petitioner(node, p, secrets, today) for p in data.petitioners],
-        "fields": _extra_fields(node, data.fields, today),
-        "by": node.operator,
-    }
-    case_id = next_case_id(node, int(received[:4]))
-    node.append(Draft("case.register", ENTITY, case_id, area, body, secrets))
-    return case_id
-
-
-def _extra_fields(node: Node, given: dict[str, Any], today: dt.date) -> dict[str, Any]:
-    fields = {f.name: f for f in node.registry.fields(ENTITY)}
-    unknown = sorted(set(given) - set(fields))
-    if unknown:
-        known = ", ".join(fields) or "none are registered"
-        raise InvalidInput(f"unknown case field(s) {', '.join(unknown)}; fields: {known}")
-    values = {}
-    for name, field in fields.items():
-        choices = node.registry.vocabulary(field.choices) if field.choices else None
-        value = convert_field(field, given.get(name), choices, today=today)
-        if value is not None:
-            values[name] = value
-    return values
+    people = [_petitioner(node, p, secrets, today) for p in data.petitioners]
+    given = {"channel": data.channel, "category": data.category, "kind": data.kind,
+             "request": data.request, "received": data.received or today,
+             "headcount": headcount}
+    return kernel.create(node, ENTITY, given, area=area, fields=data.fields, today=today,
+                         body={"petitioners": people}, secrets=secrets)
 
 
 def take_step(node: Node, case_id: str, step_name: str, given: dict[str, Any] | None = None,
               today: dt.date | None = None) -> str:
     """Take a lifecycle step; refused with the current state and the steps allowed."""
-    today = _today(today)
-    view = views.guard_view(node.db, node.registry, case_id)
-    if view is None:
-        raise NotFound(f"no case {case_id} on this node; `xinfang case list` shows the cases")
-    lifecycle = node.registry.lifecycle(ENTITY)
-    step = lifecycle.steps.get(step_name)
-    if step is None:
-        lifecycle.check(view, step_name, {})  # raises, naming the allowed steps
-    if view["status"] not in step.sources:
-        lifecycle.check(view, step_name, {})  # the state, before asking for values
     given = dict(given or {})
-    given.setdefault("date", today.isoformat())
-    unknown = sorted(set(given) - {f.name for f in step.fields})
-    if unknown:
-        raise InvalidInput(f"{step.label} ({step.name}) takes no {', '.join(unknown)}")
-    values = {}
-    for field in step.fields:
-        choices = node.registry.vocabulary(field.choices) if field.choices else None
-        value = convert_field(field, given.get(field.name), choices, today=today)
-        if value is not None:
-            values[field.name] = value
-    if values.get("to_area"):
-        areas.check_code(values["to_area"])
+    to_area = given.get("to_area")
+    if to_area:
+        areas.check_code(to_area)
         own = node.info.area
-        if not node.in_jurisdiction(values["to_area"]):
-            raise InvalidInput(f"交办至区划 {values['to_area']} is outside this node's "
-                               f"jurisdiction {own}")
-        if len(values["to_area"]) <= len(own):
-            raise InvalidInput(f"交办至区划 {values['to_area']} is this node's own area; assign "
-                               "to an area below it, or to a unit with --unit")
-    lifecycle.check(view, step_name, values)
-    event = node.append(Draft(f"case.{step_name}", ENTITY, case_id, view["area"],
-                              {"values": values, "by": node.operator}))
-    return event.id
+        if not node.in_jurisdiction(to_area):
+            raise InvalidInput(f"交办至区划 {to_area} 不在本节点辖区 {own} 内")
+        if len(to_area) <= len(own):
+            raise InvalidInput(f"交办至区划 {to_area} 是本节点自己的区划；请交办到下级区划，"
+                               "或用 --unit 交给责任单位")
+    return kernel.take_step(node, ENTITY, case_id, step_name, given, today)
+
+
+def guard_view(node: Node, case_id: str) -> dict[str, Any] | None:
+    """What the lifecycle's guards see of a case (state, facts, deadlines)."""
+    return kernel.guard_view(node.context, node.registry.entity_type(ENTITY), case_id)
 
 
 def _row_to_case(node: Node, row: dict[str, Any]) -> Case:
@@ -255,12 +192,11 @@ def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:
 
     Revealing petitioners is logged in the node's access log (who read whom).
     """
-    row = views.load(node.db, case_id)
+    row = kernel.load(node.db, node.registry.entity_type(ENTITY), case_id)
     if row is None:
-        raise NotFound(f"no case {case_id} on this node; `xinfang case list` shows the cases")
+        raise NotFound(f"本节点没有信访事项 {case_id}；`xinfang case list` 列出全部")
     case = _row_to_case(node, row)
     db = node.db
-    lifecycle = node.registry.lifecycle(ENTITY)
     people = []
     for p in db.query("select * from case_petitioners where case_id = ? order by ord", [case_id]):
         value = (lambda d: node.context.secret(d) if reveal else None)
@@ -272,46 +208,15 @@ def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:
     deadlines = tuple(dict(r, overdue=_overdue(r, row["status"], node)) for r in db.query(
         "select kind, label, start, due, met_on, obligation from case_deadlines "
         "where case_id = ? order by start, kind", [case_id]))
-    history = tuple(
-        {**{k: h[k] for k in ("step", "label", "date", "operator", "status")},
-         "status_label": lifecycle.label(h["status"]),
-         "node": node.author_name(h["author"]), "details": json.loads(h["details"]),
-         "summary": _summary_text(node, lifecycle.steps.get(h["step"]), json.loads(h["details"]))}
-        for h in db.query("select * from case_history where case_id = ? order by ord", [case_id]))
-    conflicts = tuple(db.query("select event_id, type, reason from conflicts where entity = ? and "
-                               "entity_id = ? order by order_key", [ENTITY, case_id]))
-    return attrs.evolve(case, petitioners=tuple(people), deadlines=deadlines, history=history,
-                        conflicts=conflicts)
-
-
-def _summary_text(node: Node, step, details: dict[str, Any]) -> str:
-    """A step's values in the users' words: labels, not codes."""
-    fields = {f.name: f for f in step.fields} if step else {}
-    parts = []
-    for name, value in details.items():
-        field = fields.get(name)
-        if name == "date" or field is None:
-            continue
-        if field.choices:
-            value = node.registry.label(field.choices, value)
-        elif field.kind == "bool":
-            value = "是" if value else "否"
-        parts.append(f"{field.label}：{value}")
-    return "；".join(parts)
+    return attrs.evolve(case, petitioners=tuple(people), deadlines=deadlines,
+                        history=kernel.history(node, ENTITY, case_id),
+                        conflicts=kernel.conflicts(node, ENTITY, case_id))
 
 
 def fields_text(node: Node, values: dict[str, Any]) -> dict[str, Any]:
     """Plugin case fields by label, with yes/no and vocabulary labels."""
-    result = {}
-    for field in node.registry.fields(ENTITY):
-        if field.name in values:
-            value = values[field.name]
-            if field.choices:
-                value = node.registry.label(field.choices, value)
-            elif field.kind == "bool":
-                value = "是" if value else "否"
-            result[field.label] = value
-    return result
+    return {field.label: kernel.value_text(node, field, values[field.name])
+            for field in node.registry.fields(ENTITY) if field.name in values}
 
 
 def _open_states(node: Node) -> list[str]:

@@ -1,15 +1,17 @@
 """``xinfang case …``: registering, listing and moving 信访事项.
 
-One command per lifecycle step is generated from the registered steps, so a
-step a plugin adds gets its command, options and help without CLI code.
+The kernel generates the group and one command per lifecycle step, so a step
+a plugin adds gets its command, options and help without CLI code; this
+module replaces only ``register``, ``list`` and ``show``, which know about
+petitioners, flags and deadlines.
 """
 
 from __future__ import annotations
 
 import click
 
-from xinfang.cli import App, Group, emit, json_option, pass_app, table
-from xinfang.core.entities import Step
+from xinfang.cli import App, emit, json_option, pass_app, table
+from xinfang.cli.entities import build_entity_group, parse_assignments
 from xinfang.core.errors import InvalidInput
 from xinfang.core.plugins import Registry
 
@@ -40,25 +42,13 @@ def parse_petitioner(text: str) -> api.PetitionerInput:
     return api.PetitionerInput(**values)
 
 
-def parse_assignments(pairs: tuple[str, ...], what: str) -> dict[str, str]:
-    result = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(f"{what} {pair!r} must be written name=value")
-        result[key.strip()] = value
-    return result
-
-
 def build_case_group(registry: Registry) -> click.Group:
     """A fresh ``case`` group for the steps ``registry`` holds."""
-    group = Group("case", help="信访事项: register, list, show and move cases through "
-                               "their lifecycle.")
-    for command in (register, list_, show):
-        group.add_command(command)
-    for step in registry.lifecycle(api.ENTITY).steps.values():
-        group.add_command(_step_command(step, registry))
-    return group
+    return build_entity_group(
+        registry.entity_type(api.ENTITY), registry, name="case", overrides=(register, list_, show),
+        take=lambda node, case_id, step, given: api.take_step(node, case_id, step, given),
+        summary=lambda node, case_id: _summary(api.get_case(node, case_id, reveal=False)),
+        help="信访事项：登记、列出、查看，并按办理流程逐步办理.")
 
 
 @click.command("register")
@@ -179,26 +169,3 @@ def _case_text(c: dict) -> str:
         for conflict in c["conflicts"]:
             lines.append(f"  {conflict['type']}: {conflict['reason']}")
     return "\n".join(lines)
-
-
-def _step_command(step: Step, registry: Registry) -> click.Command:
-    params: list[click.Parameter] = [click.Argument(["case_id"])]
-    for field in step.fields:
-        help_text = field.label + (f": {field.help}" if field.help else "")
-        if field.choices:
-            help_text += " (" + " / ".join(c.label for c in registry.vocabulary(field.choices)) + ")"
-        params.append(click.Option([f"--{field.name.replace('_', '-')}", field.name],
-                                   required=False, help=help_text + (" [required]" if field.required else "")))
-    params.append(click.Option(["--json", "as_json"], is_flag=True, help="Print JSON on stdout."))
-
-    @pass_app
-    def callback(app: App, case_id: str, as_json: bool, **values):
-        given = {k: v for k, v in values.items() if v is not None}
-        with app.open_node() as node:
-            api.take_step(node, case_id, step.name, given)
-            case = api.get_case(node, case_id, reveal=False)
-        emit(_summary(case), as_json,
-             lambda d: f"{d['id']}：{step.label}完成，当前状态 {d['status_label']}")
-
-    return click.Command(step.name.replace("_", "-"), params=params, callback=callback,
-                         help=f"{step.label} ({step.name}).")

@@ -1,9 +1,12 @@
 """Statutory deadlines of a 信访事项 (《信访工作条例》2022), as a policy.
 
-A deadline policy is what ``xinfang_deadline_policy("case")`` returns; a local
-rule (一般案件一个月, 大案两个月) subclasses ``StatutoryPolicy`` and overrides
-``days`` or ``days_for``, and the plugin that returns it overrides this one.
-Days are calendar days: DOMAIN.md notes the law does not settle this, so a
+A deadline policy is code a plugin offers through the case plugin's own hook
+``xinfang_deadline_policies``, under a ``code`` (``name@version``); which code
+governs the cases of an area is synced policy (``case.deadline_policy``). A
+local rule (一般案件一个月, 大案两个月) subclasses ``StatutoryPolicy``,
+overrides ``days`` or ``days_for`` and takes a code of its own; the county
+then sets it in force for its area.
+Days are calendar days: the law does not settle this (docs/domain.md), so a
 policy that counts working days overrides ``add_days``.
 """
 
@@ -26,6 +29,7 @@ LABELS = {
 #: windows bound the petitioner, not the office: they are never overdue.
 WINDOWS = frozenset({"review_window", "rereview_window"})
 
+STATUTORY_CODE = "statutory@1"
 STATUTORY_DAYS = {
     "dispatch": 15, "decide": 15, "answer": 60, "review_window": 30, "review": 30,
     "rereview_window": 30, "rereview": 30,
@@ -47,6 +51,7 @@ class Deadline:
 
 @attrs.frozen
 class StatutoryPolicy:
+    code: str = STATUTORY_CODE
     name: str = "信访工作条例（2022）"
     days: Mapping[str, int] = attrs.field(factory=lambda: dict(STATUTORY_DAYS))
     max_extension: int = 30

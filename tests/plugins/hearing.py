@@ -7,9 +7,13 @@ It adds, without touching the built-in case plugin:
   hearing → accepted);
 - a case field 重大案件 (``major``, yes/no);
 - a stricter deadline policy, the local rule 一般案件一个月、大案两个月:
-  30 days to answer, 60 for a case registered as 重大案件;
-- a 问题类别 水利工程 (``water``);
-- a 集体访 threshold of 3 people instead of 5.
+  30 days to answer, 60 for a case registered as 重大案件, offered as
+  policy code ``one-month@1`` (a county puts it in force with
+  ``xinfang policy set case.deadline_policy one-month@1``);
+- a 问题类别 水利工程 (``water``).
+
+A county that wants a 集体访 threshold of 3 sets the policy; a plugin cannot
+change it locally, since the fold may read only synced policy.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from xinfang.plugins.cases.lifecycle import DATE, NOTE
 ENTITY = "case"
 GENERAL_ANSWER_DAYS = 30
 MAJOR_ANSWER_DAYS = 60
-COLLECTIVE_THRESHOLD = 3
+ONE_MONTH = "one-month@1"
 
 
 def _not_before_received(view: dict[str, Any], values: dict[str, Any]) -> str | None:
@@ -50,6 +54,7 @@ WATER = Choice("water", "水利工程")
 class OneMonthPolicy(StatutoryPolicy):
     """一般案件一个月、大案两个月: the answer deadline depends on 重大案件."""
 
+    code: str = ONE_MONTH
     name: str = "一般案件一个月、大案两个月（测试县）"
     days: Mapping[str, int] = attrs.field(
         factory=lambda: {**STATUTORY_DAYS, "answer": GENERAL_ANSWER_DAYS})
@@ -72,15 +77,10 @@ def xinfang_entity_fields(entity):
 
 
 @hookimpl
-def xinfang_deadline_policy(entity):
-    return OneMonthPolicy() if entity == ENTITY else None
+def xinfang_deadline_policies():
+    return [OneMonthPolicy()]
 
 
 @hookimpl
 def xinfang_vocabulary(name):
     return [WATER] if name == "case.category" else None
-
-
-@hookimpl
-def xinfang_setting(name):
-    return COLLECTIVE_THRESHOLD if name == "case.collective_threshold" else None

@@ -1,0 +1,26 @@
+"""The xinfang application: which plugins it ships, and its plugin manager.
+
+The core knows no workflow; the list of built-in plugins belongs here, to
+the application. They are registered exactly as a third party's: by module,
+under the same names as their entry points in ``pyproject.toml``, so a node
+opened through either path loads the same set.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import pluggy
+
+from xinfang.core.plugins import get_plugin_manager
+
+DEFAULT_PLUGINS = (
+    "xinfang.plugins.cases.plugin",
+    "xinfang.plugins.settlements",
+    "xinfang.sync.plugin",
+)
+
+
+def plugin_manager(extra: Iterable[Any] = (), entry_points: bool = True) -> pluggy.PluginManager:
+    """The built-in plugins, then ``extra``, then whatever else is installed."""
+    return get_plugin_manager([*DEFAULT_PLUGINS, *extra], entry_points=entry_points)

@@ -1,0 +1,203 @@
+"""One path for every event into the log.
+
+Local writes (``Node.append_many``), bundle import and HTTP pages (the sync
+layer's ``apply_page``) and trusted re-folds (``Node.ingest``) all pass each
+event through ``Admission.admit``: the same checks, in one place, in this
+order, each a pure function of the event, its author's chain, the trust data
+and the views held, never of this machine's clock:
+
+1. already held (the same id at the same place): a duplicate, nothing to do;
+2. the signature;
+3. the author's certificate chain leads to the pinned root, and its scope
+   contains the event's area (the node's own events need no certificate: a
+   village registers cases before it is enrolled);
+4. the event is for this node's scope;
+5. the author's key was not revoked before it, and its feed is not frozen;
+6. a second event at one (author, epoch, seq) is a fork: kept as evidence,
+   and the feed frozen;
+7. plugin validation, for an event an installed plugin handles (one that no
+   plugin handles is not judged but *held* by the fold);
+8. the author's hash chain: whole feeds link event by event, feeds seen
+   through a scope filter continue the range the page declares.
+
+A refused event goes to ``quarantine`` with its reason; an admitted one is
+stored and folded in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from . import fold, store
+from .certs import Authority
+from .errors import InvalidEvent
+from .event import Event
+from .kernel import validate as validate_body
+from .scope import in_scope
+
+DUPLICATE = "duplicate"
+
+
+def validate(node, event) -> None:
+    """Plugin and kernel checks of a draft or an arrived event; ``InvalidEvent``."""
+    registry = node.registry
+    if registry.unhandled(event) is not None:
+        return  # held: no installed plugin can judge it, and none may refuse it
+    entity_type = registry.entity_type(event.entity)
+    if entity_type.lifecycle_entity:
+        validate_body(registry, event)
+    node.pm.hook.xinfang_validate_event(event=event, node=node)
+
+
+def now() -> str:
+    """When a refusal was recorded: bookkeeping for people, never a reason."""
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+class Admission:
+    """Admits events into one node's log inside one transaction."""
+
+    def __init__(self, node, context: fold.FoldContext | None = None, peer: str | None = None):
+        self.node = node
+        self.db = node.db
+        self.context = context or node.context
+        self.authority = Authority(node.db)
+        self.peer = peer
+        info = node.info
+        self.own_scope, self.me = info.area, info.author
+
+    def check(self, event: Event, declared: tuple[int, int] | None = None,
+              local: bool = False) -> str | None:
+        """Why ``event`` may not enter this log, ``DUPLICATE``, or None.
+
+        ``local`` is for an event this node has just signed from a draft that
+        ``validate`` passed: its signature and plugin checks are not repeated.
+        """
+        db = self.db
+        stored = db.execute("select id from events where author = ? and epoch = ? and seq = ?",
+                            [event.author, event.epoch, event.seq]).fetchone()
+        if stored and stored[0] == event.id:
+            return DUPLICATE
+        if not local and not event.signature_valid():
+            return "签名无效 (bad signature: the event's signature does not verify)"
+        own = event.author == self.me
+        cert = self.authority.scope(event.author)
+        if cert is None and not own:
+            return "作者不明 (unknown author: no certificate chain to the trusted root)"
+        scope, name = (cert.area, cert.name) if cert else (self.own_scope, "本节点")
+        if not event.area.startswith(scope):
+            return (f"超出辖区 (outside jurisdiction): 区划 {event.area} 不在作者 {name} 的辖区 "
+                    f"{scope} 内")
+        if not in_scope(event.entity, event.area, self.own_scope):
+            return (f"不属本节点 (not for this node): 区划 {event.area} 不在本节点辖区 "
+                    f"{self.own_scope} 内")
+        reason = fold.excluded_reason(db, event.author, event.epoch, event.seq)
+        if reason:
+            return reason
+        if stored:
+            self.freeze(event, name)
+            return (f"分叉 (fork): {name} 以纪元 {event.epoch} 序号 {event.seq} 签署了两条不同的"
+                    "事件；两条都作为证据保留，该作者链已冻结")
+        if not local:
+            try:
+                validate(self.node, event)
+            except InvalidEvent as exc:
+                return f"无效 (invalid): {exc}"
+        return self._chain(event, scope.startswith(self.own_scope) or own, name, declared)
+
+    def _chain(self, event: Event, whole: bool, name: str,
+               declared: tuple[int, int] | None) -> str | None:
+        db = self.db
+        seq, head = store.feed_head(db, event.author, event.epoch)
+        if whole:
+            if event.seq != seq + 1:
+                return f"缺号 (gap): {name} 的作者链应为序号 {seq + 1}，收到 {event.seq}"
+            if event.prev != head:
+                return f"链断裂 (broken chain): 序号 {event.seq} 的前一事件不是序号 {seq}"
+            return None
+        held = frontier_of(db, event.author, event.epoch)
+        if declared is None or not declared[0] < event.seq <= declared[1]:
+            return f"未声明 (undeclared): {name} 的序号 {event.seq} 不在本页声明的范围内"
+        if declared[0] > held:
+            return (f"缺号 (gap): 本页从序号 {declared[0]} 续接 {name} 的作者链，"
+                    f"本节点只有到序号 {held}")
+        if event.seq <= held:
+            return f"顺序错误 (out of order): {name} 的序号 {event.seq} 已在本节点之下"
+        before = db.execute("select id from events where author = ? and epoch = ? and seq = ?",
+                            [event.author, event.epoch, event.seq - 1]).fetchone()
+        if before and event.prev != before[0]:
+            return f"链断裂 (broken chain): 序号 {event.seq} 的前一事件不是序号 {event.seq - 1}"
+        return None
+
+    def check_stored(self, event: Event) -> str | None:
+        """``DUPLICATE`` if the log holds ``event`` already, else None."""
+        row = self.db.execute("select 1 from events where id = ?", [event.id]).fetchone()
+        return DUPLICATE if row else None
+
+    def accept(self, event: Event) -> None:
+        """Store and fold an event that passed ``check``."""
+        store.insert_event(self.db, event)
+        self.node.clock.observe(event.hlc)
+        fold.apply(self.context, event)
+
+    def admit(self, event: Event, declared: tuple[int, int] | None = None,
+              local: bool = False) -> str | None:
+        """Check and, if good, accept; returns what ``check`` returned."""
+        reason = self.check(event, declared, local)
+        if reason is None:
+            self.accept(event)
+            if not local:  # an event once refused may be good now that its chain is
+                self.db.execute("delete from quarantine where event_id = ?", [event.id])
+        elif reason != DUPLICATE:
+            self.quarantine(event, reason)
+        return reason
+
+    def quarantine(self, event: Event, reason: str) -> None:
+        self.db.execute(
+            "insert into quarantine (event_id, author, epoch, seq, raw, sig, reason, peer, at) "
+            "values (?,?,?,?,?,?,?,?,?) on conflict (event_id) do update set "
+            "reason = excluded.reason, peer = excluded.peer, at = excluded.at",
+            [event.id, event.author, event.epoch, event.seq, event.raw, event.signature,
+             reason, self.peer, now()])
+
+    def freeze(self, event: Event, name: str) -> None:
+        """Freeze a forked feed from the fork point: its events there on leave the views.
+
+        Which of two forked events arrived first differs between nodes; taking
+        both branches out from the fork point on makes every node that has
+        seen the fork hold the same state. The log keeps every row.
+        """
+        self.db.execute("insert or ignore into frozen_feeds (author, epoch, seq, reason) "
+                        "values (?,?,?,?)",
+                        [event.author, event.epoch, event.seq,
+                         f"作者链冻结 (frozen feed): {name} 于序号 {event.seq} 分叉"])
+        if event.author == self.me:
+            # This node forked itself (it was restored from a copy). It writes on in
+            # a new epoch, which no one holds a frozen feed for.
+            if self.node.info.epoch == event.epoch:
+                self.node.new_epoch()
+            return
+        self.context.exclusions_changed(event.author)
+        self.context.drain()
+
+    def take_fork_evidence(self, first: Event, second: Event) -> None:
+        """Freeze a feed on proof from elsewhere: two valid signatures on one position."""
+        same_place = ((first.author, first.epoch, first.seq)
+                      == (second.author, second.epoch, second.seq))
+        cert = self.authority.scope(first.author)
+        if (not same_place or first.id == second.id or cert is None
+                or not first.signature_valid() or not second.signature_valid()):
+            return  # not evidence of anything: ignored, as a forged claim must be
+        if self.db.execute("select 1 from frozen_feeds where author = ? and epoch = ?",
+                           [first.author, first.epoch]).fetchone():
+            return
+        for event in (first, second):
+            self.quarantine(event, f"分叉 (fork): {cert.name} 以纪元 {event.epoch} 序号 "
+                                   f"{event.seq} 签署了两条不同的事件")
+        self.freeze(first, cert.name)
+
+
+def frontier_of(db, author: str, epoch: int) -> int:
+    row = db.execute("select max(seq, covered) from feeds where author = ? and epoch = ?",
+                     [author, epoch]).fetchone()
+    return row[0] if row else 0

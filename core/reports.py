@@ -1,0 +1,157 @@
+"""Named reports and the renderers that write them out.
+
+A plugin registers a ``Report`` (``xinfang_reports``): a name, a label,
+parameters, the columns of its rows and a ``compute(node, **params)`` that
+reads the views and returns rows. A ``Renderer`` (``xinfang_renderers``)
+turns a ``ReportResult`` into bytes: text tables, JSON and CSV are built in
+here; the reports plugin adds xlsx. ``xinfang report run NAME --format F``
+and the web view both go through ``run_report`` and ``render``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import unicodedata
+from typing import Any, Callable
+
+import attrs
+
+from xinfang import hookimpl
+
+from .errors import InvalidInput, NotFound
+
+
+@attrs.frozen
+class Param:
+    """A report parameter: given on the command line as ``--param name=value``."""
+
+    name: str
+    label: str
+    required: bool = False
+    default: Any = None
+    convert: Callable[[str], Any] = attrs.field(default=str, eq=False)
+
+
+@attrs.frozen
+class Column:
+    name: str
+    label: str
+
+
+@attrs.frozen
+class Report:
+    name: str
+    label: str
+    columns: tuple[Column, ...] = attrs.field(converter=tuple)
+    compute: Callable[..., list[dict[str, Any]]] = attrs.field(eq=False)
+    params: tuple[Param, ...] = attrs.field(default=(), converter=tuple)
+    description: str = ""
+
+
+@attrs.frozen
+class ReportResult:
+    report: Report
+    params: dict[str, Any]
+    rows: tuple[dict[str, Any], ...] = attrs.field(converter=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"report": self.report.name, "label": self.report.label, "params": self.params,
+                "columns": [{"name": c.name, "label": c.label} for c in self.report.columns],
+                "rows": list(self.rows)}
+
+
+@attrs.frozen
+class Renderer:
+    name: str
+    label: str
+    extension: str
+    render: Callable[[ReportResult], bytes] = attrs.field(eq=False)
+
+
+def find(registry, name: str) -> Report:
+    report = registry.reports.get(name)
+    if report is None:
+        known = "、".join(f"{r.label}({r.name})" for r in registry.reports.values()) or "无"
+        raise NotFound(f"没有名为 {name!r} 的报表；可用报表：{known}")
+    return report
+
+
+def run_report(node, name: str, given: dict[str, str] | None = None) -> ReportResult:
+    """Check the parameters, compute the rows: nothing is written."""
+    report = find(node.registry, name)
+    given = dict(given or {})
+    known = {p.name: p for p in report.params}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise InvalidInput(f"报表 {report.label} 没有参数 {', '.join(unknown)}；参数：" +
+                           ("、".join(f"{p.label}({p.name})" for p in report.params) or "无"))
+    params: dict[str, Any] = {}
+    for param in report.params:
+        if param.name in given:
+            try:
+                params[param.name] = param.convert(given[param.name])
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput(f"报表参数 {param.label}({param.name}) 不对：{exc}") from None
+        elif param.required:
+            raise InvalidInput(f"报表 {report.label} 需要参数 --param {param.name}=…（{param.label}）")
+        else:
+            params[param.name] = param.default
+    return ReportResult(report, params, report.compute(node, **params))
+
+
+def render(registry, result: ReportResult, fmt: str) -> bytes:
+    renderer = registry.renderers.get(fmt)
+    if renderer is None:
+        raise InvalidInput(f"没有输出格式 {fmt!r}；可用：" + "、".join(sorted(registry.renderers)))
+    return renderer.render(result)
+
+
+def text_width(text: str) -> int:
+    """Columns a string takes in a terminal: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def text_table(rows: list[list[Any]], headers: list[str]) -> str:
+    """A plain aligned table."""
+    cells = [[("" if c is None else str(c)) for c in row] for row in [headers, *rows]]
+    widths = [max(text_width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c + " " * (widths[i] - text_width(c)) for i, c in enumerate(row)).rstrip()
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _text(result: ReportResult) -> bytes:
+    columns = result.report.columns
+    body = text_table([[row.get(c.name) for c in columns] for row in result.rows],
+                      [c.label for c in columns])
+    return f"{result.report.label}\n{body}\n".encode("utf-8")
+
+
+def _json(result: ReportResult) -> bytes:
+    return json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str).encode("utf-8")
+
+
+def _csv(result: ReportResult) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([c.label for c in result.report.columns])
+    for row in result.rows:
+        writer.writerow(["" if row.get(c.name) is None else row.get(c.name)
+                         for c in result.report.columns])
+    # a byte-order mark, so Excel on a Chinese Windows PC opens it as UTF-8
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+RENDERERS = [
+    Renderer("text", "文本表格", "txt", _text),
+    Renderer("json", "JSON", "json", _json),
+    Renderer("csv", "CSV（Excel 可打开）", "csv", _csv),
+]
+
+
+@hookimpl
+def xinfang_renderers():
+    return RENDERERS

@@ -1,0 +1,36 @@
+"""The sync layer's plugin: key revocation, the two transports, the sync route.
+
+Registered like any other plugin (``xinfang.app.DEFAULT_PLUGINS`` and the
+entry point of the same name), so the core knows neither bundles nor HTTP.
+"""
+
+from __future__ import annotations
+
+from xinfang import hookimpl
+from xinfang.core.routes import Route
+from xinfang.core.transports import Transport
+
+from . import bundle, http
+from .revocation import xinfang_entity_types, xinfang_validate_event
+
+__all__ = ["xinfang_entity_types", "xinfang_validate_event", "xinfang_transports",
+           "xinfang_routes"]
+
+
+def _sync_over_http(node, peer, url: str, progress=None):
+    return http.Client(node, url).sync(progress)
+
+
+@hookimpl
+def xinfang_transports():
+    return [
+        Transport("bundle", "U盘数据包 (sealed file)", send=bundle.export_bundle,
+                  receive=bundle.import_bundle),
+        Transport("http", "网络同步 (HTTP)", send=_sync_over_http),
+    ]
+
+
+@hookimpl
+def xinfang_routes():
+    return [Route("sync", http.PATH, http.sync_route, methods=("POST",),
+                  label="下级节点同步 (signed, sealed sync requests)")]
