@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import attrs
 import click
 import pluggy
 
@@ -152,12 +153,15 @@ def log_verify(app: App, as_json):
 
             report = verify_mod.verify_log(node.db, advance)
     data = {"ok": report.ok, "events": report.events, "feeds": report.feeds,
-            "secrets": report.secrets, "problems": [p.describe() for p in report.problems]}
+            "secrets": report.secrets, "problems": [p.describe() for p in report.problems],
+            "excluded": [attrs.asdict(e) for e in report.excluded]}
 
     def text(d):
+        excluded = (f"\n其中 {len(d['excluded'])} 条事件已被排除在视图之外（吊销或分叉之后，"
+                    "仍保留在日志中）" if d["excluded"] else "")
         if d["ok"]:
             return (f"日志完好：{d['events']} 条事件、{d['feeds']} 条作者链、{d['secrets']} 个"
-                    "密封值全部校验通过 (log verified)")
+                    "密封值全部校验通过 (log verified)" + excluded)
         first = d["problems"][0]
         more = f"\n另有 {len(d['problems']) - 1} 处问题" if len(d["problems"]) > 1 else ""
         return f"日志有问题 (log damaged): {len(d['problems'])} problem(s); first: {first}{more}"

@@ -293,18 +293,23 @@ def refold_all(ctx: FoldContext, events: Iterable[Event] | None = None) -> int:
     ctx._policy.clear()
     ctx._excluding = None
     ctx._held = None
+    streams: list[tuple[bool, Iterable[Event]]]
+    control = [t for t in ctx.registry.control_entities() if t in ctx.registry.entity_types]
     if events is None:
-        control = [t for t in ctx.registry.control_entities() if t in ctx.registry.entity_types]
-        streams = [store.events_of_type(ctx.db, name) for name in control]
-        streams.append(e for e in store.all_events(ctx.db) if e.entity not in control)
-        events = (event for stream in streams for event in stream)
+        streams = [(True, store.events_of_type(ctx.db, name)) for name in control]
+        streams.append((False, (e for e in store.all_events(ctx.db) if e.entity not in control)))
+    else:
+        streams = [(False, events)]
     count = 0
-    for event in events:
-        count += 1
-        if ctx.excluded(event) or ctx.is_held(event.entity, event.entity_id):
-            continue
-        _apply_one(ctx, event)
-        ctx.drain()
+    for first, stream in streams:
+        for event in stream:
+            count += 1
+            if ctx.excluded(event) or ctx.is_held(event.entity, event.entity_id):
+                continue
+            _apply_one(ctx, event)
+            if first:  # what a control event changes for others is folded with them, later
+                ctx._pending = {p for p in ctx._pending if p[0] in control}
+            ctx.drain()
     return count
 
 

@@ -197,8 +197,10 @@ def validate(registry, event) -> None:
             return
         step = registry.lifecycle(event.entity).steps[step_name]
         values = body.get("values")
-        if not isinstance(values, dict) or "date" not in values or set(body) - {"values", "by"}:
-            raise InvalidEvent(f"{event.type} needs a values map with a date")
+        dated = any(f.name == "date" for f in step.fields)
+        if not isinstance(values, dict) or (dated and "date" not in values) \
+                or set(body) - {"values", "by"}:
+            raise InvalidEvent(f"{event.type} needs a values map" + (" with a date" if dated else ""))
         _canonical(registry, event.type, {f.name: f for f in step.fields}, values)
     except InvalidEvent:
         raise
@@ -338,7 +340,8 @@ def take_step(node, entity: str, entity_id: str, step_name: str,
     if step is None or view["status"] not in step.sources:
         lifecycle.check(view, step_name, {})  # raises, naming the state and allowed steps
     given = dict(given or {})
-    given.setdefault("date", today.isoformat())
+    if any(f.name == "date" for f in step.fields):
+        given.setdefault("date", today.isoformat())
     values = convert_values(node, step.fields, given, today, f"{step.label}({step.name})")
     lifecycle.check(view, step_name, values)
     event = node.append(Draft(f"{entity}.{step_name}", entity, entity_id, view["area"],

@@ -239,6 +239,12 @@ def all_events(db: sqlite_utils.Database, order: str = "order_key") -> Iterator[
         yield row_to_event(row)
 
 
+def all_certificates(db: sqlite_utils.Database) -> list:
+    from .certs import Certificate
+
+    return [Certificate.parse(raw, sig) for raw, sig in db.execute("select raw, sig from certs")]
+
+
 def remember_certificate(db: sqlite_utils.Database, cert) -> None:
     """Keep a certificate this node has checked (or issued, or holds itself)."""
     db.execute(

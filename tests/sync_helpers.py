@@ -100,15 +100,15 @@ def enrol(child: Node, parent: Node) -> None:
     trust.import_certificate(child, envelope.open_(child.keys, sealed, "enrolment").payload)
 
 
-def build_tree(base: Path, villages: int = 2) -> Tree:
+def build_tree(base: Path, villages: int = 2, plugins: Iterable[Any] = ()) -> Tree:
     """County (root) -> township -> ``villages`` villages under ``base``."""
     base = Path(base)
-    county = new_node(base / "county", "county", *COUNTY, root=True)
-    township = new_node(base / "township", "township", *TOWNSHIP)
+    county = new_node(base / "county", "county", *COUNTY, root=True, plugins=plugins)
+    township = new_node(base / "township", "township", *TOWNSHIP, plugins=plugins)
     enrol(township, county)
     made = []
     for area, name in VILLAGES[:villages]:
-        village = new_node(base / f"village-{area}", "village", area, name)
+        village = new_node(base / f"village-{area}", "village", area, name, plugins=plugins)
         enrol(village, township)
         made.append(village)
     return Tree(base, county, township, made)

@@ -1,0 +1,149 @@
+"""The entity kernel: a plugin that only declares an entity type gets the rest.
+
+``tests/plugins/inspection.py`` declares 安全检查 (three states, two steps,
+one field, its own table and migration) and nothing else. Here it gets
+generated commands with ``--json``, history, conflicts, sync through the
+tree and rebuild, on real nodes and the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from plugins import inspection
+from sync_helpers import build_tree, carry, new_node, enrol, views
+from xinfang.core import fold, kernel, verify
+from xinfang.core.errors import InvalidInput, NotFound, PluginError, StepRefused
+from xinfang.core.entities import EntityType, Field, State, Step
+from xinfang.core.plugins import Registry, get_plugin_manager
+
+WITH = [inspection]
+VILLAGE = "431202101201"
+
+
+def ok(invoke, *args):
+    result = invoke(*args, plugins=WITH)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def as_json(invoke, *args):
+    return json.loads(ok(invoke, *args, "--json").stdout)
+
+
+def test_declared_entity_gets_create_list_show_and_one_command_per_step(invoke):
+    listing = ok(invoke, "inspection", "--help").stdout
+    for name in ("plan", "list", "show", "inspect", "close"):
+        assert f"  {name} " in listing, listing
+    assert "检查事项" in ok(invoke, "inspection", "plan", "--help").stdout
+
+
+def test_entity_moves_through_its_lifecycle_on_the_cli_with_history(invoke):
+    ok(invoke, "init", "--level", "village", "--area", VILLAGE, "--name", "测试村")
+    made = as_json(invoke, "inspection", "plan", "--topic", "消防通道")
+    assert (made["status"], made["values"]["topic"]) == ("planned", "消防通道")
+    entity_id = made["id"]
+    assert entity_id.startswith(f"{VILLAGE}-")
+    assert as_json(invoke, "inspection", "inspect", entity_id, "--date", "2026-03-02")[
+        "status_label"] == "已检查"
+    ok(invoke, "inspection", "close", entity_id, "--date", "2026-03-05")
+    shown = as_json(invoke, "inspection", "show", entity_id)
+    assert [(h["step"], h["label"], h["status"]) for h in shown["history"]] == [
+        ("plan", "计划检查", "planned"), ("inspect", "检查", "inspected"),
+        ("close", "整改完毕", "closed")]
+    assert shown["history"][1]["date"] == "2026-03-02"
+    assert [r["id"] for r in as_json(invoke, "inspection", "list", "--status", "已整改")] == [entity_id]
+    assert as_json(invoke, "inspection", "list", "--status", "待检查") == []
+    text = ok(invoke, "inspection", "show", entity_id).stdout
+    assert "整改完毕" in text and "消防通道" in text
+
+
+def test_a_step_the_state_does_not_allow_is_one_line_naming_the_allowed_steps(invoke):
+    ok(invoke, "init", "--level", "village", "--area", VILLAGE, "--name", "测试村")
+    entity_id = as_json(invoke, "inspection", "plan", "--topic", "燃气管道")["id"]
+    result = invoke("inspection", "close", entity_id, plugins=WITH)
+    assert result.exit_code != 0
+    message = result.output.strip()
+    assert len(message.splitlines()) == 1 and "检查(inspect)" in message, message
+    assert as_json(invoke, "inspection", "show", entity_id)["status"] == "planned"
+
+
+def test_missing_field_and_unknown_entity_are_clear_errors_with_nothing_written(invoke):
+    ok(invoke, "init", "--level", "village", "--area", VILLAGE, "--name", "测试村")
+    result = invoke("inspection", "plan", plugins=WITH)
+    assert result.exit_code != 0 and "检查事项" in result.output
+    result = invoke("inspection", "show", f"{VILLAGE}-2026-00009", plugins=WITH)
+    assert result.exit_code != 0 and "本节点没有安全检查" in result.output
+    assert as_json(invoke, "inspection", "list") == []
+
+
+def test_api_lists_with_filters_and_refuses_an_unknown_status(make_node):
+    node = make_node(plugins=WITH)
+    first = kernel.create(node, "inspection", {"topic": "消防通道"})
+    kernel.create(node, "inspection", {"topic": "电线老化"})
+    kernel.take_step(node, "inspection", first, "inspect")
+    found = kernel.list_records(node, "inspection", kernel.RecordFilter(status="inspected"))
+    assert [r.id for r in found] == [first]
+    by_topic = kernel.list_records(node, "inspection",
+                                   kernel.RecordFilter(values={"topic": "电线老化"}))
+    assert [r.values["topic"] for r in by_topic] == ["电线老化"]
+    with pytest.raises(InvalidInput, match="没有状态"):
+        kernel.list_records(node, "inspection", kernel.RecordFilter(status="lost"))
+    with pytest.raises(NotFound):
+        kernel.get(node, "inspection", "431202101201-2026-09999")
+
+
+def test_concurrent_steps_become_a_listed_conflict_on_every_node(tmp_path):
+    tree = build_tree(tmp_path, plugins=WITH)
+    village, township = tree.village, tree.township
+    entity_id = kernel.create(village, "inspection", {"topic": "河道护栏"})
+    carry(village, township, tmp_path)
+    kernel.take_step(village, "inspection", entity_id, "inspect", {"date": "2026-03-02"})
+    kernel.take_step(township, "inspection", entity_id, "inspect", {"date": "2026-03-03"})
+    carry(village, township, tmp_path)
+    carry(township, village, tmp_path)
+    for node in (village, township):
+        record = kernel.get(node, "inspection", entity_id)
+        assert record.status == "inspected"
+        assert len(record.conflicts) == 1 and "inspect" in record.conflicts[0]["type"]
+    assert views(village) == views(township)
+    tree.close()
+
+
+def test_records_sync_up_the_tree_and_rebuild_to_the_same_views(tmp_path):
+    tree = build_tree(tmp_path, plugins=WITH)
+    village, township, county = tree.village, tree.township, tree.county
+    entity_id = kernel.create(village, "inspection", {"topic": "校舍安全"})
+    kernel.take_step(village, "inspection", entity_id, "inspect")
+    carry(village, township, tmp_path)
+    carry(township, county, tmp_path)
+    assert kernel.get(county, "inspection", entity_id).status == "inspected"
+    kernel.take_step(county, "inspection", entity_id, "close")
+    carry(county, township, tmp_path)
+    carry(township, village, tmp_path)
+    assert kernel.get(village, "inspection", entity_id).status == "closed"
+    assert views(village) == views(county)
+    for node in tree.nodes:
+        assert verify.rebuild(node, check_only=True).consistent
+    tree.close()
+
+
+def test_a_field_named_like_a_kernel_column_is_refused_at_plugin_load():
+    class Bad:
+        from xinfang import hookimpl
+
+        @hookimpl
+        def xinfang_entity_types(self):
+            return [EntityType("bad", "坏", ("bad_rows",), None, table="bad_rows",
+                               create=Step("add", "新建", (), "open", (Field("by", "经办人"),)),
+                               states=(State("open", "开"),))]
+
+    with pytest.raises(PluginError, match="'by'.*reserves"):
+        Registry.collect(get_plugin_manager([Bad()]))
+
+
+def test_a_lifecycle_entity_needs_a_table_and_a_creation_step():
+    with pytest.raises(PluginError, match="apply= or both table= and create="):
+        EntityType("half", "半", (), None, table="half_rows")
