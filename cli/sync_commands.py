@@ -126,7 +126,7 @@ def bundle_import(app: App, bundle_file, as_json):
 @pass_app
 def serve(app: App, host, port):
     """Serve this node to its children over HTTP (waitress)."""
-    server = make_server(app.home, host, port, passphrase=app.passphrase)
+    server = make_server(app.home, host, port, passphrase=app.passphrase, pm=app.pm)
     click.echo(f"xinfang serving {app.home} on http://{host}:{server.effective_port}", err=True)
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how an operator stops it

@@ -40,7 +40,8 @@ from hypothesis import HealthCheck, event, note, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from conftest import SharedClock, synthetic_id
-from xinfang.core import fold, store
+from plugins import inspection
+from xinfang.core import fold, kernel, policy, store, verify
 from xinfang.core.errors import StepRefused
 from xinfang.core.node import Draft, Node
 from xinfang.core.plugins import get_plugin_manager
@@ -68,6 +69,14 @@ LEVEL = {area: level for area, level, _, _ in TREE}
 PARENT = {area: parent for area, _, _, parent in TREE if parent}
 #: (child, parent) for every link of the tree, villages last.
 EDGES = [(child, parent) for child, parent in PARENT.items()]
+#: a second entity type (安全检查) lives only here: the townships relay it unfolded
+WITH_INSPECTIONS = (COUNTY, V1, V3)
+#: the village whose key the county may revoke in a run
+REVOCABLE = V2
+
+
+def plugins_at(area: str) -> list:
+    return [inspection] if area in WITH_INSPECTIONS else []
 
 PEOPLE = [("赵某甲", 1), ("钱某乙", 2), ("孙某丙", 3)]
 #: values that pass each step's fields and guards on TODAY (forward gets its
@@ -103,10 +112,10 @@ class Blanks:
         template = Path(cls._tmp.name) / area
         if area not in cls._made:
             Node.init(template, level=LEVEL[area], area=area, name="核对用空白节点",
-                      pm=get_plugin_manager()).close()
+                      pm=get_plugin_manager(plugins_at(area))).close()
             cls._made.add(area)
         shutil.copytree(template, home)
-        return Node.open(home, pm=get_plugin_manager())
+        return Node.open(home, pm=get_plugin_manager(plugins_at(area)))
 
 
 def enrol(child: Node, parent: Node) -> None:
@@ -128,7 +137,7 @@ class Tree:
         self.sequence = 0
         for area, level, name, parent in TREE:
             node = Node.init(base / area, level=level, area=area, name=name,
-                             root=parent is None, pm=get_plugin_manager())
+                             root=parent is None, pm=get_plugin_manager(plugins_at(area)))
             node.operator = "测试员"
             self.nodes[area] = self.clock.attach(node)
             if parent:
@@ -165,7 +174,8 @@ class Tree:
     def url(self, parent: str) -> str:
         """The parent's HTTP address; its server starts on first use and runs until close."""
         if parent not in self.servers:
-            self.servers[parent] = BackgroundServer(self.base / parent, threads=2).start()
+            self.servers[parent] = BackgroundServer(
+                self.base / parent, threads=2, pm=get_plugin_manager(plugins_at(parent))).start()
         return self.servers[parent].url
 
     def http(self, child: str):
@@ -173,7 +183,7 @@ class Tree:
 
     def restart(self, area: str) -> None:
         self.nodes[area].close()
-        node = Node.open(self.base / area, pm=get_plugin_manager())
+        node = Node.open(self.base / area, pm=get_plugin_manager(plugins_at(area)))
         node.operator = "测试员"
         self.nodes[area] = self.clock.attach(node)
 
@@ -237,6 +247,10 @@ def fresh_digest(node: Node, workdir: Path) -> str:
     home = workdir / f"fresh-{time.monotonic_ns()}"
     fresh = Blanks.copy(node.info.area, home)
     try:
+        with fresh.db.atomic():  # the trust data the events are judged by
+            for cert in store.all_certificates(node.db):
+                store.remember_certificate(fresh.db, cert)
+            store.set_meta(fresh.db, "root_author", store.get_meta(node.db, "root_author"))
         fresh.ingest(list(store.all_events(node.db)), secrets_of(node))
         return fold.views_digest(fresh.db, fresh.registry)
     finally:
@@ -255,7 +269,7 @@ def agreement(tree: Tree, area: str) -> list[str]:
     node, county = tree[area], tree[COUNTY]
     mine = {(entity, entity_id) for entity, entity_id, a in
             node.db.execute("select entity, entity_id, area from events")
-            if scope.in_scope(entity, a, area)}
+            if scope.in_scope(entity, a, area) and node.registry.entity_type(entity)}
     problems = []
     if conflicts_in(node, mine) != conflicts_in(county, mine):
         problems.append(f"{area}: conflicts differ from the county's")
@@ -263,7 +277,25 @@ def agreement(tree: Tree, area: str) -> list[str]:
         if node.db.execute(query, [area + "%"]).fetchall() != \
                 county.db.execute(query, [area + "%"]).fetchall():
             problems.append(f"{area}: {table} differs from the county's")
+    records = ("select id, area, status, topic, facts, updated from inspections "
+               "where area like ? order by id")
+    if area in WITH_INSPECTIONS:
+        if node.db.execute(records, [area + "%"]).fetchall() != \
+                county.db.execute(records, [area + "%"]).fetchall():
+            problems.append(f"{area}: inspections differ from the county's")
+    else:
+        held_here = {i for (i,) in node.db.execute(
+            "select entity_id from held_entities where entity = 'inspection'")}
+        folded_above = {i for (i,) in county.db.execute(
+            "select id from inspections where area like ?", [area + "%"])}
+        if held_here != folded_above:
+            problems.append(f"{area}: holds {len(held_here)} inspections, the county folds "
+                            f"{len(folded_above)} of its area")
     return problems
+
+
+def excluded(node: Node) -> set[str]:
+    return {e.event_id for e in verify.excluded_events(node.db)}
 
 
 # -- the state machine --------------------------------------------------------------
@@ -284,6 +316,8 @@ class SyncTree(RuleBasedStateMachine):
         self.pocket: list[tuple[Path, str]] = []
         self.fresh_digests: dict[tuple[str, frozenset[str]], str] = {}
         self.page_size = wire.MAX_PAGE_EVENTS
+        #: REVOCABLE's last good seq once the county revoked it
+        self.revoked_after: int | None = None
 
     def teardown(self):
         """Every run ends with a full sweep, so (d) is checked after any history."""
@@ -313,10 +347,22 @@ class SyncTree(RuleBasedStateMachine):
                 "select id, entity, area from events where author = ?", [node.info.author]):
             self.created.setdefault(event_id, (entity, event_area))
 
+    def writers(self) -> list[str]:
+        """The nodes that may still sign: not the revoked one once it heard of it."""
+        return [a for a in AREAS if not (a == REVOCABLE and self.revoked_after is not None)]
+
+    def revoked_later(self) -> set[str]:
+        """Events REVOCABLE signed after the point the county revoked it at."""
+        if self.revoked_after is None:
+            return set()
+        author = self.tree[REVOCABLE].info.author
+        return {i for (i,) in self.tree[REVOCABLE].db.execute(
+            "select id from events where author = ? and seq > ?", [author, self.revoked_after])}
+
     @rule(data=st.data())
     def register_case(self, data):
         """A node registers one to a few cases, for its own area or one below."""
-        at = data.draw(st.sampled_from(AREAS), label="registering node")
+        at = data.draw(st.sampled_from(self.writers()), label="registering node")
         for _ in range(data.draw(st.integers(1, 3), label="how many")):
             area = data.draw(st.sampled_from([a for a in AREAS if a.startswith(at)]),
                              label="area")
@@ -356,8 +402,51 @@ class SyncTree(RuleBasedStateMachine):
         return values
 
     @rule(data=st.data())
+    def plan_or_inspect(self, data):
+        """The second entity type: a node with the plugin plans an inspection or moves one."""
+        at = data.draw(st.sampled_from(WITH_INSPECTIONS), label="inspecting node")
+        node = self.tree[at]
+        movable = [(i, s) for i, s in node.db.execute(
+            "select id, status from inspections where status != 'closed' order by id")]
+        if movable and data.draw(st.booleans(), label="move one"):
+            entity_id, status = data.draw(st.sampled_from(movable), label="inspection")
+            step = "inspect" if status == "planned" else "close"
+            kernel.take_step(node, "inspection", entity_id, step, today=TODAY)
+            note(f"{at} takes {step} on {entity_id}")
+        else:
+            area = data.draw(st.sampled_from([a for a in AREAS if a.startswith(at)]),
+                             label="inspection area")
+            entity_id = kernel.create(node, "inspection", {"topic": "河道护栏"}, area=area,
+                                      today=TODAY)
+            note(f"{at} plans {entity_id} for {area}")
+        self.made_by(at)
+
+    @rule(threshold=st.integers(2, 6))
+    def change_policy(self, threshold):
+        """The county changes the 集体访 threshold: it travels down and re-folds."""
+        policy.set_policy(self.tree[COUNTY], "case.collective_threshold", threshold)
+        note(f"county sets the collective threshold to {threshold}")
+        self.made_by(COUNTY)
+
+    @precondition(lambda self: self.revoked_after is None)
+    @rule()
+    def revoke_a_village(self):
+        """The county revokes REVOCABLE's key after the last event it holds of it."""
+        county = self.tree[COUNTY]
+        author = self.tree[REVOCABLE].info.author
+        if trust.certificate(county.db, author) is None:
+            return  # the county has never heard of it: nothing to revoke yet
+        seq, _ = store.feed_head(county.db, author, 0)
+        county.append(Draft("trust.revoke", "trust", author, REVOCABLE,
+                            {"epoch": 0, "seq": seq, "reason": "测试：村站电脑被盗"}))
+        self.revoked_after = seq
+        note(f"county revokes {REVOCABLE} after seq {seq}")
+        event("a revocation")
+        self.made_by(COUNTY)
+
+    @rule(data=st.data())
     def take_step(self, data):
-        at = data.draw(st.sampled_from(AREAS), label="stepping node")
+        at = data.draw(st.sampled_from(self.writers()), label="stepping node")
         possible = self.possible_steps(at)
         if not possible:
             return
@@ -383,6 +472,8 @@ class SyncTree(RuleBasedStateMachine):
             return
         case_id, lower, upper = data.draw(st.sampled_from(shared), label="shared case")
         for at in (lower, upper):
+            if at not in self.writers():
+                continue
             possible = [name for c, name in self.possible_steps(at) if c == case_id]
             if possible:
                 name = data.draw(st.sampled_from(possible), label=f"step at {at}")
@@ -463,11 +554,16 @@ class SyncTree(RuleBasedStateMachine):
         if self.tree[COUNTY].db.execute("select count(*) from conflicts").fetchone()[0]:
             event("full sweep with a conflict to agree on")
         problems = []
+        refused = self.revoked_later()
         for area in AREAS:
             holds = set(held(self.tree[area]))
             allowed = {i for i, (entity, a) in self.created.items()
                        if scope.in_scope(entity, a, area)}
-            if holds != allowed:
+            # what the revoked key signed after its point arrives nowhere new; a node
+            # that held some before hearing of the revocation keeps them, excluded
+            missing_ok = refused if area != REVOCABLE else set()
+            if not holds <= allowed or not allowed - holds <= missing_ok or \
+                    not holds & refused <= excluded(self.tree[area]):
                 problems.append(f"{area} holds {len(holds)} events; its scope allows "
                                 f"{len(allowed)} (missing {len(allowed - holds)}, extra "
                                 f"{len(holds - allowed)})")
