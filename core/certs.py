@@ -1,23 +1,27 @@
 """Certificates: a node's keys bound to an area prefix and a level.
 
-A certificate is canonical bytes signed by its issuer (the parent node); a
-root signs its own. Its scope is the area prefix: a parent may only certify a
-prefix inside its own.
+A certificate is a signed document of kind "certificate" (see ``signed``):
+canonical bytes signed by its issuer (the parent node); a root signs its own.
+It travels, and is kept in the node's meta table, in the one wire form of a
+signed document, ``[base64 bytes, base64 signature]``; a chain is a list of
+those. Its scope is the area prefix: a parent may only certify a prefix
+inside its own.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 import attrs
 
-from . import areas, codec, keys, store
+from . import areas, keys, signed, store
 from .errors import InvalidInput, XinfangError
 
-CERT_DOMAIN = b"xinfang-cert-v1\x00"
+KIND = "certificate"
+CERT_DOMAIN = signed.KINDS[KIND].domain
 MAX_CHAIN = 8
+FIELDS = ("subject", "encryption", "area", "level", "name", "issuer")
 
 
 class TrustError(XinfangError):
@@ -40,40 +44,67 @@ class Certificate:
         return self.subject == self.issuer
 
     def signature_valid(self) -> bool:
-        return keys.verify(self.issuer, self.signature, CERT_DOMAIN + self.raw)
+        return signed.signature_valid(KIND, self.issuer, self.raw, self.signature)
 
     @classmethod
     def issue(cls, issuer: keys.NodeKeys, *, subject: str, encryption: str, area: str,
               level: str, name: str) -> "Certificate":
         content = {"v": 1, "subject": subject, "encryption": encryption, "area": area,
                    "level": level, "name": name, "issuer": issuer.author}
-        raw = codec.encode(content)
-        return cls._from(raw, issuer.sign(CERT_DOMAIN + raw), content)
+        return cls.from_document(signed.sign(issuer, KIND, content))
 
     @classmethod
     def parse(cls, raw: bytes, signature: bytes) -> "Certificate":
-        content = codec.decode(raw)
-        return cls._from(raw, signature, content)
+        return cls.from_document(signed.parse(KIND, raw, signature))
 
     @classmethod
-    def _from(cls, raw: bytes, signature: bytes, content: dict[str, Any]) -> "Certificate":
-        try:
-            return cls(raw, signature, content["subject"], content["encryption"], content["area"],
-                       content["level"], content["name"], content["issuer"])
-        except (KeyError, TypeError):
-            raise InvalidInput("certificate is missing fields") from None
+    def from_document(cls, document: signed.Signed) -> "Certificate":
+        content = document.content
+        if not isinstance(content, dict) or any(name not in content for name in FIELDS):
+            raise InvalidInput("certificate is missing fields")
+        wrong = [name for name in FIELDS if not isinstance(content[name], str)]
+        if wrong:
+            raise InvalidInput(f"certificate fields {', '.join(wrong)} must be strings")
+        return cls(document.raw, document.signature, *(content[name] for name in FIELDS))
+
+    def to_wire(self) -> list[str]:
+        """The one wire form of a signed document (see ``signed``)."""
+        return signed.to_wire(self.raw, self.signature)
+
+    @classmethod
+    def from_wire(cls, data: Any) -> "Certificate":
+        return cls.from_document(signed.from_wire(KIND, data))
 
     def to_json(self) -> str:
-        return json.dumps({"certificate": base64.b64encode(self.raw).decode(),
-                           "signature": self.signature.hex()})
+        """The wire form as JSON text, as the node's meta table keeps it."""
+        return json.dumps(self.to_wire())
 
     @classmethod
     def from_json(cls, text: str) -> "Certificate":
         try:
             data = json.loads(text)
-            return cls.parse(base64.b64decode(data["certificate"]), bytes.fromhex(data["signature"]))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidInput(f"not a certificate file ({exc})") from None
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"stored certificate is not JSON ({exc})") from None
+        return cls.from_wire(data)
+
+
+def chain_from_wire(data: Any) -> list[Certificate]:
+    """Read a certificate chain as it travels: a list of certificate wire forms."""
+    if not isinstance(data, (list, tuple)) or len(data) > MAX_CHAIN:
+        got = f"{len(data)} items" if isinstance(data, (list, tuple)) else type(data).__name__
+        raise signed.SignedError(f"a certificate chain is a list of at most {MAX_CHAIN} "
+                                 f"certificates, each [base64 bytes, base64 signature]; got {got}")
+    chain = []
+    for number, item in enumerate(data, 1):
+        try:
+            chain.append(Certificate.from_wire(item))
+        except InvalidInput as exc:
+            raise signed.SignedError(f"certificate {number} of the chain: {exc}") from None
+    return chain
+
+
+def chain_to_wire(chain: list[Certificate]) -> list[list[str]]:
+    return [cert.to_wire() for cert in chain]
 
 
 def validate_chain(chain: list[Certificate]) -> None:

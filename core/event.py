@@ -1,8 +1,9 @@
 """The event: the unit of the log, signed once by its author.
 
-The author encodes the event into canonical bytes (see ``codec``), signs
-``EVENT_DOMAIN + bytes`` with Ed25519 and from then on every node keeps and
-forwards those bytes with the signature. The id is the SHA-256 of the bytes.
+The author encodes the event into canonical bytes and signs them as a
+signed document of kind "event" (see ``signed``: ``EVENT_DOMAIN + bytes``
+with Ed25519); from then on every node keeps and forwards those bytes with
+the signature. The id is the SHA-256 of the bytes.
 Each event names its author (the Ed25519 public key), the author's epoch and
 sequence number in that epoch, and the id of the author's previous event in
 the epoch, so a log is a hash chain per (author, epoch).
@@ -16,13 +17,14 @@ from typing import Any
 
 import attrs
 
-from . import codec, keys
-from .errors import EncodingError, InvalidEvent
+from . import keys, signed
+from .errors import InvalidEvent
 from .hlc import MAX_COUNTER, Timestamp
 
-EVENT_DOMAIN = b"xinfang-event-v1\x00"
+KIND = "event"
+EVENT_DOMAIN = signed.KINDS[KIND].domain
 FORMAT_VERSION = 1
-MAX_EVENT_BYTES = 64 * 1024
+MAX_EVENT_BYTES = signed.KINDS[KIND].max_bytes
 FIELDS = ("area", "author", "body", "entity", "epoch", "hlc", "id", "prev", "seq", "type", "v")
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
@@ -61,7 +63,20 @@ class Event:
         return order_key(self.hlc, self.author, self.epoch, self.seq)
 
     def signature_valid(self) -> bool:
-        return keys.verify(self.author, self.signature, EVENT_DOMAIN + self.raw)
+        return signed.signature_valid(KIND, self.author, self.raw, self.signature)
+
+    def to_wire(self) -> list[str]:
+        """The one wire form of a signed document (see ``signed``)."""
+        return signed.to_wire(self.raw, self.signature)
+
+    @classmethod
+    def from_wire(cls, data: Any) -> "Event":
+        """Read the wire form; checks shape, not the signature."""
+        try:
+            document = signed.from_wire(KIND, data)
+        except signed.SignedError as exc:
+            raise InvalidEvent(str(exc)) from None
+        return cls.from_document(document)
 
     @classmethod
     def create(cls, signer: keys.NodeKeys, *, epoch: int, seq: int, prev: str | None,
@@ -75,25 +90,24 @@ class Event:
         }
         _check_content(content)
         try:
-            raw = codec.encode(content)
-        except EncodingError as exc:
-            raise InvalidEvent(f"malformed event: {exc}") from None
-        if len(raw) > MAX_EVENT_BYTES:
-            raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
-        return cls.from_content(raw, signer.sign(EVENT_DOMAIN + raw), content)
+            document = signed.sign(signer, KIND, content)
+        except signed.SignedError as exc:
+            raise InvalidEvent(str(exc)) from None
+        return cls.from_content(document.raw, document.signature, content)
 
     @classmethod
     def parse(cls, raw: bytes, signature: bytes) -> "Event":
         """Decode stored or received bytes; checks shape, not the signature."""
-        raw = bytes(raw)
-        if len(raw) > MAX_EVENT_BYTES:
-            raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
         try:
-            content = codec.decode(raw)
-        except EncodingError as exc:
-            raise InvalidEvent(f"malformed event encoding: {exc}") from None
-        _check_content(content)
-        return cls.from_content(raw, bytes(signature), content)
+            document = signed.parse(KIND, raw, signature)
+        except signed.SignedError as exc:
+            raise InvalidEvent(str(exc)) from None
+        return cls.from_document(document)
+
+    @classmethod
+    def from_document(cls, document: signed.Signed) -> "Event":
+        _check_content(document.content)
+        return cls.from_content(document.raw, document.signature, document.content)
 
     @classmethod
     def from_content(cls, raw: bytes, signature: bytes, content: dict[str, Any]) -> "Event":

@@ -6,6 +6,8 @@ table is a view folded from the log and can be dropped and rebuilt.
 
 from __future__ import annotations
 
+import base64
+import json
 import sqlite3
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +16,7 @@ import sqlite_utils
 
 from sqlite_utils.migrations import Migrations
 
+from . import signed
 from .event import Event
 from .errors import NodeError
 from .migrations import adopt_legacy_records
@@ -162,6 +165,29 @@ def _kernel(db: sqlite_utils.Database) -> None:
     """)
     # every view is folded anew by the kernel once all migrations are in
     set_meta(db, "refold_needed", "1")
+
+
+@MIGRATIONS(name="0004_certificate_wire")
+def _certificate_wire(db: sqlite_utils.Database) -> None:
+    """The node's own certificate in the one wire form of a signed document.
+
+    Release 0.1.0 kept it in meta as ``{"certificate": base64, "signature":
+    hex}``; it is now ``[base64 bytes, base64 signature]`` like everywhere
+    else. The bytes and signature are unchanged.
+    """
+    text = get_meta(db, "certificate")
+    if text is None:
+        return
+    try:  # a binascii.Error from base64 is a ValueError
+        old = json.loads(text)
+        if not isinstance(old, dict):
+            return  # already in the wire form
+        document = signed.parse("certificate", base64.b64decode(old["certificate"], validate=True),
+                                bytes.fromhex(old["signature"]))
+    except (ValueError, KeyError, TypeError, signed.SignedError) as exc:
+        raise NodeError(f"the node's stored certificate cannot be read ({exc}); restore the "
+                        "database from a backup") from None
+    set_meta(db, "certificate", json.dumps(document.to_wire()))
 
 
 def open_database(path: Path, create: bool = False) -> sqlite_utils.Database:

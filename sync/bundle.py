@@ -16,7 +16,8 @@ from pathlib import Path
 
 import attrs
 
-from xinfang.core.certs import Certificate
+from xinfang.core.certs import chain_from_wire, chain_to_wire
+from xinfang.core.errors import InvalidInput
 
 from . import envelope, peers, receive, send, wire
 from .trust import Authority, TrustError, admit, chain_of, own_certificate, validate_chain
@@ -52,8 +53,7 @@ def export_bundle(node, peer_name: str, path: Path) -> ExportSummary:
         "pages": [p.to_wire() for p in built],
         "frontier": wire.frontier_to_wire(wire.frontier(node.db)),
         "refused": reports,
-        "chain": [[c.raw.decode("utf-8"), c.signature.hex()] for c in
-                  chain_of(node.db, node.info.author)],
+        "chain": chain_to_wire(chain_of(node.db, node.info.author)),
     }
     data = envelope.seal(node.keys, peer.subject, peer.encryption, KIND, payload)
     path = Path(path)
@@ -83,9 +83,16 @@ def import_bundle(node, path: Path) -> ImportSummary:
         raise envelope.EnvelopeError(f"this bundle was already imported on {seen[0]}; a "
                                      "replayed bundle is refused")
     payload = opened.payload
+    if not isinstance(payload, dict):
+        raise envelope.EnvelopeError("bundle contents are malformed (not a map)")
     try:
-        chain = [Certificate.parse(raw.encode("utf-8"), bytes.fromhex(sig))
-                 for raw, sig in payload["chain"]]
+        chain = chain_from_wire(payload["chain"])
+    except KeyError:
+        raise envelope.EnvelopeError("bundle contents are malformed (it has no certificate "
+                                     "chain)") from None
+    except InvalidInput as exc:
+        raise envelope.EnvelopeError(f"bundle contents are malformed: {exc}") from None
+    try:
         parsed = [wire.Page.from_wire(p) for p in payload["pages"]]
         sender_frontier = wire.frontier_from_wire(payload["frontier"])
         refused_reports = [[str(a), str(b)] for a, b in payload["refused"]]

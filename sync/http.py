@@ -25,9 +25,9 @@ from urllib.parse import parse_qsl
 
 import attrs
 
-from xinfang.core.certs import Certificate
+from xinfang.core.certs import Certificate, chain_from_wire, chain_to_wire
+from xinfang.core.errors import InvalidInput, XinfangError
 from xinfang.core.routes import Request, Response
-from xinfang.core.errors import XinfangError
 from xinfang.core.node import Node
 
 from . import envelope, peers, receive, send, wire
@@ -43,14 +43,14 @@ class SyncError(XinfangError):
 
 
 def _chain_wire(db, author: str) -> list[list[str]]:
-    return [[c.raw.decode("utf-8"), c.signature.hex()] for c in chain_of(db, author)]
+    return chain_to_wire(chain_of(db, author))
 
 
 def _chain_parse(data: Any) -> list[Certificate]:
     try:
-        return [Certificate.parse(raw.encode("utf-8"), bytes.fromhex(sig)) for raw, sig in data]
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise TrustError(f"malformed certificate chain ({exc})") from None
+        return chain_from_wire(data)
+    except InvalidInput as exc:
+        raise TrustError(f"malformed certificate chain: {exc}") from None
 
 
 # -- server ----------------------------------------------------------------------

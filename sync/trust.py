@@ -10,18 +10,21 @@ certificates, each inside its issuer's scope, leads to the pinned root.
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 import attrs
 
-from xinfang.core import areas, codec, keys, store
+from xinfang.core import areas, keys, signed, store
 from xinfang.core.certs import (MAX_CHAIN, Authority, Certificate, TrustError, certificate,
-                                chain_of, validate_chain)
-from xinfang.core.errors import InvalidInput, XinfangError
+                                chain_from_wire, chain_of, chain_to_wire, validate_chain)
+from xinfang.core.errors import InvalidInput
 
-REQUEST_DOMAIN = b"xinfang-enroll-v1\x00"
+KIND = "enrolment"
+REQUEST_DOMAIN = signed.KINDS[KIND].domain
+#: the key of the enrolment request file's one entry, the request's wire form
+REQUEST_KEY = "enrolment_request"
+FIELDS = ("subject", "encryption", "area", "level", "name")
 
 
 @attrs.frozen
@@ -34,22 +37,44 @@ class EnrolmentRequest:
     level: str
     name: str
 
+    @classmethod
+    def from_document(cls, document: signed.Signed) -> "EnrolmentRequest":
+        content = document.content
+        if not isinstance(content, dict) or any(name not in content for name in FIELDS):
+            raise TrustError("not an enrolment request file (the request is missing fields)")
+        wrong = [name for name in FIELDS if not isinstance(content[name], str)]
+        if wrong:
+            raise TrustError(f"not an enrolment request file (fields {', '.join(wrong)} "
+                             "must be strings)")
+        return cls(document.raw, document.signature, *(content[name] for name in FIELDS))
+
+    def signature_valid(self) -> bool:
+        return signed.signature_valid(KIND, self.subject, self.raw, self.signature)
+
+    def to_wire(self) -> list[str]:
+        """The one wire form of a signed document (see ``signed``)."""
+        return signed.to_wire(self.raw, self.signature)
+
     def to_json(self) -> str:
-        return json.dumps({"enrolment_request": base64.b64encode(self.raw).decode(),
-                           "signature": self.signature.hex()}, indent=1)
+        """The request file: a JSON map whose one entry is the request's wire form."""
+        return json.dumps({REQUEST_KEY: self.to_wire()}, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> "EnrolmentRequest":
         try:
             data = json.loads(text)
-            raw = base64.b64decode(data["enrolment_request"], validate=True)
-            signature = bytes.fromhex(data["signature"])
-            content = codec.decode(raw)
-            request = cls(raw, signature, content["subject"], content["encryption"],
-                          content["area"], content["level"], content["name"])
-        except (ValueError, KeyError, TypeError, XinfangError) as exc:
+        except (TypeError, ValueError) as exc:
+            raise TrustError(f"not an enrolment request file (not JSON: {exc})") from None
+        if not isinstance(data, dict) or REQUEST_KEY not in data:
+            raise TrustError(f"not an enrolment request file (no {REQUEST_KEY!r} entry)")
+        if "signature" in data:
+            raise TrustError("this enrolment request file was written by an older release; "
+                             "run `xinfang enroll request` again on the new node")
+        try:
+            request = cls.from_document(signed.from_wire(KIND, data[REQUEST_KEY]))
+        except signed.SignedError as exc:
             raise TrustError(f"not an enrolment request file ({exc})") from None
-        if not keys.verify(request.subject, signature, REQUEST_DOMAIN + raw):
+        if not request.signature_valid():
             raise TrustError("the enrolment request's signature does not verify: it was "
                              "altered, or not made by the key it names")
         return request
@@ -59,9 +84,7 @@ def make_request(node) -> EnrolmentRequest:
     info = node.info
     content = {"v": 1, "subject": info.author, "encryption": info.encryption,
                "area": info.area, "level": info.level, "name": info.name}
-    raw = codec.encode(content)
-    return EnrolmentRequest(raw, node.keys.sign(REQUEST_DOMAIN + raw), info.author,
-                            info.encryption, info.area, info.level, info.name)
+    return EnrolmentRequest.from_document(signed.sign(node.keys, KIND, content))
 
 
 def own_certificate(node) -> Certificate:
@@ -93,17 +116,20 @@ def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
                              area=request.area, level=level.name, name=request.name)
     with parent.db.atomic():
         remember(parent.db, cert)
-    return {"certificate": json.loads(cert.to_json()),
-            "chain": [json.loads(c.to_json()) for c in chain_of(parent.db, parent_cert.subject)],
+    return {"certificate": cert.to_wire(),
+            "chain": chain_to_wire(chain_of(parent.db, parent_cert.subject)),
             "match_key": parent.match_key}
 
 
 def import_certificate(node, data: dict[str, Any]) -> Certificate:
     """The child's side: check the certificate and chain, pin the root, store them."""
+    if not isinstance(data, dict) or not {"certificate", "chain"} <= data.keys():
+        raise TrustError("not a certificate file from `xinfang enroll sign` (it has no "
+                         "certificate and chain)")
     try:
-        cert = Certificate.from_json(json.dumps(data["certificate"]))
-        chain = [Certificate.from_json(json.dumps(c)) for c in data["chain"]]
-    except (KeyError, TypeError, InvalidInput) as exc:
+        cert = Certificate.from_wire(data["certificate"])
+        chain = chain_from_wire(data["chain"])
+    except InvalidInput as exc:
         raise TrustError(f"not a certificate file from `xinfang enroll sign` ({exc})") from None
     info = node.info
     if (cert.subject, cert.encryption, cert.area, cert.level) != (

@@ -218,8 +218,7 @@ def seal_pages(sender: Node, receiver: Node, wires: list[dict[str, Any]],
         "pages": list(wires),
         "frontier": frontier_to_wire(frontier(sender.db)),
         "refused": [list(r) for r in refused],
-        "chain": [[c.raw.decode("utf-8"), c.signature.hex()]
-                  for c in trust.chain_of(sender.db, sender.info.author)],
+        "chain": [c.to_wire() for c in trust.chain_of(sender.db, sender.info.author)],
     }
     return envelope.seal(sender.keys, receiver.info.author, receiver.info.encryption,
                          bundle.KIND, payload)
@@ -266,8 +265,8 @@ def signed_request(node: Node, payload: dict[str, Any], sent_ms: int | None = No
     else:
         cert = trust.certificate(node.db, node.certificate.issuer)
         to, encryption = cert.subject, cert.encryption
-    payload = {**payload, "chain": [[c.raw.decode("utf-8"), c.signature.hex()]
-                                    for c in trust.chain_of(node.db, node.info.author)]}
+    payload = {**payload, "chain": [c.to_wire() for c in trust.chain_of(node.db,
+                                                                         node.info.author)]}
     sent = int(time.time() * 1000) if sent_ms is None else sent_ms
     return envelope.seal(node.keys, to, encryption, "request", payload, extra={"sent": sent})
 

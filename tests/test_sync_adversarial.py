@@ -360,7 +360,7 @@ def test_uncertified_callers_chain_does_not_shadow_a_genuine_certificate(tree, t
     fake = Certificate.issue(attacker, subject=village.info.author,
                              encryption=village.info.encryption, area=village.info.area,
                              level="village", name="冒名的村站")
-    chain = [[c.raw.decode("utf-8"), c.signature.hex()] for c in (fake, fake_root)]
+    chain = [c.to_wire() for c in (fake, fake_root)]
     body = envelope.seal(attacker, county.info.author, county.info.encryption, "request",
                          {"op": "hello", "frontier": [], "chain": chain},
                          extra={"sent": int(time.time() * 1000)})
@@ -407,8 +407,8 @@ def test_identity_key_request_whose_signature_verifies_is_still_refused(tree):
     raw = codec.encode(content)
     base_point = bytes.fromhex("58" + "66" * 31)
     signature = base_point + (1).to_bytes(32, "little")
-    text = json.dumps({"enrolment_request": base64.b64encode(raw).decode(),
-                       "signature": signature.hex()})
+    text = json.dumps({"enrolment_request": [base64.b64encode(raw).decode(),
+                                             base64.b64encode(signature).decode()]})
     request = trust.EnrolmentRequest.from_json(text)  # any signature "verifies" for this key
     with pytest.raises(InvalidInput, match="small order"):
         trust.sign_request(tree.township, request)
