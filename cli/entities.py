@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from xinfang.core import kernel
+from xinfang.core import kernel, records
 from xinfang.core.entities import EntityType, Field, Step
 from xinfang.core.errors import InvalidInput
 
@@ -47,7 +47,7 @@ def field_option(field: Field, registry) -> click.Option:
 
 
 def _record_summary(node, entity: str, entity_id: str) -> dict[str, Any]:
-    data = kernel.get(node, entity, entity_id).to_dict()
+    data = records.get(node, entity, entity_id).to_dict()
     data.pop("history")
     data.pop("conflicts")
     return data
@@ -68,7 +68,7 @@ def step_command(entity_type: EntityType, step: Step, registry,
             if take is not None:
                 take(node, entity_id, step.name, given)
             else:
-                kernel.take_step(node, entity, entity_id, step.name, given)
+                records.take_step(node, entity, entity_id, step.name, given)
             data = (summary or (lambda n, i: _record_summary(n, entity, i)))(node, entity_id)
         emit(data, as_json,
              lambda d: f"{d['id']}：{step.label}完成，当前状态 {d['status_label']}")
@@ -89,7 +89,7 @@ def create_command(entity_type: EntityType, registry) -> click.Command:
     def callback(app: App, area, fields, as_json, **values):
         given = {k: v for k, v in values.items() if v is not None}
         with app.open_node() as node:
-            entity_id = kernel.create(node, entity_type.name, given, area=area,
+            entity_id = records.create(node, entity_type.name, given, area=area,
                                       fields=parse_assignments(fields, "--field"))
             data = _record_summary(node, entity_type.name, entity_id)
         emit(data, as_json, lambda d: f"已{create.label} {d['id']}（{d['status_label']}）")
@@ -111,10 +111,10 @@ def list_command(entity_type: EntityType, registry) -> click.Command:
     @json_option
     @pass_app
     def list_(app: App, status, area, since, until, where, as_json):
-        filters = kernel.RecordFilter(status=status, area=area, since=since, until=until,
+        filters = records.RecordFilter(status=status, area=area, since=since, until=until,
                                       values=parse_assignments(where, "--where"))
         with app.open_node() as node:
-            rows = [r.to_dict() for r in kernel.list_records(node, entity_type.name, filters)]
+            rows = [r.to_dict() for r in records.list_records(node, entity_type.name, filters)]
         columns = [f for f in entity_type.create.fields if f.kind != "text" or f is date]
 
         def text(rs):
@@ -136,7 +136,7 @@ def record_text(record: dict[str, Any], entity_type: EntityType, node=None) -> s
     for field in entity_type.create.fields:
         value = record["values"].get(field.name)
         if value is not None:
-            shown = kernel.value_text(node, field, value) if node is not None else value
+            shown = records.value_text(node, field, value) if node is not None else value
             lines.append(f"  {field.label} {shown}")
     for name, value in record["fields"].items():
         lines.append(f"  {name} {value}")
@@ -158,7 +158,7 @@ def show_command(entity_type: EntityType, registry) -> click.Command:
     @pass_app
     def show(app: App, entity_id, as_json):
         with app.open_node() as node:
-            record = kernel.get(node, entity_type.name, entity_id).to_dict()
+            record = records.get(node, entity_type.name, entity_id).to_dict()
             text = record_text(record, entity_type, node)
         emit(record, as_json, lambda _: text)
 

@@ -19,7 +19,7 @@ from plugins import hearing, inspection
 from sync_helpers import carry, enrol, event_ids, new_node, register, views
 from xinfang.app import plugin_manager
 from xinfang.cli.main import build_cli
-from xinfang.core import fold, held, kernel, policy, store
+from xinfang.core import fold, held, policy, records, store
 from xinfang.core.node import Node
 from xinfang.plugins.cases import api
 
@@ -67,7 +67,7 @@ def tree(tmp_path):
 
 
 def test_records_no_relay_can_fold_still_cross_the_tree_both_ways(tree, tmp_path):
-    entity_id = kernel.create(tree.village, "inspection", {"topic": "渠道护坡"})
+    entity_id = records.create(tree.village, "inspection", {"topic": "渠道护坡"})
     case_id = register(tree.village, 1)
     tree.up(tmp_path)
     # the relays keep the record (held) and the case behind it was not stalled
@@ -76,11 +76,11 @@ def test_records_no_relay_can_fold_still_cross_the_tree_both_ways(tree, tmp_path
         assert [(g.entity, g.entities, g.events) for g in groups] == [("inspection", 1, 1)]
         assert groups[0].authors == (tree.village.info.name,)
         assert api.get_case(relay, case_id, reveal=False).id == case_id
-    assert kernel.get(tree.city, "inspection", entity_id).status == "planned"
+    assert records.get(tree.city, "inspection", entity_id).status == "planned"
     # a decision at the city comes back down through the same relays
-    kernel.take_step(tree.city, "inspection", entity_id, "inspect")
+    records.take_step(tree.city, "inspection", entity_id, "inspect")
     tree.down(tmp_path)
-    assert kernel.get(tree.village, "inspection", entity_id).status == "inspected"
+    assert records.get(tree.village, "inspection", entity_id).status == "inspected"
     assert held.held(tree.township)[0].events == 2
     # the village's later cases still flow: nothing waits on the held record
     later = register(tree.village, 2)
@@ -90,8 +90,8 @@ def test_records_no_relay_can_fold_still_cross_the_tree_both_ways(tree, tmp_path
 
 
 def test_held_events_are_listed_by_the_cli_with_counts_and_authors(tree, tmp_path):
-    kernel.create(tree.village, "inspection", {"topic": "渠道护坡"})
-    kernel.create(tree.village, "inspection", {"topic": "危房排查"})
+    records.create(tree.village, "inspection", {"topic": "渠道护坡"})
+    records.create(tree.village, "inspection", {"topic": "危房排查"})
     carry(tree.village, tree.township, tmp_path)
     cli = build_cli(plugin_manager())
     result = CliRunner().invoke(cli, ["--home", str(tree.township.home), "held", "--json"])
@@ -105,8 +105,8 @@ def test_held_events_are_listed_by_the_cli_with_counts_and_authors(tree, tmp_pat
 
 
 def test_installing_the_plugin_folds_what_was_held_into_the_same_views(tree, tmp_path):
-    entity_id = kernel.create(tree.village, "inspection", {"topic": "渠道护坡"})
-    kernel.take_step(tree.village, "inspection", entity_id, "inspect")
+    entity_id = records.create(tree.village, "inspection", {"topic": "渠道护坡"})
+    records.take_step(tree.village, "inspection", entity_id, "inspect")
     register(tree.village, 1)
     carry(tree.village, tree.township, tmp_path)
     home = tree.township.home
@@ -114,7 +114,7 @@ def test_installing_the_plugin_folds_what_was_held_into_the_same_views(tree, tmp
     # the next command that opens the node with the plugin installed folds it
     with Node.open(home, pm=plugin_manager([inspection])) as township:
         assert held.held(township) == []
-        assert kernel.get(township, "inspection", entity_id).status == "inspected"
+        assert records.get(township, "inspection", entity_id).status == "inspected"
         reference = new_node(tmp_path / "reference", "township", TOWNSHIP, "对照镇",
                              plugins=[inspection])
         reference.ingest(store.all_events(township.db))
@@ -129,7 +129,7 @@ def test_installing_the_plugin_folds_what_was_held_into_the_same_views(tree, tmp
 
 
 def test_relays_send_exactly_what_a_relay_with_the_plugin_would(tree, tmp_path):
-    kernel.create(tree.village, "inspection", {"topic": "渠道护坡"})
+    records.create(tree.village, "inspection", {"topic": "渠道护坡"})
     register(tree.village, 1)
     tree.up(tmp_path)
     # every event the village wrote reached the top, through both relays

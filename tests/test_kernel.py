@@ -14,7 +14,7 @@ import pytest
 
 from plugins import inspection
 from sync_helpers import build_tree, carry, new_node, enrol, views
-from xinfang.core import fold, kernel, verify
+from xinfang.core import fold, records, verify
 from xinfang.core.errors import InvalidInput, NotFound, PluginError, StepRefused
 from xinfang.core.entities import EntityType, Field, State, Step
 from xinfang.core.plugins import Registry, get_plugin_manager
@@ -81,31 +81,31 @@ def test_missing_field_and_unknown_entity_are_clear_errors_with_nothing_written(
 
 def test_api_lists_with_filters_and_refuses_an_unknown_status(make_node):
     node = make_node(plugins=WITH)
-    first = kernel.create(node, "inspection", {"topic": "消防通道"})
-    kernel.create(node, "inspection", {"topic": "电线老化"})
-    kernel.take_step(node, "inspection", first, "inspect")
-    found = kernel.list_records(node, "inspection", kernel.RecordFilter(status="inspected"))
+    first = records.create(node, "inspection", {"topic": "消防通道"})
+    records.create(node, "inspection", {"topic": "电线老化"})
+    records.take_step(node, "inspection", first, "inspect")
+    found = records.list_records(node, "inspection", records.RecordFilter(status="inspected"))
     assert [r.id for r in found] == [first]
-    by_topic = kernel.list_records(node, "inspection",
-                                   kernel.RecordFilter(values={"topic": "电线老化"}))
+    by_topic = records.list_records(node, "inspection",
+                                   records.RecordFilter(values={"topic": "电线老化"}))
     assert [r.values["topic"] for r in by_topic] == ["电线老化"]
     with pytest.raises(InvalidInput, match="没有状态"):
-        kernel.list_records(node, "inspection", kernel.RecordFilter(status="lost"))
+        records.list_records(node, "inspection", records.RecordFilter(status="lost"))
     with pytest.raises(NotFound):
-        kernel.get(node, "inspection", "431202101201-2026-09999")
+        records.get(node, "inspection", "431202101201-2026-09999")
 
 
 def test_concurrent_steps_become_a_listed_conflict_on_every_node(tmp_path):
     tree = build_tree(tmp_path, plugins=WITH)
     village, township = tree.village, tree.township
-    entity_id = kernel.create(village, "inspection", {"topic": "河道护栏"})
+    entity_id = records.create(village, "inspection", {"topic": "河道护栏"})
     carry(village, township, tmp_path)
-    kernel.take_step(village, "inspection", entity_id, "inspect", {"date": "2026-03-02"})
-    kernel.take_step(township, "inspection", entity_id, "inspect", {"date": "2026-03-03"})
+    records.take_step(village, "inspection", entity_id, "inspect", {"date": "2026-03-02"})
+    records.take_step(township, "inspection", entity_id, "inspect", {"date": "2026-03-03"})
     carry(village, township, tmp_path)
     carry(township, village, tmp_path)
     for node in (village, township):
-        record = kernel.get(node, "inspection", entity_id)
+        record = records.get(node, "inspection", entity_id)
         assert record.status == "inspected"
         assert len(record.conflicts) == 1 and "inspect" in record.conflicts[0]["type"]
     assert views(village) == views(township)
@@ -115,15 +115,15 @@ def test_concurrent_steps_become_a_listed_conflict_on_every_node(tmp_path):
 def test_records_sync_up_the_tree_and_rebuild_to_the_same_views(tmp_path):
     tree = build_tree(tmp_path, plugins=WITH)
     village, township, county = tree.village, tree.township, tree.county
-    entity_id = kernel.create(village, "inspection", {"topic": "校舍安全"})
-    kernel.take_step(village, "inspection", entity_id, "inspect")
+    entity_id = records.create(village, "inspection", {"topic": "校舍安全"})
+    records.take_step(village, "inspection", entity_id, "inspect")
     carry(village, township, tmp_path)
     carry(township, county, tmp_path)
-    assert kernel.get(county, "inspection", entity_id).status == "inspected"
-    kernel.take_step(county, "inspection", entity_id, "close")
+    assert records.get(county, "inspection", entity_id).status == "inspected"
+    records.take_step(county, "inspection", entity_id, "close")
     carry(county, township, tmp_path)
     carry(township, village, tmp_path)
-    assert kernel.get(village, "inspection", entity_id).status == "closed"
+    assert records.get(village, "inspection", entity_id).status == "closed"
     assert views(village) == views(county)
     for node in tree.nodes:
         assert verify.rebuild(node, check_only=True).consistent

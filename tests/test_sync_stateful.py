@@ -41,7 +41,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from conftest import SharedClock, synthetic_id
 from plugins import inspection
-from xinfang.core import fold, kernel, policy, store, verify
+from xinfang.core import fold, policy, records, store, verify
 from xinfang.core.errors import StepRefused
 from xinfang.core.node import Draft, Node
 from xinfang.core.plugins import get_plugin_manager
@@ -411,12 +411,12 @@ class SyncTree(RuleBasedStateMachine):
         if movable and data.draw(st.booleans(), label="move one"):
             entity_id, status = data.draw(st.sampled_from(movable), label="inspection")
             step = "inspect" if status == "planned" else "close"
-            kernel.take_step(node, "inspection", entity_id, step, today=TODAY)
+            records.take_step(node, "inspection", entity_id, step, today=TODAY)
             note(f"{at} takes {step} on {entity_id}")
         else:
             area = data.draw(st.sampled_from([a for a in AREAS if a.startswith(at)]),
                              label="inspection area")
-            entity_id = kernel.create(node, "inspection", {"topic": "河道护栏"}, area=area,
+            entity_id = records.create(node, "inspection", {"topic": "河道护栏"}, area=area,
                                       today=TODAY)
             note(f"{at} plans {entity_id} for {area}")
         self.made_by(at)

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from xinfang.core import areas, kernel, sealing
+from xinfang.core import areas, kernel, records, sealing
 from xinfang.core.entities import Field, convert_field
 from xinfang.core.errors import InvalidInput, NotFound
 from xinfang.core.node import Draft, Node
@@ -120,7 +120,7 @@ def _petitioner(node: Node, person: PetitionerInput, secrets: list[Secret],
 
 def next_case_id(node: Node, year: int) -> str:
     """案号: the kernel's numbering (area, year, a serial in the epoch's range)."""
-    return kernel.next_id(node, ENTITY, year)
+    return records.next_id(node, ENTITY, year)
 
 
 def register_case(node: Node, data: CaseInput, today: dt.date | None = None) -> str:
@@ -145,7 +145,7 @@ def register_case(node: Node, data: CaseInput, today: dt.date | None = None) -> 
     given = {"channel": data.channel, "category": data.category, "kind": data.kind,
              "request": data.request, "received": data.received or today,
              "headcount": headcount}
-    return kernel.create(node, ENTITY, given, area=area, fields=data.fields, today=today,
+    return records.create(node, ENTITY, given, area=area, fields=data.fields, today=today,
                          body={"petitioners": people}, secrets=secrets)
 
 
@@ -162,7 +162,7 @@ def take_step(node: Node, case_id: str, step_name: str, given: dict[str, Any] | 
         if len(to_area) <= len(own):
             raise InvalidInput(f"交办至区划 {to_area} 是本节点自己的区划；请交办到下级区划，"
                                "或用 --unit 交给责任单位")
-    return kernel.take_step(node, ENTITY, case_id, step_name, given, today)
+    return records.take_step(node, ENTITY, case_id, step_name, given, today)
 
 
 def guard_view(node: Node, case_id: str) -> dict[str, Any] | None:
@@ -209,13 +209,13 @@ def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:
         "select kind, label, start, due, met_on, obligation from case_deadlines "
         "where case_id = ? order by start, kind", [case_id]))
     return attrs.evolve(case, petitioners=tuple(people), deadlines=deadlines,
-                        history=kernel.history(node, ENTITY, case_id),
-                        conflicts=kernel.conflicts(node, ENTITY, case_id))
+                        history=records.history(node, ENTITY, case_id),
+                        conflicts=records.conflicts(node, ENTITY, case_id))
 
 
 def fields_text(node: Node, values: dict[str, Any]) -> dict[str, Any]:
     """Plugin case fields by label, with yes/no and vocabulary labels."""
-    return {field.label: kernel.value_text(node, field, values[field.name])
+    return {field.label: records.value_text(node, field, values[field.name])
             for field in node.registry.fields(ENTITY) if field.name in values}
 
 

@@ -1,0 +1,263 @@
+"""Records: the API over the kernel that the CLI, the web and plugin authors call.
+
+Create an entity, take a step, read one with its history and conflicts, list
+them with filters. Every function checks and converts what a person typed,
+refuses bad input with a clear ``XinfangError`` and writes nothing then; the
+events it writes are folded by ``core.kernel`` like any that arrive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import attrs
+
+from . import areas
+from .entities import EntityType, Field, Step, convert_field
+from .errors import InvalidInput, NotFound
+from .kernel import column, date_field, guard_view, load
+
+EPOCH_SERIALS = 100_000
+
+
+@attrs.frozen
+class Record:
+    """One entity as a person reads it: state, values, history and conflicts."""
+
+    entity: str
+    id: str
+    area: str
+    status: str
+    status_label: str
+    values: dict[str, Any]
+    fields: dict[str, Any]
+    updated: str
+    history: tuple[dict[str, Any], ...] = ()
+    conflicts: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+def entity_type_of(node, entity: str) -> EntityType:
+    entity_type = node.registry.entity_type(entity)
+    if entity_type is None or not entity_type.lifecycle_entity:
+        raise NotFound(f"没有名为 {entity!r} 的记录类型 (no lifecycle entity type {entity!r})")
+    return entity_type
+
+
+def convert_values(node, fields, given: dict[str, Any], today: dt.date,
+                   what: str) -> dict[str, Any]:
+    """User input for ``fields`` as canonical values; unknown names are refused."""
+    by_name = {f.name: f for f in fields}
+    unknown = sorted(set(given) - set(by_name))
+    if unknown:
+        raise InvalidInput(f"{what} 没有这些项：{', '.join(unknown)}；可填：" +
+                           ("、".join(f"{f.label}({f.name})" for f in fields) or "无"))
+    values = {}
+    for field in fields:
+        choices = node.registry.vocabulary(field.choices) if field.choices else None
+        value = convert_field(field, given.get(field.name), choices, today=today)
+        if value is not None:
+            values[field.name] = value
+    return values
+
+
+def next_id(node, entity: str, year: int) -> str:
+    """编号: the creating node's area code, the year and a serial.
+
+    Each epoch numbers in its own range (epoch 1 from 100001): a node
+    restored from a backup cannot know which numbers it gave out after the
+    backup, and must never give one out twice. Within a range the serials
+    have one width, so the largest is found by an index range query.
+    """
+    info = node.info
+    prefix = f"{info.area}-{year}-"
+    low = info.epoch * EPOCH_SERIALS
+    width = len(f"{low + 1:05d}")
+    row = node.db.execute(
+        "select max(entity_id) from events where entity = ? and entity_id >= ? and entity_id <= ? "
+        "and length(entity_id) = ?",
+        [entity, f"{prefix}{low + 1:0{width}d}", f"{prefix}{low + EPOCH_SERIALS - 1:0{width}d}",
+         len(prefix) + width]).fetchone()
+    serial = int(row[0][len(prefix):]) if row and row[0] else low
+    if serial + 1 >= low + EPOCH_SERIALS:
+        raise InvalidInput(f"本纪元的编号已用尽（{prefix}…）；请运行 `xinfang node new-epoch` 后再登记")
+    return f"{prefix}{serial + 1:0{width}d}"
+
+
+def create(node, entity: str, given: dict[str, Any], *, area: str | None = None,
+           fields: dict[str, Any] | None = None, today: dt.date | None = None,
+           body: dict[str, Any] | None = None, secrets=()) -> str:
+    """Create an entity and return its id. Nothing is written on bad input.
+
+    ``body`` adds keys the plugin builds itself (``EntityType.body_keys``).
+    """
+    from .node import Draft
+
+    today = today or dt.date.today()
+    entity_type = entity_type_of(node, entity)
+    given = dict(given)
+    date = date_field(entity_type)
+    if date is not None:
+        given.setdefault(date.name, today.isoformat())
+    values = convert_values(node, entity_type.create.fields, given, today,
+                            f"{entity_type.label}{entity_type.create.label}")
+    extra = convert_values(node, node.registry.fields(entity), fields or {}, today,
+                           f"{entity_type.label}的扩展字段")
+    area = area or node.info.area
+    areas.check_code(area)
+    if not node.in_jurisdiction(area):
+        raise InvalidInput(f"区划 {area} 不在本节点辖区 {node.info.area}（{node.info.name}）内")
+    created_on = values.get(date.name) if date else None
+    year = int((created_on or today.isoformat())[:4])
+    entity_id = next_id(node, entity, year)
+    node.append(Draft(f"{entity}.{entity_type.create.name}", entity, entity_id, area,
+                      {**values, **(body or {}), "fields": extra, "by": node.operator}, secrets))
+    return entity_id
+
+
+def take_step(node, entity: str, entity_id: str, step_name: str,
+              given: dict[str, Any] | None = None, today: dt.date | None = None) -> str:
+    """Take a lifecycle step; refused with the current state and the steps allowed."""
+    from .node import Draft
+
+    today = today or dt.date.today()
+    entity_type = entity_type_of(node, entity)
+    view = guard_view(node.context, entity_type, entity_id)
+    if view is None:
+        raise NotFound(f"本节点没有{entity_type.label} {entity_id}；"
+                       f"`xinfang {entity_type.command or entity} list` 列出全部")
+    lifecycle = node.registry.lifecycle(entity)
+    step: Step | None = lifecycle.steps.get(step_name)
+    if step is None or view["status"] not in step.sources:
+        lifecycle.check(view, step_name, {})  # raises, naming the state and allowed steps
+    given = dict(given or {})
+    if any(f.name == "date" for f in step.fields):
+        given.setdefault("date", today.isoformat())
+    values = convert_values(node, step.fields, given, today, f"{step.label}({step.name})")
+    lifecycle.check(view, step_name, values)
+    event = node.append(Draft(f"{entity}.{step_name}", entity, entity_id, view["area"],
+                              {"values": values, "by": node.operator}))
+    return event.id
+
+
+def history(node, entity: str, entity_id: str) -> tuple[dict[str, Any], ...]:
+    lifecycle = node.registry.lifecycle(entity)
+    return tuple(
+        {**{k: h[k] for k in ("step", "label", "date", "operator", "status")},
+         "status_label": lifecycle.label(h["status"]), "node": node.author_name(h["author"]),
+         "details": json.loads(h["details"]),
+         "summary": summary_text(node, lifecycle.steps.get(h["step"]), json.loads(h["details"]))}
+        for h in node.db.query("select * from entity_history where entity = ? and entity_id = ? "
+                               "order by ord", [entity, entity_id]))
+
+
+def conflicts(node, entity: str, entity_id: str) -> tuple[dict[str, Any], ...]:
+    return tuple(node.db.query("select event_id, type, reason from conflicts where entity = ? "
+                               "and entity_id = ? order by order_key", [entity, entity_id]))
+
+
+def summary_text(node, step: Step | None, details: dict[str, Any]) -> str:
+    """A step's values in the users' words: labels, not codes."""
+    fields = {f.name: f for f in step.fields} if step else {}
+    parts = []
+    for name, value in details.items():
+        field = fields.get(name)
+        if name == "date" or field is None:
+            continue
+        parts.append(f"{field.label}：{value_text(node, field, value)}")
+    return "；".join(parts)
+
+
+def value_text(node, field: Field, value: Any) -> Any:
+    if field.choices:
+        return node.registry.label(field.choices, value)
+    if field.kind == "bool":
+        return "是" if value else "否"
+    return value
+
+
+def _record_of(node, entity_type: EntityType, row: dict[str, Any], full: bool) -> Record:
+    lifecycle = node.registry.lifecycle(entity_type.name)
+    values = {f.name: row.get(f.name) for f in entity_type.create.fields}
+    fields = row.get("fields") or {}
+    return Record(entity_type.name, row["id"], row["area"], row["status"],
+                  lifecycle.label(row["status"]), values,
+                  fields if isinstance(fields, dict) else json.loads(fields), row.get("updated", ""),
+                  history(node, entity_type.name, row["id"]) if full else (),
+                  conflicts(node, entity_type.name, row["id"]) if full else ())
+
+
+def get(node, entity: str, entity_id: str) -> Record:
+    entity_type = entity_type_of(node, entity)
+    row = load(node.db, entity_type, entity_id)
+    if row is None:
+        raise NotFound(f"本节点没有{entity_type.label} {entity_id}；"
+                       f"`xinfang {entity_type.command or entity} list` 列出全部")
+    return _record_of(node, entity_type, row, full=True)
+
+
+@attrs.frozen
+class RecordFilter:
+    """What ``list`` narrows by; every filter is optional."""
+
+    status: str | None = None
+    area: str | None = None
+    since: str | None = None
+    until: str | None = None
+    values: dict[str, Any] = attrs.Factory(dict)
+
+
+def status_name(node, entity: str, given: str) -> str:
+    lifecycle = node.registry.lifecycle(entity)
+    names = {s.name: s.name for s in lifecycle.states.values()}
+    names.update({s.label: s.name for s in lifecycle.states.values()})
+    if given not in names:
+        raise InvalidInput(f"没有状态 {given!r}；可选：" + "、".join(
+            f"{s.label}({s.name})" for s in lifecycle.states.values()))
+    return names[given]
+
+
+def where_clause(node, entity_type: EntityType, filters: RecordFilter) -> tuple[list[str], list]:
+    """SQL conditions for ``filters``, checked and converted as the user wrote them."""
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.status:
+        where.append("status = ?")
+        params.append(status_name(node, entity_type.name, filters.status))
+    if filters.area:
+        areas.check_code(filters.area)
+        where.append("area like ?")
+        params.append(filters.area + "%")
+    date = date_field(entity_type)
+    for bound, op in ((filters.since, ">="), (filters.until, "<=")):
+        if bound:
+            if date is None:
+                raise InvalidInput(f"{entity_type.label}没有日期，不能按日期筛选")
+            value = convert_field(Field(date.name, date.label, kind="date"), bound)
+            where.append(f"[{date.name}] {op} ?")
+            params.append(value)
+    fields = {f.name: f for f in entity_type.create.fields}
+    for name, raw in filters.values.items():
+        field = fields.get(name)
+        if field is None:
+            raise InvalidInput(f"{entity_type.label}没有可筛选的项 {name!r}")
+        choices = node.registry.vocabulary(field.choices) if field.choices else None
+        where.append(f"[{name}] = ?")
+        params.append(column(convert_field(field, raw, choices)))
+    return where, params
+
+
+def list_records(node, entity: str, filters: RecordFilter = RecordFilter()) -> list[Record]:
+    entity_type = entity_type_of(node, entity)
+    where, params = where_clause(node, entity_type, filters)
+    date = date_field(entity_type)
+    order = f"[{date.name}], id" if date else "id"
+    sql = f"select * from [{entity_type.table}]"
+    if where:
+        sql += " where " + " and ".join(where)
+    return [_record_of(node, entity_type, row, full=False)
+            for row in node.db.query(sql + f" order by {order}", params)]
