@@ -70,18 +70,21 @@ class Admission:
               local: bool = False) -> str | None:
         """Why ``event`` may not enter this log, ``DUPLICATE``, or None.
 
-        ``local`` is for an event this node has just signed from a draft that
-        ``validate`` passed: its signature and plugin checks are not repeated.
+        ``local`` is for an event this node has just signed, in this
+        transaction, from a draft that ``validate`` passed, at the next place of
+        its own feed: its signature, plugin checks and chain link hold by
+        construction and are not repeated.
         """
         db = self.db
-        stored = db.execute("select id from events where author = ? and epoch = ? and seq = ?",
-                            [event.author, event.epoch, event.seq]).fetchone()
+        stored = None if local else db.execute(
+            "select id from events where author = ? and epoch = ? and seq = ?",
+            [event.author, event.epoch, event.seq]).fetchone()
         if stored and stored[0] == event.id:
             return DUPLICATE
         if not local and not event.signature_valid():
             return "签名无效 (bad signature: the event's signature does not verify)"
-        own = event.author == self.me
-        cert = self.authority.scope(event.author)
+        own = event.author == self.me  # its scope is this node's own area
+        cert = None if own else self.authority.scope(event.author)
         if cert is None and not own:
             return "作者不明 (unknown author: no certificate chain to the trusted root)"
         scope, name = (cert.area, cert.name) if cert else (self.own_scope, "本节点")
@@ -91,9 +94,8 @@ class Admission:
         if not in_scope(event.entity, event.area, self.own_scope):
             return (f"不属本节点 (not for this node): 区划 {event.area} 不在本节点辖区 "
                     f"{self.own_scope} 内")
-        reason = fold.excluded_reason(db, event.author, event.epoch, event.seq)
-        if reason:
-            return reason
+        if self.context.excluded(event):
+            return fold.excluded_reason(db, event.author, event.epoch, event.seq)
         if stored:
             self.freeze(event, name)
             return (f"分叉 (fork): {name} 以纪元 {event.epoch} 序号 {event.seq} 签署了两条不同的"
@@ -103,6 +105,8 @@ class Admission:
                 validate(self.node, event)
             except InvalidEvent as exc:
                 return f"无效 (invalid): {exc}"
+        if local:
+            return None
         return self._chain(event, scope.startswith(self.own_scope) or own, name, declared)
 
     def _chain(self, event: Event, whole: bool, name: str,

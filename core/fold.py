@@ -48,7 +48,6 @@ class FoldContext:
     _excluding: set[str] | None = None
     _held: set[tuple[str, str]] | None = None
     _policy: dict[tuple[str, str], Any] = attrs.Factory(dict)
-    _columns: dict[str, tuple[str, ...]] = attrs.Factory(dict)
     _removed: dict[Any, tuple[Any, Any]] = attrs.Factory(dict)
 
     def secret(self, digest: str | None) -> str | None:
@@ -59,10 +58,12 @@ class FoldContext:
         return row[0] if row else None
 
     def columns(self, table: str) -> tuple[str, ...]:
-        if table not in self._columns:
-            self._columns[table] = tuple(r[1] for r in self.db.conn.execute(
+        """A view table's columns, read once per registry (migrations ran before)."""
+        cache = self.registry.extras.setdefault("core.columns", {})
+        if table not in cache:
+            cache[table] = tuple(r[1] for r in self.db.conn.execute(
                 f"pragma table_info([{table}])"))
-        return self._columns[table]
+        return cache[table]
 
     # -- policy ------------------------------------------------------------------
 

@@ -138,7 +138,8 @@ def _step(ctx, entity_type: EntityType, event, step_name: str) -> None:
     facts = view["facts"]
     facts[step_name] = values
     changes["facts"] = dumps(facts)
-    columns = [c for c in changes if c in ctx.columns(entity_type.table)]
+    known = ctx.columns(entity_type.table)
+    columns = [c for c in changes if c in known]
     ctx.db.conn.execute(
         f"update [{entity_type.table}] set {', '.join(f'[{c}] = ?' for c in columns)} "
         "where id = ?", [*(column(changes[c]) for c in columns), event.entity_id])

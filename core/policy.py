@@ -26,7 +26,7 @@ from sqlite_utils.migrations import Migrations
 
 from xinfang import hookimpl
 
-from . import codec, store
+from . import areas, codec, store
 from .entities import EntityType
 from .errors import InvalidEvent, InvalidInput, NotFound, StepRefused
 
@@ -221,7 +221,7 @@ def set_policy(node, key: str, raw: Any, area: str | None = None):
         known = "、".join(sorted(node.registry.policy_keys)) or "无"
         raise NotFound(f"没有名为 {key!r} 的策略；可设定的策略：{known}")
     value = declared.convert(raw)
-    area = area or node.info.area
+    area = areas.check_code(area) if area else node.info.area
     if not node.in_jurisdiction(area):
         raise InvalidInput(f"区划 {area} 不在本节点辖区 {node.info.area} 内")
     root = store.get_meta(node.db, "root_author")
@@ -236,7 +236,7 @@ def set_policy(node, key: str, raw: Any, area: str | None = None):
 
 def policy_in_force(node, area: str | None = None) -> list[PolicyValue]:
     """Every declared key with the value in force at ``area`` (default this node's)."""
-    area = area or node.info.area
+    area = areas.check_code(area) if area else node.info.area
     ctx = node.context
     rows = {}
     for key, value_area, version, author in node.db.execute(

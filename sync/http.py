@@ -194,11 +194,13 @@ class SyncEndpoint:
         return result
 
 
-def make_server(home: Path, host: str, port: int, passphrase: str | None = None, threads: int = 4):
-    """A waitress server for the node at ``home`` (call ``.run()`` to serve)."""
+def make_server(home: Path, host: str, port: int, passphrase: str | None = None, threads: int = 4,
+                pm=None):
+    """A waitress server for the node at ``home`` (call ``.run()`` to serve), with the
+    plugins ``pm`` holds (by default the installed ones, as every command has)."""
     from waitress.server import create_server
 
-    node = Node.open(home, passphrase=passphrase)
+    node = Node.open(home, passphrase=passphrase, pm=pm)
     own_certificate(node)
     node.keys  # fail now on a wrong passphrase, not at the first request
     server = create_server(NodeApp(node), host=host, port=port, threads=threads,
@@ -220,6 +222,7 @@ class BackgroundServer:
     host: str = "127.0.0.1"
     port: int = 0
     threads: int = 4
+    pm: Any = None
     server: Any = None
     thread: threading.Thread | None = None
 
@@ -228,7 +231,8 @@ class BackgroundServer:
         return f"http://{self.host}:{self.server.effective_port}"
 
     def start(self) -> "BackgroundServer":
-        self.server = make_server(self.home, self.host, self.port, threads=self.threads)
+        self.server = make_server(self.home, self.host, self.port, threads=self.threads,
+                                  pm=self.pm)
         self.thread = threading.Thread(target=self.server.run, daemon=True,
                                        name=f"xinfang-serve-{self.home.name}")
         self.thread.start()
