@@ -9,13 +9,12 @@ from pathlib import Path
 
 import click
 
-from xinfang.core import keys
+from xinfang.core import keys, transports
 from xinfang.core.errors import InvalidInput
 from xinfang.core.node import Draft
 from xinfang.plugins import settlements
-from xinfang.sync import bundle as bundles
 from xinfang.sync import envelope, peers, trust
-from xinfang.sync.http import Client, SyncError, make_server
+from xinfang.sync.http import SyncError, make_server
 
 from .base import App, Group, pass_app
 from .output import emit, json_option, table
@@ -100,7 +99,7 @@ def bundle_export(app: App, peer, out, as_json):
     with app.open_node() as node:
         target = peers.resolve(node, peer)
         path = out or Path(f"{node.info.area}-to-{target.area}-{time.strftime('%Y%m%d%H%M%S')}.xfb")
-        summary = bundles.export_bundle(node, peer, path)
+        summary = transports.find(node.registry, "bundle").send(node, peer, path)
     emit(vars_of(summary), as_json,
          lambda d: f"已写出 {d['path']}：发往 {d['peer']}，{d['events']} 条事件，{d['bytes']} 字节")
 
@@ -112,7 +111,7 @@ def bundle_export(app: App, peer, out, as_json):
 def bundle_import(app: App, bundle_file, as_json):
     """Verify a bundle and apply it page by page."""
     with app.open_node() as node:
-        summary = bundles.import_bundle(node, bundle_file)
+        summary = transports.find(node.registry, "bundle").receive(node, bundle_file)
     data = vars_of(summary)
     data["refused"] = [vars_of(r) for r in summary.refused]
     emit(data, as_json, lambda d: (
@@ -188,7 +187,6 @@ def _sync_once(app: App, url: str | None, as_json: bool) -> None:
         url = url or store.get_meta(node.db, "parent_url")
         if not url:
             raise InvalidInput("give the parent's address once with --url http://HOST:PORT")
-        client = Client(node, url)
         bar = click.progressbar(length=1, label="同步", file=click.get_text_stream("stderr"),
                                 show_pos=True) if click.get_text_stream("stderr").isatty() else None
 
@@ -198,10 +196,7 @@ def _sync_once(app: App, url: str | None, as_json: bool) -> None:
                 bar.update(done - bar.pos)
 
         try:
-            summary = client.sync(progress)
-        except SyncError as exc:
-            peers.record_error(node, client.parent.subject, str(exc))
-            raise
+            summary = transports.find(node.registry, "http").send(node, None, url, progress)
         finally:
             if bar is not None:
                 bar.render_finish()

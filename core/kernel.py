@@ -18,13 +18,9 @@ a step ``{"values": {<field>: value, …}, "by": …}``; dates are strings.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
-import attrs
-
-from . import areas
 from .entities import EntityType, Field, convert_field, require
 from .errors import Hold, InvalidEvent, XinfangError
 

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import attrs
 
+from .errors import PluginError
+
 
 @attrs.frozen
 class Transport:
@@ -20,3 +22,12 @@ class Transport:
     label: str
     send: Callable[..., Any] = attrs.field(eq=False)
     receive: Callable[..., Any] | None = attrs.field(default=None, eq=False)
+
+
+def find(registry, name: str) -> Transport:
+    """The registered transport ``name``, or a clear error naming those there are."""
+    transport = registry.transports.get(name)
+    if transport is None:
+        known = "、".join(f"{t.label}({t.name})" for t in registry.transports.values()) or "无"
+        raise PluginError(f"没有名为 {name} 的传输方式（未安装提供它的插件）；已安装：{known}")
+    return transport

@@ -15,7 +15,7 @@ from typing import Callable
 
 import attrs
 
-from . import fold, store
+from . import fold
 from .errors import InvalidEvent
 from .event import Event, event_id
 from .sealing import digest_of
@@ -139,12 +139,12 @@ def excluded_events(db) -> list[Excluded]:
     found = []
     for author, in db.execute("select author from exclusions union select author from frozen_feeds"
                               ).fetchall():
-        for event_id, epoch, seq in db.execute(
+        for stored_id, epoch, seq in db.execute(
                 "select id, epoch, seq from events where author = ? order by epoch, seq",
                 [author]).fetchall():
             reason = fold.excluded_reason(db, author, epoch, seq)
             if reason:
-                found.append(Excluded(event_id, author, epoch, seq, reason))
+                found.append(Excluded(stored_id, author, epoch, seq, reason))
     return found
 
 

@@ -10,7 +10,7 @@ from xinfang import hookimpl
 from xinfang.core.routes import Route
 from xinfang.core.transports import Transport
 
-from . import bundle, http
+from . import bundle, http, peers
 from .revocation import xinfang_entity_types, xinfang_validate_event
 
 __all__ = ["xinfang_entity_types", "xinfang_validate_event", "xinfang_transports",
@@ -18,7 +18,13 @@ __all__ = ["xinfang_entity_types", "xinfang_validate_event", "xinfang_transports
 
 
 def _sync_over_http(node, peer, url: str, progress=None):
-    return http.Client(node, url).sync(progress)
+    """Push and pull with the parent at ``url``; a failure is kept as the peer's last error."""
+    client = http.Client(node, url)
+    try:
+        return client.sync(progress)
+    except http.SyncError as exc:
+        peers.record_error(node, client.parent.subject, str(exc))
+        raise
 
 
 @hookimpl

@@ -10,9 +10,8 @@ import pytest
 from conftest import case_input, synthetic_id
 from plugins import hearing
 from xinfang import hookimpl
-from xinfang.core import verify
-from xinfang.core.fold import views_digest
 from xinfang.core import policy, verify
+from xinfang.core.fold import views_digest
 from xinfang.plugins.cases import api
 
 TODAY = dt.date(2026, 11, 22)

@@ -18,7 +18,7 @@ import pytest
 
 from sync_helpers import (build_tree, carry, copy_node, event_ids, excluded_ids, feed, register,
                           views)
-from xinfang.core import fold, store, verify
+from xinfang.core import store, verify
 from xinfang.core.node import Draft, Node
 
 LOG_COLUMNS = "pos, id, author, epoch, seq, prev, order_key, type, entity, entity_id, area, raw, sig"

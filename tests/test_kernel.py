@@ -13,9 +13,9 @@ import json
 import pytest
 
 from plugins import inspection
-from sync_helpers import build_tree, carry, new_node, enrol, views
-from xinfang.core import fold, records, verify
-from xinfang.core.errors import InvalidInput, NotFound, PluginError, StepRefused
+from sync_helpers import build_tree, carry, views
+from xinfang.core import records, verify
+from xinfang.core.errors import InvalidInput, NotFound, PluginError
 from xinfang.core.entities import EntityType, Field, State, Step
 from xinfang.core.plugins import Registry, get_plugin_manager
 

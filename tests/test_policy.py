@@ -15,7 +15,7 @@ import pytest
 
 from conftest import case_input
 from plugins import hearing, inspection
-from sync_helpers import TODAY, build_tree, carry, enrol, new_node, register, send_pages, views, wire
+from sync_helpers import TODAY, build_tree, carry, enrol, register, send_pages, wire
 from xinfang.core import fold, policy, store, verify
 from xinfang.core.errors import InvalidInput, NotFound
 from xinfang.core.event import Event

@@ -12,10 +12,10 @@ import attrs
 from xinfang.core import areas, kernel, records, sealing
 from xinfang.core.entities import Field, convert_field
 from xinfang.core.errors import InvalidInput, NotFound
-from xinfang.core.node import Draft, Node
+from xinfang.core.node import Node
 from xinfang.core.sealing import Secret
 
-from . import idnumber, views
+from . import idnumber
 from .views import ENTITY
 
 MAX_REPRESENTATIVES = 5
