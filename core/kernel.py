@@ -76,19 +76,28 @@ def apply(ctx, entity_type: EntityType, event) -> None:
         _step(ctx, entity_type, event, step_name)
 
 
+def _codes(registry, vocabulary: str) -> frozenset[str]:
+    cache = registry.extras.setdefault("core.codes", {})
+    if vocabulary not in cache:
+        cache[vocabulary] = frozenset(c.code for c in registry.vocabulary(vocabulary))
+    return cache[vocabulary]
+
+
 def _known_choices(ctx, fields, values: dict[str, Any]) -> None:
     """A code from a vocabulary this node lacks is not a misfit but a missing plugin."""
     for field in fields:
         value = values.get(field.name)
-        if field.choices and value is not None and value not in {
-                c.code for c in ctx.registry.vocabulary(field.choices)}:
+        if field.choices and value is not None and value not in _codes(ctx.registry,
+                                                                       field.choices):
             raise Hold(f"“{field.label}”的代码 {value!r} 不在本节点的列表 {field.choices} 中；"
                        "请安装增加该代码的插件 (vocabulary code from a plugin not installed)")
 
 
 def _create(ctx, entity_type: EntityType, event) -> None:
     body = event.body
-    require(load(ctx.db, entity_type, event.entity_id) is None,
+    exists = ctx.db.conn.execute(f"select 1 from [{entity_type.table}] where id = ?",
+                                 [event.entity_id]).fetchone()
+    require(exists is None,
             f"{entity_type.label} {event.entity_id} 已登记；重复的登记作为冲突保留 "
             "(already created; the second creation is kept as a conflict)")
     create = entity_type.create
