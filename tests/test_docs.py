@@ -609,7 +609,7 @@ def test_example_route_serves_the_summary(county, relief, monkeypatch):
     relief_id = apply_relief(county, accepted(county), "2000")
     relief_step(county, relief_id, "approve", approver="王某")
     county.close()
-    monkeypatch.setenv("XINFANG_PLUGINS", "xinfang_county_relief")  # what `xinfang serve` loads
+    monkeypatch.setenv("XINFANG_PLUGINS", "xinfang_county_relief")  # served as if installed
 
     def get(query: str) -> tuple[int, dict]:
         try:
