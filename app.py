@@ -22,5 +22,7 @@ DEFAULT_PLUGINS = (
 
 
 def plugin_manager(extra: Iterable[Any] = (), entry_points: bool = True) -> pluggy.PluginManager:
-    """The built-in plugins, then ``extra``, then whatever else is installed."""
-    return get_plugin_manager([*DEFAULT_PLUGINS, *extra], entry_points=entry_points)
+    """The core's plugins, the built-in ones, the installed ones, those named in
+    ``XINFANG_PLUGINS``, then ``extra``: the later, the earlier it answers a
+    ``firstresult`` hook."""
+    return get_plugin_manager(extra, entry_points=entry_points, defaults=DEFAULT_PLUGINS)

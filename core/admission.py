@@ -1,8 +1,9 @@
 """One path for every event into the log.
 
 Local writes (``Node.append_many``), bundle import and HTTP pages (the sync
-layer's ``apply_page``) and trusted re-folds (``Node.ingest``) all pass each
-event through ``Admission.admit``: the same checks, in one place, in this
+layer's ``apply_page``) pass each event through ``Admission.admit``; trusted
+copies (``Node.ingest``: a backup, a test's reference fold) pass its
+signature and plugin checks and ``accept``. The checks, in one place, in this
 order, each a pure function of the event, its author's chain, the trust data
 and the views held, never of this machine's clock:
 

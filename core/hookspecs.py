@@ -86,8 +86,8 @@ def xinfang_entity_reset(context, entity, entity_id):
     """Delete view rows this plugin derived from ``entity``/``entity_id``.
 
     Called before that entity is re-folded (an event arrived that sorts
-    before ones already applied, or policy changed); ``xinfang_event_applied``
-    then runs again for each of its events. Needed only by plugins that keep
+    before ones already applied, or policy changed) and when it becomes held;
+    ``xinfang_event_applied`` then runs again for each event folded. Needed only by plugins that keep
     rows about another plugin's entities.
     """
 
@@ -120,8 +120,8 @@ def xinfang_reports():
 
 @hookspec
 def xinfang_renderers():
-    """Return a list of ``Renderer``: output formats for report rows and
-    command output (text, JSON and CSV are built in)."""
+    """Return a list of ``Renderer``: output formats for report rows (text,
+    JSON and CSV are built in; ``xinfang report run --format NAME``)."""
 
 
 @hookspec

@@ -33,18 +33,23 @@ CORE_PLUGINS = ("xinfang.core.policy", "xinfang.core.reports")
 CONTROL_ENTITIES = ("policy", "trust")
 
 
-def get_plugin_manager(plugins: Iterable[Any] = (), entry_points: bool = True) -> pluggy.PluginManager:
-    """A fresh manager: the core's plugins, the installed ones (unless
-    ``entry_points`` is False), those named in ``XINFANG_PLUGINS``, then
-    ``plugins`` (modules, module names or objects), in that order; for a
-    ``firstresult`` hook, the one registered last answers first."""
+def get_plugin_manager(plugins: Iterable[Any] = (), entry_points: bool = True,
+                       defaults: Iterable[str] = ()) -> pluggy.PluginManager:
+    """A fresh manager: the core's plugins, an application's ``defaults``, the
+    installed ones (unless ``entry_points`` is False), those named in
+    ``XINFANG_PLUGINS``, then ``plugins`` (modules, module names or objects),
+    in that order; for a ``firstresult`` hook, the one registered last answers
+    first, so a county's plugin overrides a built-in one."""
     pm = pluggy.PluginManager("xinfang")
     pm.add_hookspecs(hookspecs)
     pm.hook.xinfang_addhooks.call_historic(kwargs={"pluginmanager": pm})
-    for plugin in CORE_PLUGINS:
+    for plugin in (*CORE_PLUGINS, *defaults):
         _register(pm, plugin)
     if entry_points:
-        pm.load_setuptools_entrypoints("xinfang")
+        try:
+            pm.load_setuptools_entrypoints("xinfang")
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"an installed plugin implements a hook wrongly: {_one_line(exc)}") from None
     for name in filter(None, (n.strip() for n in os.environ.get("XINFANG_PLUGINS", "").split(","))):
         try:
             _register(pm, name)
@@ -56,17 +61,23 @@ def get_plugin_manager(plugins: Iterable[Any] = (), entry_points: bool = True) -
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"a plugin implements a hook that does not exist: {exc}") from None
+        raise PluginError(f"a plugin implements a hook that does not exist: {_one_line(exc)}") from None
     return pm
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any) -> None:
-    if isinstance(plugin, str):
-        if pm.has_plugin(plugin):
-            return
-        pm.register(importlib.import_module(plugin), name=plugin)
-    elif not pm.is_registered(plugin):
-        pm.register(plugin)
+    try:
+        if isinstance(plugin, str):
+            if not pm.has_plugin(plugin):
+                pm.register(importlib.import_module(plugin), name=plugin)
+        elif not pm.is_registered(plugin):
+            pm.register(plugin)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {plugin!r} implements a hook wrongly: {_one_line(exc)}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def _named(kind: str, items: Iterable[Any]) -> dict[str, Any]:

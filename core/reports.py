@@ -4,7 +4,7 @@ A plugin registers a ``Report`` (``xinfang_reports``): a name, a label,
 parameters, the columns of its rows and a ``compute(node, **params)`` that
 reads the views and returns rows. A ``Renderer`` (``xinfang_renderers``)
 turns a ``ReportResult`` into bytes: text tables, JSON and CSV are built in
-here; the reports plugin adds xlsx. ``xinfang report run NAME --format F``
+here; a plugin adds others (xlsx) the same way. ``xinfang report run NAME --format F``
 and the web view both go through ``run_report`` and ``render``.
 """
 

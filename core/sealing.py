@@ -8,8 +8,10 @@ value can be checked against its digest) without the log revealing it, and
 random salts stop a digest from being reversed by trying every ID number.
 
 For 同人 matching across cases, a separate keyed tag ``match_tag`` is used:
-HMAC under the jurisdiction's match key, equal for equal values, useless to
-anyone without the key.
+HMAC under the jurisdiction's match key, equal for equal values, and useless
+to anyone without the key; every enrolled node of the jurisdiction holds
+that key today, which is why ID-number tags are not yet safe against a
+stolen node (see docs/design.md, known gaps).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """The SQLite store: the log of events and the node's own bookkeeping.
 
-Only ``events``, ``secrets`` and ``access_log`` are primary data. Every other
-table is a view folded from the log and can be dropped and rebuilt.
+The tables of ``PRIMARY_TABLES`` hold the truth: the log (``events``), the
+clear values (``secrets``), who read what (``access_log``), trust data
+(``certs``, fork evidence in ``frozen_feeds`` and ``quarantine``), sync
+bookkeeping and the node's ``meta``. Every other table is a view folded from
+the log and can be dropped and rebuilt (``xinfang rebuild``).
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 ``trust.revoke`` is written by an ancestor of the revoked node and names the
 last good (epoch, seq) of its feed; ``trust.retire`` is written by a node
 with its old key when it moves to a new one, and names its successor. Either
-way the key's events after that point are refused on arrival everywhere;
-nodes that already hold some keep them in the log, *excluded*: the fold
+way the key's events after that point are refused on arrival by every node
+the revocation has reached (it travels down to the revoked key's area and up
+with the county's feed); nodes that already hold some keep them in the log,
+*excluded*: the fold
 skips them and re-folds what they touched, so a revocation has the same
 effect whatever order things arrived in, and a rebuild reproduces it.
 

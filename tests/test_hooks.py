@@ -523,3 +523,14 @@ def test_a_plugin_transport_moves_events_between_real_nodes(make_node, tmp_path)
     transports["bundle"].send(town, "测试县", tmp_path / "stick.xfb")
     county.registry.transports["bundle"].receive(county, tmp_path / "stick.xfb")
     assert api.get_case(county, case_id).status == "accepted"
+
+
+def test_a_hook_implemented_with_a_wrong_argument_name_is_a_one_line_plugin_error():
+    class WrongArgument:
+        @hookimpl
+        def xinfang_vocabulary(self, nme):
+            return None
+
+    with pytest.raises(PluginError, match="implements a hook wrongly") as caught:
+        get_plugin_manager([WrongArgument()])
+    assert "\n" not in str(caught.value) and "nme" in str(caught.value)

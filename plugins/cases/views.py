@@ -18,7 +18,7 @@ from typing import Any
 from sqlite_utils.migrations import Migrations
 
 from xinfang.core import kernel
-from xinfang.core.errors import Hold
+from xinfang.core.errors import Hold, PluginError
 
 ENTITY = "case"
 VIEW_TABLES = ("cases", "case_petitioners", "case_deadlines")
@@ -78,8 +78,13 @@ def deadline_policy(ctx, area: str):
     code = ctx.policy("case.deadline_policy", area)
     policies = ctx.registry.extras.get("case.deadline_policies")
     if policies is None:
-        policies = {p.code: p for found in ctx.registry.pm.hook.xinfang_deadline_policies()
-                    for p in (found or ())}
+        policies = {}
+        for found in ctx.registry.pm.hook.xinfang_deadline_policies():
+            for offered in found or ():
+                if offered.code in policies:
+                    raise PluginError(f"deadline policy code {offered.code!r} is offered twice; "
+                                      "give each rule a code of its own")
+                policies[offered.code] = offered
         ctx.registry.extras["case.deadline_policies"] = policies
     policy = policies.get(code)
     if policy is None:
