@@ -139,10 +139,11 @@ class Admission:
         row = self.db.execute("select 1 from events where id = ?", [event.id]).fetchone()
         return DUPLICATE if row else None
 
-    def accept(self, event: Event) -> None:
+    def accept(self, event: Event, local: bool = False) -> None:
         """Store and fold an event that passed ``check``."""
         store.insert_event(self.db, event)
-        self.node.clock.observe(event.hlc)
+        if not local:  # the node's own clock stamped a local event
+            self.node.clock.observe(event.hlc)
         fold.apply(self.context, event)
 
     def admit(self, event: Event, declared: tuple[int, int] | None = None,
@@ -150,7 +151,7 @@ class Admission:
         """Check and, if good, accept; returns what ``check`` returned."""
         reason = self.check(event, declared, local)
         if reason is None:
-            self.accept(event)
+            self.accept(event, local)
             if not local:  # an event once refused may be good now that its chain is
                 self.db.execute("delete from quarantine where event_id = ?", [event.id])
         elif reason != DUPLICATE:

@@ -52,5 +52,6 @@ class HybridClock:
 
     def observe(self, seen: Timestamp) -> None:
         """Move past a timestamp carried by an event from elsewhere."""
-        if seen > self.last:
+        last = self.last  # compared as tuples: attrs' ordering is slow on this hot path
+        if (seen.wall_ms, seen.counter) > (last.wall_ms, last.counter):
             self.last = seen

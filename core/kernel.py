@@ -46,7 +46,7 @@ def load(db, entity_type: EntityType, entity_id: str) -> dict[str, Any] | None:
     row = cursor.fetchone()
     if row is None:
         return None
-    record = dict(zip([d[0] for d in cursor.description], row))
+    record = dict(zip(next(zip(*cursor.description)), row))
     for name in ("facts", "fields"):
         if isinstance(record.get(name), str):
             record[name] = json.loads(record[name])

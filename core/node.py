@@ -252,7 +252,7 @@ class Node:
             admission = Admission(self)
             seq, prev = store.feed_head(self.db, info.author, info.epoch)
             for draft in drafts:
-                if not self.in_jurisdiction(draft.area):
+                if not areas.contains(info.area, draft.area):
                     raise InvalidInput(f"区划 {draft.area} 不在本节点辖区 {info.area}（{info.name}）内 "
                                        "(outside this node's jurisdiction)")
                 validate(self, draft)

@@ -156,6 +156,17 @@ class Registry:
 
     def unhandled(self, event) -> str | None:
         """Why no installed plugin can fold ``event``, or None if one can."""
+        handled = self.extras.get("core.handled")
+        if handled is None:
+            handled = self.extras["core.handled"] = set()
+        if event.type in handled:
+            return None
+        reason = self._unhandled(event)
+        if reason is None and self.entity_types[event.entity].lifecycle_entity:
+            handled.add(event.type)  # a lifecycle type's steps are fixed once collected
+        return reason
+
+    def _unhandled(self, event) -> str | None:
         entity_type = self.entity_types.get(event.entity)
         if entity_type is None:
             return f"未安装处理“{event.entity}”类记录的插件 (no plugin for entity type {event.entity!r})"

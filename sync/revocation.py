@@ -78,8 +78,9 @@ def xinfang_entity_types():
 def xinfang_validate_event(event, node):
     author = getattr(event, "author", None)
     if author is None:  # a draft: this node is about to sign it
-        revoked = node.db.execute("select epoch, seq, kind from revocations where subject = ?",
-                                  [node.info.author]).fetchone()
+        revoked = node.db.execute(
+            "select epoch, seq, kind from revocations where subject = "
+            "(select value from meta where key = 'author')").fetchone()
         if revoked:
             raise InvalidEvent(
                 f"this node's key was {'retired' if revoked[2] == 'retire' else 'revoked'} after "
