@@ -246,7 +246,8 @@ class EntityType:
     on_step: Callable[..., None] | None = attrs.field(default=None, eq=False)
     #: ``(ctx, view)``: add what guards need to the view (e.g. deadlines)
     guard_view: Callable[..., None] | None = attrs.field(default=None, eq=False)
-    #: ``(ctx, event, entity_id)``: after every applied event (e.g. store deadlines)
+    #: ``(ctx, event, record)``: after every applied event, with the row as it now
+    #: stands (facts and fields as values), e.g. to store deadlines
     after: Callable[..., None] | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:

@@ -116,12 +116,15 @@ def _create(ctx, entity_type: EntityType, event) -> None:
         f"values ({', '.join('?' * len(columns))})", [column(row[c]) for c in columns])
     _record(ctx, entity_type, event, create.name, create.label, row["updated"] or "",
             create.target, {})
+    if entity_type.after is not None:
+        entity_type.after(ctx, event, {**row, "facts": {}, "fields": body.get("fields", {})})
 
 
 def column(value: Any) -> Any:
-    if isinstance(value, (dict, list)):
+    kind = type(value)
+    if kind is dict or kind is list:
         return dumps(value)
-    if isinstance(value, bool):
+    if kind is bool:
         return int(value)
     return value
 
@@ -150,6 +153,8 @@ def _step(ctx, entity_type: EntityType, event, step_name: str) -> None:
         "where id = ?", [*(column(changes[c]) for c in columns), event.entity_id])
     _record(ctx, entity_type, event, step_name, step.label, values.get("date", ""), status,
             values)
+    if entity_type.after is not None:
+        entity_type.after(ctx, event, {**view, **changes, "facts": facts})
 
 
 def _record(ctx, entity_type: EntityType, event, step: str, label: str, date: str, status: str,
@@ -162,8 +167,6 @@ def _record(ctx, entity_type: EntityType, event, step: str, label: str, date: st
         "date, author, operator, status, details) values (?,?,?,?,?,?,?,?,?,?,?,?)",
         [entity_type.name, event.entity_id, count, event.order_key, event.id, step, label, date,
          event.author, str(event.body.get("by", "")), status, dumps(details)])
-    if entity_type.after is not None:
-        entity_type.after(ctx, event, event.entity_id)
 
 
 def reset(ctx, entity_type: EntityType, entity_id: str) -> None:
@@ -187,7 +190,7 @@ def validate(registry, event) -> None:
     body = event.body
     try:
         if step_name == entity_type.create.name:
-            fields = {f.name: f for f in entity_type.create.fields}
+            fields = _fields_by_name(registry, event.entity, "", entity_type.create.fields)
             allowed = set(fields) | {"fields", "by"} | set(entity_type.body_keys)
             extra = set(body) - allowed
             missing = {n for n, f in fields.items() if f.required} - set(body)
@@ -197,20 +200,31 @@ def validate(registry, event) -> None:
             _canonical(registry, event.type, fields, {k: body[k] for k in fields if k in body})
             if not isinstance(body.get("fields", {}), dict):
                 raise InvalidEvent(f"{event.type} fields must be a map")
-            _canonical(registry, event.type, {f.name: f for f in registry.fields(event.entity)},
+            _canonical(registry, event.type,
+                       _fields_by_name(registry, event.entity, "*", registry.fields(event.entity)),
                        body.get("fields", {}), unknown_ok=True)
             return
         step = registry.lifecycle(event.entity).steps[step_name]
         values = body.get("values")
-        dated = any(f.name == "date" for f in step.fields)
+        fields = _fields_by_name(registry, event.entity, step_name, step.fields)
+        dated = "date" in fields
         if not isinstance(values, dict) or (dated and "date" not in values) \
                 or set(body) - {"values", "by"}:
             raise InvalidEvent(f"{event.type} needs a values map" + (" with a date" if dated else ""))
-        _canonical(registry, event.type, {f.name: f for f in step.fields}, values)
+        _canonical(registry, event.type, fields, values)
     except InvalidEvent:
         raise
     except XinfangError as exc:
         raise InvalidEvent(f"{event.type}: {exc}") from None
+
+
+def _fields_by_name(registry, entity: str, step: str, fields) -> dict[str, Field]:
+    """A step's fields by name, built once per registry (steps are fixed once collected)."""
+    cache = registry.extras.setdefault("core.fields", {})
+    key = (entity, step)
+    if key not in cache:
+        cache[key] = {f.name: f for f in fields}
+    return cache[key]
 
 
 def _canonical(registry, event_type: str, fields: dict[str, Field], values: dict[str, Any],

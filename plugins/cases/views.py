@@ -138,9 +138,9 @@ def on_step(ctx, event, view, step, values: dict[str, Any], changes: dict[str, A
         changes["rating"] = values["rating"]
 
 
-def after(ctx, event, case_id: str) -> None:
+def after(ctx, event, case: dict[str, Any]) -> None:
     """Store the deadlines the policy in force gives the case as it now stands."""
-    case = kernel.load(ctx.db, ctx.registry.entity_type(ENTITY), case_id)
+    case_id = case["id"]
     _, deadlines = _deadlines(ctx, case)
     db = ctx.db.conn
     db.execute("delete from case_deadlines where case_id = ?", [case_id])
