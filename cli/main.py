@@ -17,7 +17,7 @@ from xinfang import __version__
 from xinfang.core import store
 from xinfang.core import verify as verify_mod
 from xinfang.core.keys import fingerprint
-from xinfang.core.errors import XinfangError
+from xinfang.core.errors import NodeError, XinfangError
 from xinfang.core.node import Node, default_home
 from xinfang.app import plugin_manager
 from xinfang.core.plugins import Registry
@@ -29,11 +29,23 @@ from .kernel_commands import COMMANDS as KERNEL_COMMANDS
 from .sync_commands import COMMANDS
 
 
+class _Root(Group):
+    """The root group: also a file name with a NUL character in it is a one-line error."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ValueError as exc:
+            if "null byte" not in str(exc):
+                raise
+            raise click.UsageError("文件名或路径中含有空字符 (NUL)：请检查输入的文件名") from None
+
+
 def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
     """Build the command line for the plugins ``pm`` holds (a fresh set by default)."""
     pm = pm or plugin_manager()
 
-    @click.group(cls=Group)
+    @click.group(cls=_Root)
     @click.option("--home", type=click.Path(path_type=Path), envvar="XINFANG_HOME",
                   help=f"Node directory [env XINFANG_HOME; default {default_home()}].")
     @click.option("--passphrase", envvar="XINFANG_PASSPHRASE",
@@ -67,6 +79,9 @@ def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
 @pass_app
 def init(app: App, level, area, name, root, ask_passphrase, as_json):
     """Create a node: database, keys and (for a root) its certificate."""
+    if app.home.exists() and not app.home.is_dir():
+        raise NodeError(f"无法在 {app.home} 建立节点：它是一个文件，不是目录；请用 --home 指定一个"
+                        "新目录（或空目录）")
     passphrase = app.passphrase
     if ask_passphrase and not passphrase:
         passphrase = click.prompt("Passphrase for the key files", hide_input=True,

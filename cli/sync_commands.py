@@ -43,7 +43,7 @@ def enroll_request(app: App, out):
 @pass_app
 def enroll_sign(app: App, request_file, out):
     """(Parent) Certify a child whose scope lies inside this node's."""
-    request = trust.EnrolmentRequest.from_json(request_file.read_text(encoding="utf-8"))
+    request = trust.EnrolmentRequest.from_file(request_file)
     with app.open_node() as node:
         payload = trust.sign_request(node, request)
         data = envelope.seal(node.keys, request.subject, request.encryption, "enrolment", payload)
@@ -109,9 +109,14 @@ def bundle_export(app: App, peer, out, as_json):
 @json_option
 @pass_app
 def bundle_import(app: App, bundle_file, as_json):
-    """Verify a bundle and apply it page by page."""
+    """Verify a bundle and apply it page by page; one imported before is reported as done."""
     with app.open_node() as node:
-        summary = transports.find(node.registry, "bundle").receive(node, bundle_file)
+        try:
+            summary = transports.find(node.registry, "bundle").receive(node, bundle_file)
+        except envelope.AlreadyImported as done:  # nothing to do is not a failure
+            emit({"already_imported": done.at, "path": str(bundle_file)}, as_json,
+                 lambda d: f"数据包 {d['path']} 已于 {d['already_imported']} 导入过，无需再次导入")
+            return
     data = vars_of(summary)
     data["refused"] = [vars_of(r) for r in summary.refused]
     emit(data, as_json, lambda d: (
@@ -120,18 +125,24 @@ def bundle_import(app: App, bundle_file, as_json):
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 (or the "
+                   "office network's address) for children on the network.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port, 0–65535 (0: any free port).")
 @pass_app
 def serve(app: App, host, port):
-    """Serve this node to its children over HTTP (waitress)."""
-    server = make_server(app.home, host, port, passphrase=app.passphrase, pm=app.pm)
-    click.echo(f"xinfang serving {app.home} on http://{host}:{server.effective_port}", err=True)
+    """Serve this node to its children over HTTP (waitress); one line per request on stderr."""
+    server = make_server(app.home, host, port, passphrase=app.passphrase, pm=app.pm,
+                         log=lambda line: click.echo(line, err=True))
+    click.echo(f"xinfang serving {server.xinfang_node.info.name} on "
+               f"http://{host}:{server.effective_port}（目录 {app.home}）", err=True)
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how an operator stops it
             server.run()
     finally:
         server.close()
+        server.xinfang_node.close()
 
 
 _DURATION = re.compile(r"\A(\d+)([smh])\Z")
@@ -139,15 +150,17 @@ _DURATION = re.compile(r"\A(\d+)([smh])\Z")
 
 def parse_duration(text: str) -> int:
     match = _DURATION.match(text.strip())
-    if not match:
-        raise InvalidInput(f"--every {text!r}: write a number and s, m or h, e.g. 15m")
+    if not match or not int(match.group(1)):
+        raise InvalidInput(f"--every {text!r} 不是有效的间隔：请写一个正整数加 s、m 或 h，"
+                           "例如 --every 15m")
     return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
 
 
 @click.group("sync", cls=Group, invoke_without_command=True)
 @click.option("--url", help="The parent's address, e.g. http://10.0.0.2:8765 (remembered).")
-@click.option("--every", help="Keep syncing on a schedule, e.g. 15m; survives the parent being down.")
-@click.option("--rounds", type=int, help="With --every: stop after N attempts.")
+@click.option("--every", help="Keep syncing on a schedule, e.g. 15m; a failed attempt is retried "
+              "with jittered exponential backoff (up to 4 times the interval).")
+@click.option("--rounds", type=click.IntRange(min=1), help="With --every: stop after N attempts.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @click.pass_context
 def sync_group(ctx, url, every, rounds, as_json):
@@ -156,28 +169,43 @@ def sync_group(ctx, url, every, rounds, as_json):
         return
     app: App = ctx.obj
     interval = parse_duration(every) if every else None
-    if url:
-        _remember_url(app, url)
-    attempt = 0
+    url = peers.check_url(url) if url else None  # remembered only once a sync succeeded
+    if interval is None:
+        _sync_once(app, url, as_json)
+    else:
+        _sync_on_schedule(app, url, as_json, interval, rounds)
+
+
+def _sync_on_schedule(app: App, url: str | None, as_json: bool, interval: int,
+                      rounds: int | None) -> None:
+    """Sync every ``interval`` seconds; a failed attempt is retried after a jittered,
+    exponentially growing wait (from the interval up to 4 times it), so children whose
+    parent comes back do not all call it at once. ``rounds`` caps the attempts."""
+    import tenacity
+
+    def retrying(left: int | None) -> tenacity.Retrying:
+        return tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(SyncError), reraise=True,
+            wait=tenacity.wait_exponential_jitter(initial=interval, max=4 * interval,
+                                                  jitter=interval / 2),
+            stop=tenacity.stop_after_attempt(left) if left else tenacity.stop_never,
+            before_sleep=lambda state: click.echo(
+                f"同步失败：{state.outcome.exception()}；{state.next_action.sleep:.1f} 秒后重试",
+                err=True))
+
+    done = 0
     while True:
-        attempt += 1
-        last = interval is None or bool(rounds and attempt >= rounds)
         try:
-            _sync_once(app, url, as_json)
-        except SyncError as exc:
-            if interval is None:
-                raise
-            click.echo(f"同步失败：{exc}" + ("" if last else f"；{every} 后重试"), err=True)
-        if last:
+            for attempt in retrying(rounds - done if rounds else None):
+                with attempt:
+                    done += 1
+                    _sync_once(app, url, as_json)
+        except SyncError as exc:  # the last of --rounds attempts failed
+            click.echo(f"同步失败：{exc}", err=True)
+            return
+        if rounds and done >= rounds:
             return
         time.sleep(interval)
-
-
-def _remember_url(app: App, url: str) -> None:
-    from xinfang.core import store
-
-    with app.open_node() as node:
-        store.set_meta(node.db, "parent_url", url)
 
 
 def _sync_once(app: App, url: str | None, as_json: bool) -> None:
@@ -186,7 +214,8 @@ def _sync_once(app: App, url: str | None, as_json: bool) -> None:
     with app.open_node() as node:
         url = url or store.get_meta(node.db, "parent_url")
         if not url:
-            raise InvalidInput("give the parent's address once with --url http://HOST:PORT")
+            raise InvalidInput("尚不知道上级的地址：请第一次同步时给出 --url http://主机:端口 "
+                               "(give the parent's address once with --url)")
         bar = click.progressbar(length=1, label="同步", file=click.get_text_stream("stderr"),
                                 show_pos=True) if click.get_text_stream("stderr").isatty() else None
 
@@ -210,7 +239,15 @@ def _sync_once(app: App, url: str | None, as_json: bool) -> None:
 @json_option
 @pass_app
 def sync_status(app: App, as_json):
-    """Per peer: sent, acknowledged, pending, refused."""
+    """Per peer, in events: sent, acknowledged, pending, received, refused.
+
+    \b
+    已发送 sent          events this node sent the peer
+    已确认 acknowledged  of those, the ones the peer says it holds (never more than sent)
+    待发送 pending       what the peer still lacks of what this node would send it
+    已接收 received      events this node took from the peer
+    对方拒收 / 本地拒收  events the peer refused of this node's / this node refused of the peer's
+    """
     with app.open_node() as node:
         rows = [vars_of(s) for s in peers.status(node)]
     emit(rows, as_json, lambda rs: table(

@@ -42,6 +42,10 @@ class NotFound(XinfangError):
     """An entity asked for by id that the node does not hold."""
 
 
+class ServeError(XinfangError):
+    """``xinfang serve`` cannot listen where it was told to (port taken, bad host or port)."""
+
+
 class Hold(Exception):
     """Raised by fold code that cannot fold an entity on this node, with why.
 

@@ -44,7 +44,19 @@ class ImportSummary:
     refused_by_sender: int
 
 
+def _check_out(path: Path) -> None:
+    """Refuse, before any work, a bundle path that cannot be written as a new file."""
+    fix = "请换一个 --out 文件名"
+    if path.is_dir():
+        raise InvalidInput(f"无法写出数据包：{path} 是一个目录；{fix}，例如 {path / 'out.xfb'}")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"无法写出数据包 {path}：目录 {path.parent} 不存在；请先建立该目录"
+                           f"，或{fix}")
+
+
 def export_bundle(node, peer_name: str, path: Path) -> ExportSummary:
+    path = Path(path)
+    _check_out(path)
     peer = peers.resolve(node, peer_name)
     built = list(send.pages_for(node, peer.area, peers.ack(node, peer.subject),
                                 release=send.outgoing_rule(node, peer)))
@@ -56,13 +68,17 @@ def export_bundle(node, peer_name: str, path: Path) -> ExportSummary:
         "chain": chain_to_wire(chain_of(node.db, node.info.author)),
     }
     data = envelope.seal(node.keys, peer.subject, peer.encryption, KIND, payload)
-    path = Path(path)
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInput(f"无法写出数据包 {path}：{exc.strerror or exc}；请检查该位置可写、"
+                           "空间足够，或换一个 --out 文件名") from None
     count = sum(len(p.events) for p in built)
     with node.db.atomic():
         peers.record_sent(node, peer.subject, count)
@@ -74,14 +90,16 @@ def import_bundle(node, path: Path) -> ImportSummary:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise envelope.EnvelopeError(f"cannot read bundle {path}: {exc.strerror}") from None
+        raise envelope.EnvelopeError(f"无法读取数据包 {path}：{exc.strerror}；请检查文件名 "
+                                     f"(cannot read bundle)") from None
     opened = envelope.open_(node.keys, data, KIND)
     sender = opened.header["from"]
     seen = node.db.execute("select at from seen_envelopes where id = ?",
                            [opened.header["id"]]).fetchone()
     if seen:
-        raise envelope.EnvelopeError(f"this bundle was already imported on {seen[0]}; a "
-                                     "replayed bundle is refused")
+        raise envelope.AlreadyImported(f"数据包 {path} 已于 {seen[0]} 导入，无需再次导入 (this "
+                                       "bundle was already imported; a replay changes nothing)",
+                                       seen[0])
     payload = opened.payload
     if not isinstance(payload, dict):
         raise envelope.EnvelopeError("bundle contents are malformed (not a map)")

@@ -41,6 +41,37 @@ class EnvelopeError(XinfangError):
     """A bundle or HTTP body that is damaged, forged, misaddressed or replayed."""
 
 
+class AlreadyImported(EnvelopeError):
+    """A bundle this node has imported before (``at`` says when): nothing more to do."""
+
+    def __init__(self, message: str, at: str):
+        super().__init__(message)
+        self.at = at
+
+
+#: what each kind of file is, and the command it is for
+FILES = {"bundle": "数据包（在收件节点运行 `xinfang bundle import FILE`）",
+         "enrolment": "证书文件（在申请证书的节点运行 `xinfang enroll import FILE`）",
+         "request": "HTTP 同步请求", "response": "HTTP 同步回答",
+         "enrolment_request": "注册申请文件（交上级节点运行 `xinfang enroll sign FILE`）"}
+
+
+def what_file(data: bytes) -> str | None:
+    """Which kind of xinfang file ``data`` is (a key of ``FILES``), or None."""
+    if data.lstrip()[:1] == b"{" and b'"enrolment_request"' in data[:4096]:
+        return "enrolment_request"  # the JSON request file of ``trust.EnrolmentRequest``
+    try:
+        return read_header(data)[0]["kind"] if data.startswith(MAGIC) else None
+    except EnvelopeError:
+        return None
+
+
+def wrong_file(kind: str, wanted: str) -> EnvelopeError:
+    """The error for a file of ``kind`` given where a ``wanted`` one belongs."""
+    return EnvelopeError(f"这是{FILES.get(kind, repr(kind))}，不是{FILES[wanted].split('（')[0]}："
+                         f"请用它对应的命令 (this is a {kind!r} file, not a {wanted!r})")
+
+
 @attrs.frozen
 class Opened:
     header: dict[str, Any]
@@ -71,6 +102,9 @@ def read_header(data: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     if len(data) > MAX_ENVELOPE:
         raise EnvelopeError(f"file is {len(data)} bytes, over the {MAX_ENVELOPE}-byte limit")
     if not data.startswith(MAGIC):
+        if what_file(data) == "enrolment_request":
+            raise EnvelopeError(f"这是{FILES['enrolment_request']}，不是数据包或证书 (this is an "
+                                "enrolment request file)")
         raise EnvelopeError("not an xinfang bundle or certificate file (wrong magic bytes at "
                             "the start); check which file was given")
     offset = len(MAGIC)
@@ -109,7 +143,7 @@ def read_header(data: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]:
 def open_(recipient: keys.NodeKeys, data: bytes, kind: str) -> Opened:
     header, header_bytes, ciphertext, signature = read_header(data)
     if header["kind"] != kind:
-        raise EnvelopeError(f"this is a {header['kind']!r}, not a {kind!r}")
+        raise wrong_file(header["kind"], kind)
     if header["to"] != recipient.author:
         raise EnvelopeError(f"addressed to another node (fingerprint "
                             f"{keys.fingerprint(header['to'])}), not this one "

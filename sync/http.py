@@ -11,6 +11,7 @@ cut at any moment resumes where the frontiers stand.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import threading
@@ -25,8 +26,9 @@ from urllib.parse import parse_qsl
 
 import attrs
 
+from xinfang.core import keys
 from xinfang.core.certs import Certificate, chain_from_wire, chain_to_wire
-from xinfang.core.errors import InvalidInput, XinfangError
+from xinfang.core.errors import InvalidInput, ServeError, XinfangError
 from xinfang.core.routes import Request, Response
 from xinfang.core.node import Node
 
@@ -56,6 +58,10 @@ def _chain_parse(data: Any) -> list[Certificate]:
 # -- server ----------------------------------------------------------------------
 
 
+#: who the request being served came from and what it did, for the request log
+_NOTE = threading.local()
+
+
 class _Refused(Exception):
     def __init__(self, status: str, message: str):
         super().__init__(message)
@@ -72,46 +78,48 @@ class NodeApp:
     """
 
     node: Node
+    log: Callable[[str], None] | None = None
     lock: threading.Lock = attrs.Factory(threading.Lock)
 
     def __call__(self, environ, start_response):
+        _NOTE.peer, _NOTE.detail = None, ""
         try:
-            path, method = environ.get("PATH_INFO") or "/", environ.get("REQUEST_METHOD", "GET")
-            route = self.node.registry.routes_by_path.get(path)
-            if route is None or method not in route.methods:
-                known = "、".join(f"{' '.join(r.methods)} {r.path}"
-                                 for r in self.node.registry.routes.values())
-                raise _Refused("404 Not Found", f"本节点不提供 {method} {path}；提供：{known}")
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                raise _Refused("400 Bad Request", "Content-Length 不是数字") from None
-            if length > MAX_REQUEST_BYTES:
-                raise _Refused("413 Payload Too Large",
-                               f"请求 {length} 字节，超过上限 {MAX_REQUEST_BYTES}")
-            request = Request(method, path, dict(parse_qsl(environ.get("QUERY_STRING", ""))),
-                              {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
-                               if k.startswith("HTTP_")},
-                              environ["wsgi.input"].read(length) if length else b"",
-                              environ.get("REMOTE_ADDR"))
-            with self.lock:
-                response = route.handler(self.node, request)
-            data = response.data
-            start_response(f"{response.status} {HTTPStatus(response.status).phrase}",
-                           [("Content-Type", response.content_type),
-                            ("Content-Length", str(len(data))), *response.headers])
-            return [data]
-        except _Refused as exc:
-            return self._error(start_response, exc.status, str(exc))
-        except XinfangError as exc:
-            return self._error(start_response, "400 Bad Request", str(exc))
-
-    @staticmethod
-    def _error(start_response, status: str, message: str):
-        data = json.dumps({"error": message}, ensure_ascii=False).encode("utf-8")
-        start_response(status, [("Content-Type", "application/json; charset=utf-8"),
-                                ("Content-Length", str(len(data)))])
+            status, headers, data = self._serve(environ)
+        except (_Refused, XinfangError) as exc:
+            status = getattr(exc, "status", "400 Bad Request")
+            _NOTE.detail = _NOTE.detail or str(exc)
+            data = json.dumps({"error": str(exc)}, ensure_ascii=False).encode("utf-8")
+            headers = [("Content-Type", "application/json; charset=utf-8")]
+        if self.log is not None:  # one line: who, what, the answer, what moved
+            self.log(f"{peers.now()} {_NOTE.peer or environ.get('REMOTE_ADDR') or '?'} "
+                     f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} "
+                     f"{status.split()[0]} {_NOTE.detail}".rstrip())
+        start_response(status, [*headers, ("Content-Length", str(len(data)))])
         return [data]
+
+    def _serve(self, environ):
+        path, method = environ.get("PATH_INFO") or "/", environ.get("REQUEST_METHOD", "GET")
+        route = self.node.registry.routes_by_path.get(path)
+        if route is None or method not in route.methods:
+            known = "、".join(f"{' '.join(r.methods)} {r.path}"
+                             for r in self.node.registry.routes.values())
+            raise _Refused("404 Not Found", f"本节点不提供 {method} {path}；提供：{known}")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise _Refused("400 Bad Request", "Content-Length 不是数字") from None
+        if length > MAX_REQUEST_BYTES:
+            raise _Refused("413 Payload Too Large",
+                           f"请求 {length} 字节，超过上限 {MAX_REQUEST_BYTES}")
+        request = Request(method, path, dict(parse_qsl(environ.get("QUERY_STRING", ""))),
+                          {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
+                           if k.startswith("HTTP_")},
+                          environ["wsgi.input"].read(length) if length else b"",
+                          environ.get("REMOTE_ADDR"))
+        with self.lock:
+            response = route.handler(self.node, request)
+        return (f"{response.status} {HTTPStatus(response.status).phrase}",
+                [("Content-Type", response.content_type), *response.headers], response.data)
 
 
 def sync_route(node: Node, request: Request) -> Response:
@@ -152,6 +160,7 @@ class SyncEndpoint:
             if chain and chain[0].subject == caller:
                 admit(node.db, chain)
         cert = Authority(node.db).scope(caller)
+        _NOTE.peer = cert.name if cert is not None else keys.fingerprint(caller)
         mine = own_certificate(node)
         if cert is None or not (cert.area.startswith(mine.area) and cert.subject != mine.subject):
             raise _Refused("403 Forbidden", "caller is not a certified node below this one")
@@ -171,6 +180,7 @@ class SyncEndpoint:
             result = {"chain": _chain_wire(node.db, node.info.author),
                       "frontier": wire.frontier_to_wire(wire.frontier(node.db)),
                       "pending": pending, "refused": reports}
+            _NOTE.detail = f"hello: 待发给对方 {pending} 条"
         elif op == "pull":
             theirs = wire.frontier_from_wire(payload.get("frontier", []))
             page = next(iter(send.pages_for(node, scope, theirs,
@@ -180,12 +190,15 @@ class SyncEndpoint:
                 if page is not None:
                     peers.record_sent(node, caller.subject, len(page.events))
             result = {"page": page.to_wire() if page else None, "refused": reports}
+            _NOTE.detail = f"pull: 发出 {len(page.events) if page else 0} 条"
         elif op == "push":
             page = wire.Page.from_wire(payload.get("page"))
             outcome = receive.apply_page(node, page, peer=caller.subject)
             result = {"applied": outcome.applied, "duplicates": outcome.duplicates,
                       "refused": [[r.event_id, r.reason] for r in outcome.refused],
                       "frontier": wire.frontier_to_wire(wire.frontier(node.db))}
+            _NOTE.detail = (f"push: 接收 {outcome.applied} 条，重复 {outcome.duplicates} 条，"
+                            f"拒收 {len(outcome.refused)} 条")
             reports = []
         else:
             raise _Refused("400 Bad Request", f"unknown operation {op!r}")
@@ -195,16 +208,28 @@ class SyncEndpoint:
 
 
 def make_server(home: Path, host: str, port: int, passphrase: str | None = None, threads: int = 4,
-                pm=None):
+                pm=None, log: Callable[[str], None] | None = None):
     """A waitress server for the node at ``home`` (call ``.run()`` to serve), with the
-    plugins ``pm`` holds (by default the installed ones, as every command has)."""
+    plugins ``pm`` holds (by default the installed ones, as every command has); ``log``
+    gets one line per request."""
     from waitress.server import create_server
 
+    if type(port) is not int or not 0 <= port <= 65535:
+        raise ServeError(f"端口 {port} 无效：请给 0–65535 之间的端口号，例如 --port 8765")
     node = Node.open(home, passphrase=passphrase, pm=pm)
-    own_certificate(node)
-    node.keys  # fail now on a wrong passphrase, not at the first request
-    server = create_server(NodeApp(node), host=host, port=port, threads=threads,
-                           max_request_body_size=MAX_REQUEST_BYTES)
+    try:
+        own_certificate(node)
+        node.keys  # fail now on a wrong passphrase, not at the first request
+        server = create_server(NodeApp(node, log=log), host=host, port=port, threads=threads,
+                               max_request_body_size=MAX_REQUEST_BYTES)
+    except BaseException as exc:
+        node.close()
+        if not isinstance(exc, (OSError, ValueError)):  # waitress: ValueError for a bad host
+            raise
+        hint = ("该端口已被占用或无权使用：请换一个 --port，或先停止占用它的程序" if getattr(
+            exc, "errno", None) in (errno.EADDRINUSE, errno.EACCES) else "请检查 --host（本机地址，如 0.0.0.0）")
+        why = getattr(exc, "strerror", None) or exc
+        raise ServeError(f"无法在 {host}:{port} 上提供服务：{why}；{hint}") from None
     server.xinfang_node = node  # closed by whoever stops the server
     return server
 
@@ -281,11 +306,12 @@ class Client:
     parent: Certificate | None = None
 
     def __attrs_post_init__(self) -> None:
+        self.url = peers.check_url(self.url)  # before anything else: a bad address fails at once
         mine = own_certificate(self.node)
         self.parent = certificate(self.node.db, mine.issuer)
         if self.parent is None or mine.self_signed:
-            raise SyncError("this node has no parent to sync with (it is the root, or its "
-                            "parent's certificate is missing)")
+            raise SyncError("本节点没有可同步的上级：它是根节点，或缺少上级的证书 (this node has "
+                            "no parent to sync with)")
 
     def call(self, payload: dict[str, Any]) -> dict[str, Any]:
         node, parent = self.node, self.parent
@@ -300,15 +326,21 @@ class Client:
         except urllib.error.HTTPError as exc:
             try:
                 message = json.loads(exc.read().decode("utf-8"))["error"]
-            except (ValueError, KeyError):
+            except (ValueError, KeyError, TypeError, OSError, http.client.HTTPException):
                 message = exc.reason
-            raise SyncError(f"{parent.name} refused the request ({exc.code}): {message}") from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise SyncError(f"{parent.name} refused the request：上级 {parent.name}（{self.url}）"
+                            f"拒绝了同步请求（HTTP {exc.code}）：{message}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise SyncError(f"cannot reach {parent.name} at {self.url}: {reason}") from None
-        opened = envelope.open_(node.keys, reply, "response")
-        if opened.header["from"] != parent.subject:
-            raise SyncError("the answer was not signed by this node's parent")
+            raise SyncError(f"无法连接上级 {parent.name}（{self.url}）：{reason}；请确认上级已运行 "
+                            f"`xinfang serve`、地址和网络无误 (cannot reach {parent.name})") from None
+        try:
+            opened = envelope.open_(node.keys, reply, "response")
+            if opened.header["from"] != parent.subject or not isinstance(opened.payload, dict):
+                raise envelope.EnvelopeError("it was not signed by this node's parent")
+        except envelope.EnvelopeError as exc:
+            raise SyncError(f"{self.url} 的回答不是上级 {parent.name} 的同步回答（{exc}）；"
+                            "请检查 --url 是否指向本节点上级的 `xinfang serve`") from None
         return opened.payload
 
     def sync(self, progress: Callable[[int, int], None] | None = None,

@@ -13,7 +13,7 @@ import attrs
 
 from xinfang.core import keys
 from xinfang.core.certs import Certificate
-from xinfang.core.errors import NotFound
+from xinfang.core.errors import InvalidInput, NotFound
 
 from . import receive, send, wire
 from .trust import Authority, TrustError, certificate, own_certificate
@@ -41,6 +41,23 @@ def resolve(node, name_or_key: str) -> Certificate:
     if Authority(node.db).scope(found[0].subject) is None:
         raise TrustError(f"{found[0].name}'s certificate chain does not lead to the trusted root")
     return found[0]
+
+
+def check_url(url: str) -> str:
+    """The parent's address, refused at once unless it is an http(s) URL with a host."""
+    from urllib.parse import urlsplit
+
+    fix = "请写作 --url http://主机:端口，例如 http://10.0.0.2:8765"
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InvalidInput(f"无法连接上级：地址 {url} 不是 http:// 或 https:// 开头的网址；{fix}")
+    try:
+        parts.port
+    except ValueError:
+        raise InvalidInput(f"无法连接上级：地址 {url} 的端口不是 0–65535 之间的数字；{fix}") from None
+    if not parts.hostname:
+        raise InvalidInput(f"无法连接上级：地址 {url} 没有主机名；{fix}")
+    return url.strip()
 
 
 def ack(node, peer: str) -> wire.Frontier:
@@ -99,6 +116,18 @@ def record_refusals(node, peer: str, refused: list[list[str]]) -> None:
 
 @attrs.frozen
 class PeerStatus:
+    """One row of ``xinfang sync status``, in events.
+
+    ``sent`` counts the events this node has sent the peer (a page sent twice
+    counts twice); ``acknowledged`` those of them the peer says it holds: the
+    events of this node's log the peer's last acknowledged frontier covers,
+    capped by ``sent`` (the peer's own events are in that frontier too, and
+    were never sent), so it never exceeds ``sent``; ``pending`` what the peer
+    still lacks of what this node would send it; ``received`` the events
+    this node took from the peer; ``refused_by_peer`` / ``refused_from_peer``
+    the events refused either way.
+    """
+
     name: str
     fingerprint: str
     relation: str
@@ -128,10 +157,11 @@ def status(node) -> list[PeerStatus]:
         acked = ack(node, subject)
         pending = send.count_missing(node, cert.area, acked)
         held = sum(min(s, receive.frontier_of(node.db, a, e)) for (a, e), s in acked.items())
+        sent = peer[0] if peer else 0
         result.append(PeerStatus(
             name=cert.name, fingerprint=keys.fingerprint(subject),
             relation="上级 parent" if subject == mine.issuer else "下级 child", area=cert.area,
-            sent=peer[0] if peer else 0, received=peer[1] if peer else 0, acknowledged=held,
+            sent=sent, received=peer[1] if peer else 0, acknowledged=min(sent, held),
             pending=pending,
             refused_by_peer=node.db.execute("select count(*) from peer_refusals where peer = ?",
                                             [subject]).fetchone()[0],

@@ -11,6 +11,7 @@ certificates, each inside its issuer's scope, leads to the pinned root.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -39,14 +40,10 @@ class EnrolmentRequest:
 
     @classmethod
     def from_document(cls, document: signed.Signed) -> "EnrolmentRequest":
-        content = document.content
-        if not isinstance(content, dict) or any(name not in content for name in FIELDS):
-            raise TrustError("not an enrolment request file (the request is missing fields)")
-        wrong = [name for name in FIELDS if not isinstance(content[name], str)]
-        if wrong:
-            raise TrustError(f"not an enrolment request file (fields {', '.join(wrong)} "
-                             "must be strings)")
-        return cls(document.raw, document.signature, *(content[name] for name in FIELDS))
+        values, problem = signed.string_fields(document, FIELDS)
+        if problem:
+            raise TrustError(f"not an enrolment request file (the request {problem})")
+        return cls(document.raw, document.signature, *values)
 
     def signature_valid(self) -> bool:
         return signed.signature_valid(KIND, self.subject, self.raw, self.signature)
@@ -58,6 +55,26 @@ class EnrolmentRequest:
     def to_json(self) -> str:
         """The request file: a JSON map whose one entry is the request's wire form."""
         return json.dumps({REQUEST_KEY: self.to_wire()}, indent=1)
+
+    @classmethod
+    def from_file(cls, path) -> "EnrolmentRequest":
+        """Read a request file; a certificate, a bundle or anything else is named as such."""
+        from . import envelope
+
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise TrustError(f"无法读取注册申请文件 {path}：{exc.strerror}") from None
+        kind = envelope.what_file(data)
+        if kind not in (None, "enrolment_request"):
+            raise TrustError(f"{path} 是{envelope.FILES.get(kind, kind)}，不是注册申请文件"
+                             "（由 `xinfang enroll request` 写出）")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TrustError(f"{path} 不是注册申请文件（由 `xinfang enroll request` 写出的 JSON "
+                             "文件）；请检查给的是哪个文件") from None
+        return cls.from_json(text)
 
     @classmethod
     def from_json(cls, text: str) -> "EnrolmentRequest":
