@@ -140,7 +140,12 @@ def record_text(record: dict[str, Any], entity_type: EntityType, node=None) -> s
             lines.append(f"  {field.label} {shown}")
     for name, value in record["fields"].items():
         lines.append(f"  {name} {value}")
-    lines.append("办理经过:")
+    return "\n".join(lines + history_lines(record))
+
+
+def history_lines(record: dict[str, Any]) -> list[str]:
+    """办理经过 and 冲突 of a record or case, as every ``show`` prints them."""
+    lines = ["办理经过:"]
     for h in record["history"]:
         lines.append(f"  {h['date']}  {h['label']}  → {h['status_label']}  {h['node']}/{h['operator']}"
                      + (f"  {h['summary']}" if h["summary"] else ""))
@@ -148,7 +153,7 @@ def record_text(record: dict[str, Any], entity_type: EntityType, node=None) -> s
         lines.append("冲突 (conflicts):")
         for conflict in record["conflicts"]:
             lines.append(f"  {conflict['type']}: {conflict['reason']}")
-    return "\n".join(lines)
+    return lines
 
 
 def show_command(entity_type: EntityType, registry) -> click.Command:

@@ -59,13 +59,10 @@ class Certificate:
 
     @classmethod
     def from_document(cls, document: signed.Signed) -> "Certificate":
-        content = document.content
-        if not isinstance(content, dict) or any(name not in content for name in FIELDS):
-            raise InvalidInput("certificate is missing fields")
-        wrong = [name for name in FIELDS if not isinstance(content[name], str)]
-        if wrong:
-            raise InvalidInput(f"certificate fields {', '.join(wrong)} must be strings")
-        return cls(document.raw, document.signature, *(content[name] for name in FIELDS))
+        values, problem = signed.string_fields(document, FIELDS)
+        if problem:
+            raise InvalidInput(f"certificate {problem}")
+        return cls(document.raw, document.signature, *values)
 
     def to_wire(self) -> list[str]:
         """The one wire form of a signed document (see ``signed``)."""

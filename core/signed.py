@@ -166,3 +166,14 @@ def _describe(data: Any) -> str:
 
 def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def string_fields(document: "Signed", names) -> tuple[list[str] | None, str | None]:
+    """The named string fields of a document's content, or what is wrong with them."""
+    content = document.content
+    if not isinstance(content, dict) or any(name not in content for name in names):
+        return None, "is missing fields"
+    wrong = [name for name in names if not isinstance(content[name], str)]
+    if wrong:
+        return None, f"fields {', '.join(wrong)} must be strings"
+    return [content[name] for name in names], None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from xinfang.cli import App, emit, json_option, pass_app, table
-from xinfang.cli.entities import build_entity_group, parse_assignments
+from xinfang.cli.entities import build_entity_group, history_lines, parse_assignments
 from xinfang.core.errors import InvalidInput
 from xinfang.core.plugins import Registry
 
@@ -160,12 +160,4 @@ def _case_text(c: dict) -> str:
     for d in c["deadlines"]:
         state = f"已于 {d['met_on']} 完成" if d["met_on"] else ("超期" if d["overdue"] else "未到期")
         lines.append(f"  {d['label']:<8} {d['start']} → {d['due']}  {state}")
-    lines.append("办理经过:")
-    for h in c["history"]:
-        lines.append(f"  {h['date']}  {h['label']}  → {h['status_label']}  {h['node']}/{h['operator']}"
-                     + (f"  {h['summary']}" if h["summary"] else ""))
-    if c["conflicts"]:
-        lines.append("冲突 (conflicts):")
-        for conflict in c["conflicts"]:
-            lines.append(f"  {conflict['type']}: {conflict['reason']}")
-    return "\n".join(lines)
+    return "\n".join(lines + history_lines(c))
