@@ -298,7 +298,10 @@ COMMANDS = [(path, cmd) for path, cmd in walk(build_cli(get_plugin_manager(PM)))
 
 @pytest.mark.parametrize("path, command", COMMANDS, ids=lambda p: " ".join(p)
                          if isinstance(p, tuple) else "")
-def test_garbage_into_every_command_never_crashes(invoke, path, command):
+def test_garbage_into_every_command_never_crashes(invoke, path, command, tmp_path,
+                                                  monkeypatch):
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # files written by default land here, not in the checkout
     made = invoke("init", "--level", "county", "--area", "431202", "--name", "测试县信访局",
                   "--root", plugins=PM)
     assert made.exit_code == 0, made.output
