@@ -308,3 +308,28 @@ def test_garbage_into_every_command_never_crashes(invoke, path, command, tmp_pat
     for args in garbage_calls(path, command):
         result = invoke(*args, plugins=PM, input="")
         no_crash(result)
+
+
+def test_serve_names_its_node_and_logs_one_line_per_request(tree):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from xinfang.sync.http import Client
+
+    register(tree.village, 1)
+    proc = subprocess.Popen([sys.executable, "-c", "from xinfang.cli.main import main; main()",
+                             "--home", str(tree.township.home), "serve", "--port", "0"],
+                            stderr=subprocess.PIPE, text=True, env={**os.environ})
+    try:
+        start = proc.stderr.readline()
+        assert "示例一镇信访办" in start and str(tree.township.home.name) in start, start
+        url = re.search(r"http://127\.0\.0\.1:\d+", start).group(0)
+        Client(tree.village, url).sync()
+    finally:
+        proc.terminate()
+        rest = proc.communicate(timeout=20)[1]
+    lines = [line for line in rest.splitlines() if "/v1/sync" in line]
+    assert lines and all(tree.village.info.name in line and " 200" in line for line in lines)
+    assert any("push: 接收 1 条" in line for line in lines), rest
