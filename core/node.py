@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import attrs
+import platformdirs
 import pluggy
 import sqlite_utils
 
@@ -35,11 +36,15 @@ KEYS_DIR = "keys"
 
 
 def default_home() -> Path:
-    """``XINFANG_HOME``, else the user's data directory."""
+    """``XINFANG_HOME``, else the user's data directory as the platform names it.
+
+    Most county offices use Windows PCs: platformdirs gives them
+    ``%LOCALAPPDATA%\\xinfang``, a Mac ``~/Library/Application Support/xinfang``
+    and Linux ``$XDG_DATA_HOME/xinfang`` (``~/.local/share/xinfang``).
+    """
     if os.environ.get("XINFANG_HOME"):
         return Path(os.environ["XINFANG_HOME"])
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "xinfang"
+    return platformdirs.user_data_path("xinfang", appauthor=False)
 
 
 @attrs.frozen

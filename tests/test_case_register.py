@@ -232,3 +232,25 @@ def test_a_restored_node_numbers_cases_in_a_new_range_after_a_new_epoch(node):
     restored = api.register_case(node, case_input(), today=dt.date(2026, 3, 1))
     again = api.register_case(node, case_input(), today=dt.date(2026, 3, 1))
     assert (restored.rsplit("-", 1)[1], again.rsplit("-", 1)[1]) == ("100001", "100002")
+
+
+def test_two_petitioners_with_one_id_number_are_refused_and_nothing_is_written(node):
+    people = [api.PetitionerInput("赵某甲", synthetic_id(1)), api.PetitionerInput("钱某乙", synthetic_id(1))]
+    with pytest.raises(InvalidInput, match="同一个身份证号"):
+        api.register_case(node, case_input(petitioners=people), today=TODAY)
+    twice = [api.PetitionerInput("赵某甲", synthetic_id(1)), api.PetitionerInput("赵某甲", synthetic_id(1))]
+    with pytest.raises(InvalidInput, match="列了两次"):
+        api.register_case(node, case_input(petitioners=twice), today=TODAY)
+    assert node.db.execute("select count(*) from events").fetchone()[0] == 0
+
+
+def test_a_registration_with_one_id_tag_twice_is_refused_on_arrival_too(node):
+    from xinfang.core.errors import InvalidEvent
+    from xinfang.core.node import Draft
+
+    person = {"name": "a" * 64, "id_tag": "b" * 32, "representative": False}
+    body = {"channel": "visit", "category": "labour", "kind": "appeal", "request": "请求",
+            "received": "2026-01-05", "headcount": 2, "petitioners": [person, dict(person)],
+            "fields": {}, "by": "测试员"}
+    with pytest.raises(InvalidEvent, match="one ID number for two petitioners"):
+        node.append(Draft("case.register", "case", f"{VILLAGE}-2026-00001", VILLAGE, body))

@@ -92,6 +92,9 @@ def xinfang_validate_event(event, node):
         if not isinstance(person, dict) or set(person) - allowed or not all(
                 isinstance(v, str) for k, v in person.items() if k != "representative"):
             raise InvalidEvent("case.register petitioners are maps of sealed digests")
+    tags = [person["id_tag"] for person in people if person.get("id_tag")]
+    if len(tags) != len(set(tags)):
+        raise InvalidEvent("case.register names one ID number for two petitioners")
 
 
 @hookimpl
