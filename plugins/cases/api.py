@@ -118,6 +118,22 @@ def _petitioner(node: Node, person: PetitionerInput, secrets: list[Secret],
     return sealed
 
 
+def _one_person_per_id_number(people, today: dt.date) -> None:
+    """An ID number names one person: two petitioners with one number is a typing error."""
+    seen: dict[str, str] = {}
+    for person in people:
+        if not person.id_number:
+            continue
+        number = idnumber.normalise(person.id_number, today=today)
+        if number in seen and seen[number] != person.name.strip():
+            raise InvalidInput(f"信访人 {seen[number]} 与 {person.name.strip()} 填了同一个身份证号 "
+                               f"{number}：一个身份证号只属于一个人，请核对后重新登记")
+        if number in seen:
+            raise InvalidInput(f"信访人 {person.name.strip()} 列了两次（身份证号 {number}）；"
+                               "每人只列一次")
+        seen[number] = person.name.strip()
+
+
 def next_case_id(node: Node, year: int) -> str:
     """案号: the kernel's numbering (area, year, a serial in the epoch's range)."""
     return records.next_id(node, ENTITY, year)
@@ -140,6 +156,7 @@ def register_case(node: Node, data: CaseInput, today: dt.date | None = None) -> 
     areas.check_code(area)
     if not node.in_jurisdiction(area):
         raise InvalidInput(f"问题属地 {area} 不在本节点辖区 {node.info.area}（{node.info.name}）内")
+    _one_person_per_id_number(data.petitioners, today)
     secrets: list[Secret] = []
     people = [_petitioner(node, p, secrets, today) for p in data.petitioners]
     given = {"channel": data.channel, "category": data.category, "kind": data.kind,
