@@ -125,13 +125,13 @@ def _one_person_per_id_number(people, today: dt.date) -> None:
         if not person.id_number:
             continue
         number = idnumber.normalise(person.id_number, today=today)
-        if number in seen and seen[number] != person.name.strip():
-            raise InvalidInput(f"信访人 {seen[number]} 与 {person.name.strip()} 填了同一个身份证号 "
-                               f"{number}：一个身份证号只属于一个人，请核对后重新登记")
+        name = (person.name or "").strip()
+        if number in seen and seen[number] != name:
+            raise InvalidInput(f"信访人 {seen[number]} 与 {name} 填了同一个身份证号 {number}："
+                               "一个身份证号只属于一个人，请核对后重新登记")
         if number in seen:
-            raise InvalidInput(f"信访人 {person.name.strip()} 列了两次（身份证号 {number}）；"
-                               "每人只列一次")
-        seen[number] = person.name.strip()
+            raise InvalidInput(f"信访人 {name} 列了两次（身份证号 {number}）；每人只列一次")
+        seen[number] = name
 
 
 def next_case_id(node: Node, year: int) -> str:
