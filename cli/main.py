@@ -25,6 +25,7 @@ from xinfang.core.plugins import Registry
 from .base import App, Group, pass_app
 from .output import emit, json_option, progress
 from .entities import add_entity_groups
+from .admin_commands import ADMIN_COMMANDS
 from .kernel_commands import COMMANDS as KERNEL_COMMANDS
 from .sync_commands import COMMANDS
 
@@ -59,7 +60,7 @@ def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
         """xinfang: 信访事项 offline-first case work and sync."""
         ctx.obj = App(home or default_home(), passphrase, operator, pm)
 
-    for command in (init, node_group, log_group, rebuild, demo, *COMMANDS, *KERNEL_COMMANDS):
+    for command in (init, node_group, log_group, rebuild, demo, *COMMANDS, *KERNEL_COMMANDS, *ADMIN_COMMANDS):
         cli.add_command(command)
     registry = Registry.collect(pm)
     pm.hook.xinfang_register_commands(cli=cli, registry=registry)
