@@ -255,6 +255,23 @@ class CaseFilter:
     due_within: int | None = None
     repeat: bool | None = None
     collective: bool | None = None
+    #: received (登记日期) on or after / on or before, YYYY-MM-DD
+    received_from: str | dt.date | None = None
+    received_to: str | dt.date | None = None
+    #: handler (办理人) or unit (责任单位) containing this text
+    handler: str | None = None
+    unit: str | None = None
+
+
+def _date_filter(value: str | dt.date | None, option: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    try:
+        return dt.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise InvalidInput(f"{option} {value!r} 不是日期：请写成 YYYY-MM-DD，如 2026-03-01") from None
 
 
 def list_cases(node: Node, filters: CaseFilter = CaseFilter(),
@@ -280,6 +297,23 @@ def list_cases(node: Node, filters: CaseFilter = CaseFilter(),
         areas.check_code(filters.area)
         where.append("area like ?")
         params.append(filters.area + "%")
+    since = _date_filter(filters.received_from, "--from")
+    until = _date_filter(filters.received_to, "--to")
+    if since and until and since > until:
+        raise InvalidInput(f"--from {since} 晚于 --to {until}：起始日期不能晚于截止日期")
+    if since:
+        where.append("received >= ?")
+        params.append(since)
+    if until:
+        where.append("received <= ?")
+        params.append(until)
+    for name, label in (("handler", "办理人"), ("unit", "责任单位")):
+        value = getattr(filters, name)
+        if value is not None:
+            if not value.strip():
+                raise InvalidInput(f"--{name} 为空：请写出要查找的{label}")
+            where.append(f"instr({name}, ?) > 0")
+            params.append(value.strip())
     if filters.repeat is not None:
         where.append("repeat_of is not null" if filters.repeat else "repeat_of is null")
     if filters.collective is not None:

@@ -15,7 +15,7 @@ from xinfang.cli.entities import build_entity_group, history_lines, parse_assign
 from xinfang.core.errors import InvalidInput
 from xinfang.core.plugins import Registry
 
-from . import api
+from . import api, find as find_mod
 
 _PETITIONER_KEYS = {"name": "name", "姓名": "name", "id": "id_number", "身份证号": "id_number",
                     "phone": "phone", "电话": "phone", "address": "address", "地址": "address"}
@@ -45,7 +45,7 @@ def parse_petitioner(text: str) -> api.PetitionerInput:
 def build_case_group(registry: Registry) -> click.Group:
     """A fresh ``case`` group for the steps ``registry`` holds."""
     return build_entity_group(
-        registry.entity_type(api.ENTITY), registry, name="case", overrides=(register, list_, show),
+        registry.entity_type(api.ENTITY), registry, name="case", overrides=(register, list_, show, find),
         take=lambda node, case_id, step, given: api.take_step(node, case_id, step, given),
         summary=lambda node, case_id: _summary(api.get_case(node, case_id, reveal=False)),
         help="信访事项：登记、列出、查看，并按办理流程逐步办理.")
@@ -87,26 +87,44 @@ def register(app: App, petitioners, channel, category, kind, request_text, recei
 @click.option("--due-within", type=int, help="Only cases with a deadline within N days.")
 @click.option("--repeat/--no-repeat", default=None, help="Only 重复访 (or only not).")
 @click.option("--collective/--no-collective", default=None, help="Only 集体访 (or only not).")
+@click.option("--from", "received_from", help="登记日期从 YYYY-MM-DD 起（含）.")
+@click.option("--to", "received_to", help="登记日期到 YYYY-MM-DD 止（含）.")
+@click.option("--handler", help="办理人（包含此文字）.")
+@click.option("--unit", help="责任单位（包含此文字）.")
 @json_option
 @pass_app
 def list_(app: App, status, category, area, channel, overdue, due_within, repeat, collective,
-          as_json):
+          received_from, received_to, handler, unit, as_json):
     """List cases, filtered."""
     filters = api.CaseFilter(status=status, category=category, area=area, channel=channel,
                              overdue=overdue, due_within=due_within, repeat=repeat,
-                             collective=collective)
+                             collective=collective, received_from=received_from,
+                             received_to=received_to, handler=handler, unit=unit)
     with app.open_node() as node:
         cases = [_summary(c) for c in api.list_cases(node, filters)]
+    emit(cases, as_json, _list_text)
 
-    def text(rows):
-        if not rows:
-            return "没有符合条件的信访事项 (no cases)"
-        body = table([[r["id"], r["status_label"], r["channel"], r["category"], r["headcount"],
-                       r["received"], r["area"], _flags_text(r)] for r in rows],
-                     ["编号", "状态", "形式", "类别", "人数", "登记日期", "属地", "标记"])
-        return f"{body}\n共 {len(rows)} 件"
 
-    emit(cases, as_json, text)
+def _list_text(rows: list[dict]) -> str:
+    if not rows:
+        return "没有符合条件的信访事项 (no cases)"
+    body = table([[r["id"], r["status_label"], r["channel"], r["category"], r["headcount"],
+                   r["received"], r["area"], _flags_text(r)] for r in rows],
+                 ["编号", "状态", "形式", "类别", "人数", "登记日期", "属地", "标记"])
+    return f"{body}\n共 {len(rows)} 件"
+
+
+@click.command("find")
+@click.option("--name", help="信访人姓名（须本节点持有明文）.")
+@click.option("--id-number", help="信访人身份证号（无明文时按同人标记查找）.")
+@json_option
+@pass_app
+def find(app: App, name, id_number, as_json):
+    """按信访人姓名或身份证号查找信访事项（每次查找都记入查阅记录）."""
+    with app.open_node() as node:
+        found = find_mod.find_cases(node, name=name, id_number=id_number)
+    rows = [dict(_summary(f.case), found_by=f.by) for f in found]
+    emit(rows, as_json, _list_text)
 
 
 @click.command("show")
