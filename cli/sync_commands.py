@@ -329,6 +329,18 @@ def trust_revoke(app: App, node_name, epoch, seq, reason):
     click.echo(f"已吊销 {name} 的密钥（纪元 {epoch} 序号 {seq} 之后的事件一律拒收）")
 
 
+@trust_group.command("list")
+@json_option
+@pass_app
+def trust_list(app: App, as_json):
+    """Certificates, revocations, the pinned root, and each child's revocation point."""
+    from xinfang.sync import trust_list as listing
+
+    with app.open_node() as node:
+        data = listing.trust_list(node).to_dict()
+    emit(data, as_json, listing.text)
+
+
 def _name(node, author: str) -> str:
     cert = trust.certificate(node.db, author)
     return cert.name if cert else keys.fingerprint(author)

@@ -150,3 +150,44 @@ def test_access_log_lists_who_read_which_case(invoke):
     assert [r["entity_id"] for r in only] == [ids[1]]
     text = invoke("access-log")
     assert text.exit_code == 0 and ids[0] in text.output and "共 2 条" in text.output
+
+
+# -- trust list ------------------------------------------------------------------------
+
+
+def test_trust_list_shows_certificates_root_and_where_a_revocation_would_cut(tree, tmp_path,
+                                                                           invoke):
+    from xinfang.sync.trust_list import trust_list
+
+    village, township, county = tree.village, tree.township, tree.county
+    register(village, serial=1)
+    register(village, serial=2)
+    carry(village, township, tmp_path)
+    listing = trust_list(township)
+    assert listing.root["fingerprint"] == fingerprint(county.info.author)
+    assert listing.root["name"] == county.info.name
+    by_name = {c["name"]: c for c in listing.certificates}
+    assert by_name[village.info.name]["issuer"] == township.info.name
+    assert by_name[village.info.name]["fingerprint"] == fingerprint(village.info.author)
+    assert by_name[county.info.name]["self_signed"]
+    assert [(d["name"], d["epoch"], d["seq"]) for d in listing.descendants] == [
+        (village.info.name, 0, 2)]
+    assert listing.revocations == ()
+    assert [d["name"] for d in trust_list(county).descendants] == [township.info.name]
+    carry(township, county, tmp_path)  # the village's certificate travels up with its events
+    assert [(d["name"], d["seq"]) for d in trust_list(county).descendants] == [
+        (township.info.name, 0), (village.info.name, 2)]
+    assert trust_list(village).descendants == ()
+
+    home = township.home
+    revoked = invoke("trust", "revoke", village.info.name, "--epoch", "0", "--seq", "2",
+                     "--reason", "笔记本丢失", home_dir=home)
+    assert revoked.exit_code == 0, revoked.output
+    data = json.loads(invoke("trust", "list", "--json", home_dir=home).output)
+    assert [(r["name"], r["epoch"], r["seq"], r["kind"], r["reason"]) for r in data["revocations"]] \
+        == [(village.info.name, 0, 2, "revoke", "笔记本丢失")]
+    assert data["descendants"][0]["revoked"]
+    text = invoke("trust", "list", home_dir=home)
+    assert text.exit_code == 0, text.output
+    assert fingerprint(county.info.author) in text.output and "--epoch 0 --seq 2" in text.output
+    assert "吊销" in text.output
