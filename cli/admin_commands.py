@@ -32,6 +32,8 @@ def backup_command(app: App, out, with_keys, key_passphrase, as_json):
     """备份本节点：数据库的一致副本（节点运行时也可），可选连同加密的私钥."""
     with app.open_node() as node:
         passphrase = _passphrase(key_passphrase, app, confirm=True) if with_keys else None
+        if node.passphrase is None:  # key files under the same passphrase open with it too
+            node.passphrase = passphrase
         summary = backup_mod.backup(node, out, with_keys=with_keys, passphrase=passphrase)
     emit(attrs.asdict(summary), as_json, lambda d: (
         f"已备份 {d['name']} 到 {d['path']}：{d['events']} 条事件，{d['bytes']} 字节，"
