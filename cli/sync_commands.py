@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -216,8 +217,8 @@ def _sync_once(app: App, url: str | None, as_json: bool) -> None:
         if not url:
             raise InvalidInput("尚不知道上级的地址：请第一次同步时给出 --url http://主机:端口 "
                                "(give the parent's address once with --url)")
-        bar = click.progressbar(length=1, label="同步", file=click.get_text_stream("stderr"),
-                                show_pos=True) if click.get_text_stream("stderr").isatty() else None
+        bar = click.progressbar(length=1, label="同步", file=sys.stderr,
+                                show_pos=True) if sys.stderr.isatty() else None
 
         def progress(done: int, total: int) -> None:
             if bar is not None:
