@@ -17,7 +17,7 @@ from xinfang import __version__
 from xinfang.core import store
 from xinfang.core import verify as verify_mod
 from xinfang.core.keys import fingerprint
-from xinfang.core.errors import NodeError, XinfangError
+from xinfang.core.errors import XinfangError
 from xinfang.core.node import Node, default_home
 from xinfang.app import plugin_manager
 from xinfang.core.plugins import Registry
@@ -80,9 +80,6 @@ def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
 @pass_app
 def init(app: App, level, area, name, root, ask_passphrase, as_json):
     """Create a node: database, keys and (for a root) its certificate."""
-    if app.home.exists() and not app.home.is_dir():
-        raise NodeError(f"无法在 {app.home} 建立节点：它是一个文件，不是目录；请用 --home 指定一个"
-                        "新目录（或空目录）")
     passphrase = app.passphrase
     if ask_passphrase and not passphrase:
         passphrase = click.prompt("Passphrase for the key files", hide_input=True,

@@ -100,6 +100,9 @@ class Node:
         areas.check_code(area, found_level)
         if not name or not name.strip():
             raise InvalidInput("node name is empty; give the office's name with --name")
+        if home.exists() and not home.is_dir():
+            raise NodeError(f"无法在 {home} 建立节点：它是一个文件，不是目录；请用 --home 指定一个"
+                            "新目录（或空目录）")
         if home.exists() and any(home.iterdir()):
             raise NodeError(f"node directory {home} already exists and is not empty; "
                             "choose another --home or remove it")
