@@ -23,7 +23,7 @@ from xinfang.app import plugin_manager
 from xinfang.core.plugins import Registry
 
 from .base import App, Group, pass_app
-from .output import emit, json_option, progress
+from .output import advance, emit, json_option, progress
 from .entities import add_entity_groups
 from .admin_commands import ADMIN_COMMANDS
 from .kernel_commands import COMMANDS as KERNEL_COMMANDS
@@ -157,14 +157,8 @@ def log_verify(app: App, as_json):
     """Re-check every event's hash, chain and signature."""
     with app.open_node() as node:
         total = node.db.execute("select count(*) from events").fetchone()[0]
-        with progress("校验事件", total) as bar:
-            seen = [0]
-
-            def advance(count: int) -> None:
-                bar.update(count - seen[0])
-                seen[0] = count
-
-            report = verify_mod.verify_log(node.db, advance)
+        with progress("校验事件", total, not as_json) as bar:
+            report = verify_mod.verify_log(node.db, advance(bar))
     data = {"ok": report.ok, "events": report.events, "feeds": report.feeds,
             "secrets": report.secrets, "problems": [p.describe() for p in report.problems],
             "excluded": [attrs.asdict(e) for e in report.excluded]}
@@ -191,7 +185,9 @@ def log_verify(app: App, as_json):
 def rebuild(app: App, check, as_json):
     """Re-fold every view from the log and report differences from the stored views."""
     with app.open_node() as node:
-        report = verify_mod.rebuild(node, check_only=check)
+        total = node.db.execute("select count(*) from events").fetchone()[0]
+        with progress("重建视图", total, not as_json) as bar:
+            report = verify_mod.rebuild(node, check_only=check, progress=advance(bar))
     data = {"events": report.events, "tables": report.tables, "consistent": report.consistent,
             "written": report.written,
             "differences": [{"table": d.table, "only_stored": [list(r) for r in d.only_stored],

@@ -18,7 +18,7 @@ from xinfang.sync import envelope, peers, trust
 from xinfang.sync.http import SyncError, make_server
 
 from .base import App, Group, pass_app
-from .output import emit, json_option, table
+from .output import emit, json_option, progress_to, table
 
 
 @click.group("enroll", cls=Group)
@@ -100,7 +100,9 @@ def bundle_export(app: App, peer, out, as_json):
     with app.open_node() as node:
         target = peers.resolve(node, peer)
         path = out or Path(f"{node.info.area}-to-{target.area}-{time.strftime('%Y%m%d%H%M%S')}.xfb")
-        summary = transports.find(node.registry, "bundle").send(node, peer, path)
+        with progress_to("写出数据包", not as_json) as moved:
+            summary = transports.find(node.registry, "bundle").send(node, peer, path,
+                                                                    progress=moved)
     emit(vars_of(summary), as_json,
          lambda d: f"已写出 {d['path']}：发往 {d['peer']}，{d['events']} 条事件，{d['bytes']} 字节")
 
@@ -113,7 +115,9 @@ def bundle_import(app: App, bundle_file, as_json):
     """Verify a bundle and apply it page by page; one imported before is reported as done."""
     with app.open_node() as node:
         try:
-            summary = transports.find(node.registry, "bundle").receive(node, bundle_file)
+            with progress_to("导入数据包", not as_json) as moved:
+                summary = transports.find(node.registry, "bundle").receive(node, bundle_file,
+                                                                           progress=moved)
         except envelope.AlreadyImported as done:  # nothing to do is not a failure
             emit({"already_imported": done.at, "path": str(bundle_file)}, as_json,
                  lambda d: f"数据包 {d['path']} 已于 {d['already_imported']} 导入过，无需再次导入")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import attrs
 import sqlite_utils
@@ -281,7 +281,8 @@ def view_tables(registry: Registry) -> list[str]:
     return tables
 
 
-def refold_all(ctx: FoldContext, events: Iterable[Event] | None = None) -> int:
+def refold_all(ctx: FoldContext, events: Iterable[Event] | None = None,
+               progress: Callable[[int], None] | None = None) -> int:
     """Empty every view and fold the whole log (or ``events``, in total order).
 
     Policy and trust entities are folded first: their effect does not depend
@@ -305,6 +306,8 @@ def refold_all(ctx: FoldContext, events: Iterable[Event] | None = None) -> int:
     for first, stream in streams:
         for event in stream:
             count += 1
+            if progress is not None and count % 1000 == 0:
+                progress(count)
             if ctx.excluded(event) or ctx.is_held(event.entity, event.entity_id):
                 continue
             _apply_one(ctx, event)

@@ -177,14 +177,14 @@ class _Discard(Exception):
     """Raised inside the rebuild transaction to roll it back for ``--check``."""
 
 
-def rebuild(node, check_only: bool = False) -> RebuildReport:
+def rebuild(node, check_only: bool = False, progress: Progress | None = None) -> RebuildReport:
     """Re-fold every view from the log; with ``check_only`` keep nothing."""
     ctx = node.context
     before = fold.dump_views(node.db, node.registry)
     result = {}
     with contextlib.suppress(_Discard):  # raised only to roll back a --check
         with node.db.atomic():
-            result["events"] = fold.refold_all(ctx)
+            result["events"] = fold.refold_all(ctx, progress=progress)
             result["after"] = fold.dump_views(node.db, node.registry)
             if check_only:
                 raise _Discard

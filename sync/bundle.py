@@ -54,12 +54,18 @@ def _check_out(path: Path) -> None:
                            f"，或{fix}")
 
 
-def export_bundle(node, peer_name: str, path: Path) -> ExportSummary:
+def export_bundle(node, peer_name: str, path: Path, progress=None) -> ExportSummary:
+    """``progress(done, total)`` hears of each page, in events."""
     path = Path(path)
     _check_out(path)
     peer = peers.resolve(node, peer_name)
-    built = list(send.pages_for(node, peer.area, peers.ack(node, peer.subject),
-                                release=send.outgoing_rule(node, peer)))
+    acked = peers.ack(node, peer.subject)
+    total = send.count_missing(node, peer.area, acked) if progress else 0
+    built = []
+    for page in send.pages_for(node, peer.area, acked, release=send.outgoing_rule(node, peer)):
+        built.append(page)
+        if progress:
+            progress(sum(len(p.events) for p in built), total)
     reports = peers.refusals_to_report(node, peer.subject)
     payload = {
         "pages": [p.to_wire() for p in built],
@@ -86,7 +92,7 @@ def export_bundle(node, peer_name: str, path: Path) -> ExportSummary:
     return ExportSummary(str(path), peer.name, count, len(built), len(data))
 
 
-def import_bundle(node, path: Path) -> ImportSummary:
+def import_bundle(node, path: Path, progress=None) -> ImportSummary:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -128,11 +134,15 @@ def import_bundle(node, path: Path) -> ImportSummary:
                          "one of its children, or whose chain does not lead to the trusted root")
     applied = duplicates = 0
     refused: list[receive.Refusal] = []
+    total, done = sum(len(p.events) for p in parsed), 0
     for page in parsed:
         result = receive.apply_page(node, page, peer=sender)
         applied += result.applied
         duplicates += result.duplicates
         refused.extend(result.refused)
+        done += len(page.events)
+        if progress:
+            progress(done, total)
     with node.db.atomic():
         peers.record_ack(node, sender, sender_frontier, "bundle")
         peers.record_refusals(node, sender, refused_reports)
