@@ -133,6 +133,11 @@ def _step(ctx, entity_type: EntityType, event, step_name: str) -> None:
     view = guard_view(ctx, entity_type, event.entity_id)
     require(view is not None, f"{entity_type.label} {event.entity_id} 在本节点尚无登记，无法"
                               f"{step_name} (no creation held for this step)")
+    # the entity's area decides, not the area the event claims: an author whose scope
+    # holds its own area only cannot reach a sibling's record by naming its own area
+    require(event.area == view["area"],
+            f"步骤所称区划 {event.area} 与{entity_type.label}的区划 {view['area']} 不符，"
+            "不予采用 (the step claims another area than the record's)")
     lifecycle = ctx.registry.lifecycle(entity_type.name)
     values = dict(event.body.get("values", {}))
     step = lifecycle.check(view, step_name, values)

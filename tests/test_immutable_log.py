@@ -122,7 +122,7 @@ def test_a_fork_freezes_the_feed_and_keeps_both_branches(tmp_path):
 
 
 class _NoClock(Exception):
-    pass
+    """Raised by the patched clock: some code read the time while folding."""
 
 
 def _refuse(*args, **kwargs):

@@ -147,3 +147,46 @@ def test_a_field_named_like_a_kernel_column_is_refused_at_plugin_load():
 def test_a_lifecycle_entity_needs_a_table_and_a_creation_step():
     with pytest.raises(PluginError, match="apply= or both table= and create="):
         EntityType("half", "半", (), None, table="half_rows")
+
+
+def _hand_signed_step(node, entity: str, entity_id: str, step: str, values: dict):
+    """The next event of ``node``'s own feed, built and signed by hand: a stolen key."""
+    from xinfang.core import store
+    from xinfang.core.event import Event
+
+    seq, prev = store.feed_head(node.db, node.info.author, node.info.epoch)
+    return Event.create(node.keys, epoch=node.info.epoch, seq=seq + 1, prev=prev,
+                        hlc=node.clock.tick(), type=f"{entity}.{step}", entity=entity,
+                        entity_id=entity_id, area=node.info.area,
+                        body={"values": values, "by": "盗用密钥"})
+
+
+@pytest.mark.parametrize("kind", ["inspection", "case"])
+def test_a_stolen_village_key_cannot_step_a_sibling_villages_record(tmp_path, kind):
+    """The step names the thief's own area, so it passes the scope check on arrival;
+    every receiver then keeps it as a conflict, since the record's area decides."""
+    from sync_helpers import register, send_pages, wire
+    from xinfang.plugins.cases import api
+
+    tree = build_tree(tmp_path, plugins=WITH)
+    thief, victim, township = tree.village, tree.sibling, tree.township
+    register(thief, 1)                                    # the thief's feed has a head
+    if kind == "inspection":
+        target = records.create(victim, "inspection", {"topic": "河道护栏"})
+        step, values = "inspect", {"date": "2026-03-02"}
+    else:
+        target = register(victim, 2)
+        step, values = "withdraw", {"date": "2026-03-06", "reason": "冒名撤回"}
+    carry(thief, township, tmp_path)
+    carry(victim, township, tmp_path)
+    forged = _hand_signed_step(thief, kind, target, step, values)
+    summary = send_pages(thief, township, [wire([forged], certs_from=thief)], tmp_path)
+    assert summary.applied == 1                            # stored and relayed, not folded
+    status = (records.get(township, kind, target).status if kind == "inspection"
+              else api.get_case(township, target, reveal=False).status)
+    assert status == ("planned" if kind == "inspection" else "registered")
+    reasons = [r[0] for r in township.db.execute(
+        "select reason from conflicts where event_id = ?", [forged.id])]
+    assert reasons and "区划" in reasons[0]
+    assert verify.rebuild(township, check_only=True).consistent
+    tree.close()
