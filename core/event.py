@@ -156,3 +156,15 @@ def _check_content(content: Any) -> None:
         raise bad("area must be an area code of at most 12 digits")
     if not isinstance(content["body"], dict):
         raise bad("body must be a map")
+
+
+@attrs.frozen
+class EventReason:
+    """An event named by its place in its author's feed, and why it was set apart
+    (refused on arrival, or excluded from the views)."""
+
+    event_id: str
+    author: str
+    epoch: int
+    seq: int
+    reason: str

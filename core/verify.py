@@ -17,7 +17,7 @@ import attrs
 
 from . import fold
 from .errors import InvalidEvent
-from .event import Event, event_id
+from .event import Event, EventReason, event_id
 from .sealing import digest_of
 
 Progress = Callable[[int], None]
@@ -39,15 +39,8 @@ class Problem:
                 f"epoch {self.epoch}, seq {self.seq}): {self.what}")
 
 
-@attrs.frozen
-class Excluded:
-    """A valid stored event the views leave out: a revocation or fork is past it."""
-
-    event_id: str
-    author: str
-    epoch: int
-    seq: int
-    reason: str
+#: a valid stored event the views leave out: a revocation or fork is past it
+Excluded = EventReason
 
 
 @attrs.frozen

@@ -21,6 +21,7 @@ import attrs
 
 from xinfang.core import store
 from xinfang.core.admission import DUPLICATE, Admission, frontier_of
+from xinfang.core.event import EventReason
 from xinfang.core.admission import now as peers_now
 
 from .trust import admit
@@ -29,13 +30,8 @@ from .wire import Page
 __all__ = ["PageResult", "Refusal", "apply_page", "frontier_of"]
 
 
-@attrs.frozen
-class Refusal:
-    event_id: str
-    author: str
-    epoch: int
-    seq: int
-    reason: str
+#: an event a receiver refused, and why
+Refusal = EventReason
 
 
 @attrs.frozen
