@@ -24,7 +24,7 @@ import pluggy
 
 from . import hookspecs
 from .entities import Choice, EntityType, Field, Lifecycle
-from .errors import PluginError
+from .errors import NotFound, PluginError
 
 #: always registered: policy is what the fold reads, so every node has it.
 CORE_PLUGINS = ("xinfang.core.policy", "xinfang.core.reports")
@@ -147,6 +147,15 @@ class Registry:
     @property
     def routes_by_path(self) -> dict[str, Any]:
         return {route.path: route for route in self.routes.values()}
+
+    def lookup(self, table: str, name: str, what: str) -> Any:
+        """A registered report, renderer, route or transport by name, or a clear error
+        naming those there are."""
+        items = getattr(self, table)
+        if name not in items:
+            known = "、".join(f"{i.label}({i.name})" for i in items.values()) or "无"
+            raise NotFound(f"没有名为 {name!r} 的{what}（未安装提供它的插件？）；已有：{known}")
+        return items[name]
 
     def entity_type(self, name: str) -> EntityType | None:
         return self.entity_types.get(name)

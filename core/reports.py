@@ -20,7 +20,7 @@ import attrs
 
 from xinfang import hookimpl
 
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput
 
 
 @attrs.frozen
@@ -71,11 +71,7 @@ class Renderer:
 
 
 def find(registry, name: str) -> Report:
-    report = registry.reports.get(name)
-    if report is None:
-        known = "、".join(f"{r.label}({r.name})" for r in registry.reports.values()) or "无"
-        raise NotFound(f"没有名为 {name!r} 的报表；可用报表：{known}")
-    return report
+    return registry.lookup("reports", name, "报表")
 
 
 def run_report(node, name: str, given: dict[str, str] | None = None) -> ReportResult:
@@ -102,10 +98,7 @@ def run_report(node, name: str, given: dict[str, str] | None = None) -> ReportRe
 
 
 def render(registry, result: ReportResult, fmt: str) -> bytes:
-    renderer = registry.renderers.get(fmt)
-    if renderer is None:
-        raise InvalidInput(f"没有输出格式 {fmt!r}；可用：" + "、".join(sorted(registry.renderers)))
-    return renderer.render(result)
+    return registry.lookup("renderers", fmt, "输出格式").render(result)
 
 
 def text_width(text: str) -> int:

@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 import attrs
 
-from .errors import PluginError
 
 
 @attrs.frozen
@@ -26,8 +25,4 @@ class Transport:
 
 def find(registry, name: str) -> Transport:
     """The registered transport ``name``, or a clear error naming those there are."""
-    transport = registry.transports.get(name)
-    if transport is None:
-        known = "、".join(f"{t.label}({t.name})" for t in registry.transports.values()) or "无"
-        raise PluginError(f"没有名为 {name} 的传输方式（未安装提供它的插件）；已安装：{known}")
-    return transport
+    return registry.lookup("transports", name, "传输方式")
