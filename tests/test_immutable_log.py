@@ -35,6 +35,18 @@ def revoke(county: Node, village: Node, seq: int) -> None:
                         {"epoch": 0, "seq": seq, "reason": "测试：村站电脑被盗"}))
 
 
+def revoke_after_one_of_two(tree, directory) -> None:
+    """The village writes two cases, the township relays them, the county revokes
+    the village after the first and the revocation reaches the township."""
+    village, township, county = tree.village, tree.township, tree.county
+    register(village, 1)
+    register(village, 2)
+    carry(village, township, directory)
+    carry(township, county, directory)
+    revoke(county, village, 1)
+    carry(county, township, directory)
+
+
 def test_a_revocation_excludes_later_events_without_touching_a_row_of_the_log(tmp_path):
     tree = build_tree(tmp_path)
     village, township, county = tree.village, tree.township, tree.county
@@ -62,12 +74,7 @@ def test_rebuild_and_arrival_order_reproduce_the_exclusion_from_the_events_alone
     tree = build_tree(tmp_path)
     village, township, county = tree.village, tree.township, tree.county
     late = copy_node(township, tmp_path / "late")        # the same township, another history
-    register(village, 1)
-    register(village, 2)
-    carry(village, township, tmp_path)
-    carry(township, county, tmp_path)
-    revoke(county, village, 1)
-    carry(county, township, tmp_path)
+    revoke_after_one_of_two(tree, tmp_path)
     stored = views(township)
     assert verify.rebuild(township).consistent and views(township) == stored
     # the copy hears of the revocation first: it refuses seq 2 on arrival instead
@@ -81,13 +88,8 @@ def test_rebuild_and_arrival_order_reproduce_the_exclusion_from_the_events_alone
 
 def test_log_verify_names_excluded_events_on_the_command_line(tmp_path, invoke):
     tree = build_tree(tmp_path)
-    village, township, county = tree.village, tree.township, tree.county
-    register(village, 1)
-    register(village, 2)
-    carry(village, township, tmp_path)
-    carry(township, county, tmp_path)
-    revoke(county, village, 1)
-    carry(county, township, tmp_path)
+    township = tree.township
+    revoke_after_one_of_two(tree, tmp_path)
     home = township.home
     township.close()
     result = invoke("log", "verify", "--json", home_dir=home)
