@@ -4,7 +4,8 @@ What a plugin's commands need (``xinfang_register_commands``) is re-exported
 here, so a plugin never imports from the modules behind it.
 """
 
-from .base import App, Group, pass_app
+from .base import App, Argument, Command, Group, Option, argument, command, group, option, pass_app
 from .output import emit, json_option, table
 
-__all__ = ["App", "Group", "pass_app", "emit", "json_option", "table"]
+__all__ = ["App", "Argument", "Command", "Group", "Option", "argument", "command", "group",
+           "option", "pass_app", "emit", "json_option", "table"]

@@ -1,7 +1,9 @@
 """What every ``xinfang`` command is built on: the context object and the group.
 
 ``App`` says how to open this invocation's node, ``pass_app`` hands it to a
-command and ``Group`` turns library errors into one-line messages. The main
+command and ``Group`` turns library errors into one-line messages; the
+command, option and argument classes that read their texts in the user's
+language are in ``texts`` and re-exported here. The main
 command line, the sync commands and plugins' commands all use them, so they
 live here rather than in ``main``, which imports those commands.
 """
@@ -16,7 +18,10 @@ import click
 import pluggy
 
 from xinfang.core.errors import XinfangError
+from xinfang.core.i18n import N_, _
 from xinfang.core.node import Node
+
+from .texts import Argument, Command, Option, _TranslatedCommand, argument, option
 
 
 @attrs.define
@@ -38,8 +43,11 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
-class Group(click.Group):
+class Group(_TranslatedCommand, click.Group):
     """A group that reports library errors as one line, never a traceback."""
+
+    command_class = Command
+    group_class = type
 
     def invoke(self, ctx: click.Context):
         try:
@@ -47,8 +55,26 @@ class Group(click.Group):
         except XinfangError as exc:
             raise click.ClickException(str(exc)) from None
         except sqlite3.OperationalError as exc:
-            raise click.ClickException(f"database error: {exc} (is another xinfang "
-                                       "process writing to this node?)") from None
+            raise click.ClickException(_(
+                "database error: {error} (is another xinfang process writing to this node?)"
+            ).format(error=exc)) from None
         except sqlite3.DatabaseError as exc:
-            raise click.ClickException(f"the node's database is damaged ({exc}); restore it "
-                                       "from a backup and run `xinfang node new-epoch`") from None
+            raise click.ClickException(_(
+                "the node's database is damaged ({error}); restore it from a backup and run "
+                "`xinfang node new-epoch`").format(error=exc)) from None
+
+
+def command(*args, **kwargs):
+    """``click.command`` making an xinfang ``Command``."""
+    return click.command(*args, cls=kwargs.pop("cls", Command), **kwargs)
+
+
+def group(*args, **kwargs):
+    """``click.group`` making an xinfang ``Group``."""
+    return click.group(*args, cls=kwargs.pop("cls", Group), **kwargs)
+
+
+__all__ = ["App", "Argument", "Command", "Group", "Option", "argument", "command", "group",
+           "option", "pass_app", "LANG_HELP"]
+
+LANG_HELP = N_("Language of messages: zh_CN (default) or en [env XINFANG_LANG].")

@@ -14,11 +14,13 @@ from typing import Any, Callable
 
 import click
 
-from xinfang.core import kernel, records
+from xinfang.core import i18n, kernel, records
 from xinfang.core.entities import EntityType, Field, Step
 from xinfang.core.errors import InvalidInput
+from xinfang.core.i18n import N_, _
 
-from .base import App, Group, pass_app
+from .base import App, Argument, Command, Group, Option, argument, command, option, pass_app
+from .texts import Help
 from .output import emit, json_option, table
 
 #: ``(node, entity_id, step_name, values) -> event id``: how a step command takes its step
@@ -27,23 +29,44 @@ TakeStep = Callable[[Any, str, str, dict[str, Any]], str]
 Summary = Callable[[Any, str], dict[str, Any]]
 
 
+#: the headers of ``list`` before the creation fields' labels
+LIST_HEADERS = (N_("ID"), N_("State"), N_("Area"))
+JSON_HELP = N_("Print JSON on stdout instead of text.")
+ENTITY_ID = N_("ENTITY_ID")
+
+
+def enumeration(items) -> str:
+    """Items listed as the language lists them (with 、 in Chinese)."""
+    return _(", ").join(items)
+
+
 def parse_assignments(pairs: tuple[str, ...], what: str) -> dict[str, str]:
     """``name=value`` pairs from repeated options."""
     result = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise InvalidInput(f"{what} {pair!r} 应写作 名称=值 (name=value)")
+            raise InvalidInput(N_("{option} “{pair}” should be written as name=value"),
+                               option=what, pair=pair)
         result[key.strip()] = value
     return result
 
 
-def field_option(field: Field, registry) -> click.Option:
-    help_text = field.label + (f"：{field.help}" if field.help else "")
-    if field.choices:
-        help_text += "（" + " / ".join(c.label for c in registry.vocabulary(field.choices)) + "）"
-    return click.Option([f"--{field.name.replace('_', '-')}", field.name], required=False,
-                        help=help_text + ("［必填］" if field.required else ""))
+def field_option(field: Field, registry) -> Option:
+    """An option for a field; its help (the field's label, help, choices) is composed when
+    shown, since the field's help is a plugin's msgid and the language is not known yet."""
+    choices = (" / ".join(c.label for c in registry.vocabulary(field.choices))
+               if field.choices else "")
+
+    def help_text() -> str:
+        text = (_("{label}: {help}").format(label=field.label, help=_(field.help))
+                if field.help else field.label)
+        if choices:
+            text = _("{text} ({choices})").format(text=text, choices=choices)
+        return _("{text} [required]").format(text=text) if field.required else text
+
+    return Option([f"--{field.name.replace('_', '-')}", field.name], required=False,
+                  help=help_text)
 
 
 def _record_summary(node, entity: str, entity_id: str) -> dict[str, Any]:
@@ -56,9 +79,9 @@ def _record_summary(node, entity: str, entity_id: str) -> dict[str, Any]:
 def step_command(entity_type: EntityType, step: Step, registry,
                  take: TakeStep | None = None, summary: Summary | None = None) -> click.Command:
     """One command for one step: an option per field, ``--json``."""
-    params: list[click.Parameter] = [click.Argument(["entity_id"])]
+    params: list[click.Parameter] = [Argument(["entity_id"], metavar=ENTITY_ID)]
     params.extend(field_option(field, registry) for field in step.fields)
-    params.append(click.Option(["--json", "as_json"], is_flag=True, help="以 JSON 输出 (print JSON)."))
+    params.append(Option(["--json", "as_json"], is_flag=True, help=JSON_HELP))
     entity = entity_type.name
 
     @pass_app
@@ -70,20 +93,21 @@ def step_command(entity_type: EntityType, step: Step, registry,
             else:
                 records.take_step(node, entity, entity_id, step.name, given)
             data = (summary or (lambda n, i: _record_summary(n, entity, i)))(node, entity_id)
-        emit(data, as_json,
-             lambda d: f"{d['id']}：{step.label}完成，当前状态 {d['status_label']}")
+        emit(data, as_json, lambda d: _("{id}: {step} done, now {status}").format(
+            id=d["id"], step=step.label, status=d["status_label"]))
 
-    return click.Command(step.name.replace("_", "-"), params=params, callback=callback,
-                         help=f"{step.label} ({step.name}).")
+    return Command(step.name.replace("_", "-"), params=params, callback=callback,
+                   help=lambda: _("{step}: take this step for one {entity}.").format(
+                       step=step.label, entity=entity_type.label))
 
 
 def create_command(entity_type: EntityType, registry) -> click.Command:
     create = entity_type.create
     params: list[click.Parameter] = [field_option(f, registry) for f in create.fields]
-    params.append(click.Option(["--area"], help="区划代码 [默认本节点的区划]."))
-    params.append(click.Option(["--field", "fields"], multiple=True,
-                               help="插件增加的字段：名称=值，可重复."))
-    params.append(click.Option(["--json", "as_json"], is_flag=True, help="以 JSON 输出 (print JSON)."))
+    params.append(Option(["--area"], help=N_("Area code [default: this node's area].")))
+    params.append(Option(["--field", "fields"], multiple=True,
+                         help=N_("A field a plugin added: name=value; may be repeated.")))
+    params.append(Option(["--json", "as_json"], is_flag=True, help=JSON_HELP))
 
     @pass_app
     def callback(app: App, area, fields, as_json, **values):
@@ -92,22 +116,29 @@ def create_command(entity_type: EntityType, registry) -> click.Command:
             entity_id = records.create(node, entity_type.name, given, area=area,
                                       fields=parse_assignments(fields, "--field"))
             data = _record_summary(node, entity_type.name, entity_id)
-        emit(data, as_json, lambda d: f"已{create.label} {d['id']}（{d['status_label']}）")
+        emit(data, as_json, lambda d: _("Recorded {step}: {id} ({status})").format(
+            step=create.label, id=d["id"], status=d["status_label"]))
 
-    return click.Command(create.name.replace("_", "-"), params=params, callback=callback,
-                         help=f"{create.label}：新建一条{entity_type.label}.")
+    return Command(create.name.replace("_", "-"), params=params, callback=callback,
+                   help=lambda: _("{step}: add a new {entity}.").format(
+                       step=create.label, entity=entity_type.label))
 
 
 def list_command(entity_type: EntityType, registry) -> click.Command:
     date = kernel.date_field(entity_type)
+    states = [s.label for s in registry.lifecycle(entity_type.name).states.values()]
 
-    @click.command("list")
-    @click.option("--status", help="状态，如 " + "、".join(
-        s.label for s in registry.lifecycle(entity_type.name).states.values()))
-    @click.option("--area", help="区划代码前缀.")
-    @click.option("--from", "since", help="起始日期 YYYY-MM-DD" + (f"（按{date.label}）" if date else ""))
-    @click.option("--to", "until", help="截止日期 YYYY-MM-DD.")
-    @click.option("--where", "where", multiple=True, help="按字段筛选：名称=值，可重复.")
+    @command("list", help=lambda: _("List {entity} records, optionally filtered.").format(
+        entity=entity_type.label))
+    @option("--status", help=lambda: _("State, e.g. {states}.").format(
+        states=enumeration(states)))
+    @option("--area", help=N_("Area code prefix."))
+    @option("--from", "since", help=lambda: (
+        _("Start date YYYY-MM-DD (by {field}).").format(field=date.label) if date
+        else _("Start date YYYY-MM-DD.")))
+    @option("--to", "until", help=N_("End date YYYY-MM-DD."))
+    @option("--where", "where", multiple=True,
+            help=N_("Filter by field: name=value; may be repeated."))
     @json_option
     @pass_app
     def list_(app: App, status, area, since, until, where, as_json):
@@ -119,20 +150,21 @@ def list_command(entity_type: EntityType, registry) -> click.Command:
 
         def text(rs):
             if not rs:
-                return f"没有符合条件的{entity_type.label}"
+                return _("No {entity} matches.").format(entity=entity_type.label)
             body = table([[r["id"], r["status_label"], r["area"],
                            *(r["values"].get(f.name) for f in columns)] for r in rs],
-                         ["编号", "状态", "区划", *(f.label for f in columns)])
-            return f"{body}\n共 {len(rs)} 条"
+                         [*(_(h) for h in LIST_HEADERS), *(f.label for f in columns)])
+            return body + "\n" + _("{count} in all").format(count=len(rs))
 
         emit(rows, as_json, text)
 
-    list_.help = f"列出{entity_type.label}，可筛选."
     return list_
 
 
 def record_text(record: dict[str, Any], entity_type: EntityType, node=None) -> str:
-    lines = [f"{entity_type.label} {record['id']}  【{record['status_label']}】  区划 {record['area']}"]
+    lines = [_("{entity} {id}  [{status}]  area {area}").format(
+        entity=entity_type.label, id=record["id"], status=record["status_label"],
+        area=record["area"])]
     for field in entity_type.create.fields:
         value = record["values"].get(field.name)
         if value is not None:
@@ -144,46 +176,53 @@ def record_text(record: dict[str, Any], entity_type: EntityType, node=None) -> s
 
 
 def history_lines(record: dict[str, Any]) -> list[str]:
-    """办理经过 and 冲突 of a record or case, as every ``show`` prints them."""
-    lines = ["办理经过:"]
+    """The history and conflicts of a record or case, as every ``show`` prints them."""
+    lines = [_("History:")]
     for h in record["history"]:
         lines.append(f"  {h['date']}  {h['label']}  → {h['status_label']}  {h['node']}/{h['operator']}"
                      + (f"  {h['summary']}" if h["summary"] else ""))
     if record["conflicts"]:
-        lines.append("冲突 (conflicts):")
+        lines.append(_("Conflicts:"))
         for conflict in record["conflicts"]:
-            lines.append(f"  {conflict['type']}: {conflict['reason']}")
+            lines.append(f"  {conflict['type']}: {i18n.show(conflict['reason'])}")
     return lines
 
 
+def shown_conflicts(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its conflicts' stored reasons in the reader's language."""
+    return {**record, "conflicts": [{**c, "reason": i18n.show(c["reason"])}
+                                    for c in record["conflicts"]]}
+
+
 def show_command(entity_type: EntityType, registry) -> click.Command:
-    @click.command("show")
-    @click.argument("entity_id")
+    @command("show", help=lambda: _("Everything about one {entity}, with its history.").format(
+        entity=entity_type.label))
+    @argument("entity_id", metavar=ENTITY_ID)
     @json_option
     @pass_app
     def show(app: App, entity_id, as_json):
         with app.open_node() as node:
-            record = records.get(node, entity_type.name, entity_id).to_dict()
+            record = shown_conflicts(records.get(node, entity_type.name, entity_id).to_dict())
             text = record_text(record, entity_type, node)
-        emit(record, as_json, lambda _: text)
+        emit(record, as_json, lambda _d: text)
 
-    show.help = f"一条{entity_type.label}的全部信息和办理经过."
     return show
 
 
 def build_entity_group(entity_type: EntityType, registry, *, name: str | None = None,
                        overrides: tuple[click.Command, ...] = (), take: TakeStep | None = None,
-                       summary: Summary | None = None, help: str | None = None) -> click.Group:
+                       summary: Summary | None = None, help: Help = None) -> click.Group:
     """The ``xinfang <entity>`` group; ``overrides`` replace generated commands by name."""
     group = Group(name or entity_type.command or entity_type.name,
-                  help=help or f"{entity_type.label}：{entity_type.create.label}、列出、查看、办理.")
-    for command in (create_command(entity_type, registry), list_command(entity_type, registry),
-                    show_command(entity_type, registry)):
-        group.add_command(command)
+                  help=help or (lambda: _("{entity}: {create}, list, show, take steps.").format(
+                      entity=entity_type.label, create=entity_type.create.label)))
+    for generated in (create_command(entity_type, registry), list_command(entity_type, registry),
+                      show_command(entity_type, registry)):
+        group.add_command(generated)
     for step in registry.lifecycle(entity_type.name).steps.values():
         group.add_command(step_command(entity_type, step, registry, take, summary))
-    for command in overrides:
-        group.add_command(command)
+    for override in overrides:
+        group.add_command(override)
     return group
 
 

@@ -14,15 +14,18 @@ import click
 import pluggy
 
 from xinfang import __version__
-from xinfang.core import store
+from xinfang.core import areas, i18n, store
 from xinfang.core import verify as verify_mod
+from xinfang.core.i18n import N_, _, ngettext
 from xinfang.core.keys import fingerprint
 from xinfang.core.errors import XinfangError
 from xinfang.core.node import Node, default_home
+from xinfang.core.reports import text_width
 from xinfang.app import plugin_manager
 from xinfang.core.plugins import Registry
 
-from .base import App, Group, pass_app
+from .base import LANG_HELP, App, Group, command, group, option, pass_app
+from .texts import NUL_IN_NAME
 from .output import advance, emit, json_option, progress
 from .entities import add_entity_groups
 from .admin_commands import ADMIN_COMMANDS
@@ -33,84 +36,115 @@ from .sync_commands import COMMANDS
 class _Root(Group):
     """The root group: also a file name with a NUL character in it is a one-line error."""
 
+    def main(self, *args, **kwargs):
+        """Every invocation starts in the environment's language and leaves it as it was."""
+        with i18n.language_scope():
+            return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except ValueError as exc:
             if "null byte" not in str(exc):
                 raise
-            raise click.UsageError("文件名或路径中含有空字符 (NUL)：请检查输入的文件名") from None
+            raise click.UsageError(_(NUL_IN_NAME)) from None
+
+
+def _use_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        i18n.set_language(value)
+
+
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """Click's ``--version``, its line read from the catalogue when shown, not when built."""
+    if value and not ctx.resilient_parsing:
+        click.echo(_("%(prog)s, version %(version)s") % {"prog": "xinfang",
+                                                          "version": __version__})
+        ctx.exit()
+
+
+def _home_help() -> str:
+    return _("Node directory [env XINFANG_HOME; default {home}].").format(home=default_home())
 
 
 def build_cli(pm: pluggy.PluginManager | None = None) -> click.Group:
     """Build the command line for the plugins ``pm`` holds (a fresh set by default)."""
     pm = pm or plugin_manager()
 
-    @click.group(cls=_Root)
-    @click.option("--home", type=click.Path(path_type=Path), envvar="XINFANG_HOME",
-                  help=f"Node directory [env XINFANG_HOME; default {default_home()}].")
-    @click.option("--passphrase", envvar="XINFANG_PASSPHRASE",
-                  help="Passphrase of the node's key files [env XINFANG_PASSPHRASE].")
-    @click.option("--operator", envvar="XINFANG_OPERATOR",
-                  help="Who is operating, recorded in case history [env XINFANG_OPERATOR; "
-                       "default the login name].")
-    @click.version_option(__version__, prog_name="xinfang")
+    @group("xinfang", cls=_Root, help=N_("xinfang: offline-first work on petition cases, "
+                                         "synced between offices."))
+    @option("--lang", type=click.Choice(i18n.LANGUAGES), is_eager=True, expose_value=False,
+            callback=_use_language, help=LANG_HELP)
+    @option("--home", type=click.Path(path_type=Path), envvar="XINFANG_HOME", help=_home_help)
+    @option("--passphrase", envvar="XINFANG_PASSPHRASE",
+            help=N_("Passphrase of the node's key files [env XINFANG_PASSPHRASE]."))
+    @option("--operator", envvar="XINFANG_OPERATOR",
+            help=N_("Who is operating, recorded in case history [env XINFANG_OPERATOR; "
+                    "default the login name]."))
+    @option("--version", is_flag=True, expose_value=False, is_eager=True,
+            callback=_show_version, help=N_("Show the version and exit."))
     @click.pass_context
     def cli(ctx: click.Context, home, passphrase, operator):
-        """xinfang: 信访事项 offline-first case work and sync."""
         ctx.obj = App(home or default_home(), passphrase, operator, pm)
 
-    for command in (init, node_group, log_group, rebuild, demo, *COMMANDS, *KERNEL_COMMANDS, *ADMIN_COMMANDS):
-        cli.add_command(command)
+    for sub in (init, node_group, log_group, rebuild, demo, *COMMANDS, *KERNEL_COMMANDS,
+                *ADMIN_COMMANDS):
+        cli.add_command(sub)
     registry = Registry.collect(pm)
     pm.hook.xinfang_register_commands(cli=cli, registry=registry)
     add_entity_groups(cli, registry)
     return cli
 
 
-@click.command()
-@click.option("--level", required=True,
-              help="village/村, township/乡镇, county/县, city/市 or province/省.")
-@click.option("--area", required=True, help="统计用区划代码 of the right length for the level.")
-@click.option("--name", required=True, help="The office's name, e.g. 某某村信访站.")
-@click.option("--root", is_flag=True, help="This node is the trust anchor (self-signed).")
-@click.option("--ask-passphrase", is_flag=True,
-              help="Prompt for a passphrase to encrypt the key files.")
+def _level_help() -> str:
+    """The levels by name and label, as ``Node.init`` takes either."""
+    levels = " ".join(f"{lv.name}/{lv.label}" for lv in areas.LEVELS.values())
+    return _("The node's level: {levels}.").format(levels=levels)
+
+
+@command(help=N_("Create a node: database, keys and (for a root) its certificate."))
+@option("--level", required=True, help=_level_help)
+@option("--area", required=True,
+        help=N_("The statistical area code, of the length the level requires."))
+@option("--name", required=True,
+        help=N_("The office's name, e.g. Moumou Village Petition Office."))
+@option("--root", is_flag=True, help=N_("This node is the trust anchor (self-signed)."))
+@option("--ask-passphrase", is_flag=True,
+        help=N_("Prompt for a passphrase to encrypt the key files."))
 @json_option
 @pass_app
 def init(app: App, level, area, name, root, ask_passphrase, as_json):
-    """Create a node: database, keys and (for a root) its certificate."""
     passphrase = app.passphrase
     if ask_passphrase and not passphrase:
-        passphrase = click.prompt("Passphrase for the key files", hide_input=True,
+        passphrase = click.prompt(_("Passphrase for the key files"), hide_input=True,
                                   confirmation_prompt=True)
     with Node.init(app.home, level=level, area=area, name=name, root=root,
                    passphrase=passphrase, pm=app.pm) as node:
         _show_node(node, as_json, created=True)
 
 
-@click.group("node", cls=Group)
+@group("node", help=N_("This node's identity and epoch."))
 def node_group():
-    """This node's identity and epoch."""
+    pass
 
 
-@node_group.command("show")
+@node_group.command("show", help=N_("Print the node and its key fingerprint."))
 @json_option
 @pass_app
 def node_show(app: App, as_json):
-    """Print the node and its key fingerprint."""
     with app.open_node() as node:
         _show_node(node, as_json)
 
 
-@node_group.command("new-epoch")
+@node_group.command("new-epoch",
+                    help=N_("Start a new epoch: run this after restoring the node from a backup."))
 @json_option
 @pass_app
 def node_new_epoch(app: App, as_json):
-    """Start a new epoch: run this after restoring the node from a backup."""
     with app.open_node() as node:
         epoch = node.new_epoch()
-        emit({"epoch": epoch}, as_json, lambda d: f"新纪元 epoch {d['epoch']} 已开始")
+        emit({"epoch": epoch}, as_json,
+             lambda d: _("New epoch {epoch} started.").format(epoch=d["epoch"]))
 
 
 def _show_node(node: Node, as_json: bool, created: bool = False) -> None:
@@ -128,65 +162,88 @@ def _show_node(node: Node, as_json: bool, created: bool = False) -> None:
                  "parent": node.author_name(parent) if parent else None})
 
     def text(d):
-        lines = [("已创建节点" if created else "节点") + f"：{d['name']}",
-                 f"  层级 level   {info.level_label} ({d['level']})",
-                 f"  区划 area    {d['area']}",
-                 f"  指纹 fingerprint  {d['fingerprint']}",
-                 f"  根节点 root  {'是' if d['root'] else '否'}",
-                 f"  纪元 epoch   {d['epoch']}",
-                 f"  事件 events  {d['events']}",
-                 f"  密钥加密     {'是' if d['keys_encrypted'] else '否'}",
-                 f"  证书 certificate  {'有效' if d['certified'] else '尚未注册（xinfang enroll request）'}"
-                 + (f"，上级 {d['parent']}" if d["parent"] else ""),
-                 f"  根指纹 root  {d['root_fingerprint'] or '—'}",
-                 f"  目录 home    {d['home']}"]
-        return "\n".join(lines)
+        yes, no = _("yes"), _("no")
+        certificate = (_("valid") if d["certified"] else
+                       _("not enrolled yet (`xinfang enroll request`)"))
+        if d["parent"]:
+            certificate = _("{certificate}, issued by {parent}").format(
+                certificate=certificate, parent=d["parent"])
+        rows = [(_("Level"), f"{info.level_label} ({d['level']})"),
+                (_("Area"), d["area"]),
+                (_("Fingerprint"), d["fingerprint"]),
+                (_("Root node"), yes if d["root"] else no),
+                (_("Epoch"), d["epoch"]),
+                (_("Events"), d["events"]),
+                (_("Keys encrypted"), yes if d["keys_encrypted"] else no),
+                (_("Certificate"), certificate),
+                (_("Root fingerprint"), d["root_fingerprint"] or "—"),
+                (_("Home"), d["home"])]
+        head = (_("Created node: {name}") if created else _("Node: {name}")).format(name=d["name"])
+        return "\n".join([head, *_aligned(rows)])
 
     emit(data, as_json, text)
 
 
-@click.group("log", cls=Group)
+def _aligned(rows: list[tuple[str, object]]) -> list[str]:
+    """``  label  value`` lines, the values in one column (wide characters count twice)."""
+    width = max(text_width(label) for label, _value in rows)
+    return [f"  {label}{' ' * (width - text_width(label))}  {value}" for label, value in rows]
+
+
+@group("log", help=N_("The event log."))
 def log_group():
-    """The event log."""
+    pass
 
 
-@log_group.command("verify")
+@log_group.command("verify", help=N_("Re-check every event's hash, chain and signature."))
 @json_option
 @pass_app
 def log_verify(app: App, as_json):
-    """Re-check every event's hash, chain and signature."""
     with app.open_node() as node:
         total = node.db.execute("select count(*) from events").fetchone()[0]
-        with progress("校验事件", total, not as_json) as bar:
+        with progress(_("Checking events"), total, not as_json) as bar:
             report = verify_mod.verify_log(node.db, advance(bar))
     data = {"ok": report.ok, "events": report.events, "feeds": report.feeds,
             "secrets": report.secrets, "problems": [p.describe() for p in report.problems],
             "excluded": [attrs.asdict(e) for e in report.excluded]}
 
     def text(d):
-        excluded = (f"\n其中 {len(d['excluded'])} 条事件已被排除在视图之外（吊销或分叉之后，"
-                    "仍保留在日志中）" if d["excluded"] else "")
+        excluded = len(d["excluded"])
         if d["ok"]:
-            return (f"日志完好：{d['events']} 条事件、{d['feeds']} 条作者链、{d['secrets']} 个"
-                    "密封值全部校验通过 (log verified)" + excluded)
-        first = d["problems"][0]
-        more = f"\n另有 {len(d['problems']) - 1} 处问题" if len(d["problems"]) > 1 else ""
-        return f"日志有问题 (log damaged): {len(d['problems'])} problem(s); first: {first}{more}"
+            lines = [_("Log intact: {events} events, {feeds} author feeds and {secrets} sealed "
+                       "values all verified.").format(events=d["events"], feeds=d["feeds"],
+                                                     secrets=d["secrets"])]
+            if excluded:
+                lines.append(ngettext(
+                    "{count} of the events is excluded from the views (it came after a "
+                    "revocation or a fork; it stays in the log).",
+                    "{count} of the events are excluded from the views (they came after a "
+                    "revocation or a fork; they stay in the log).",
+                    excluded).format(count=excluded))
+            return "\n".join(lines)
+        count = len(d["problems"])
+        lines = [ngettext("Log damaged: {count} problem: {first}",
+                          "Log damaged: {count} problems; the first: {first}",
+                          count).format(count=count, first=d["problems"][0])]
+        if count > 1:
+            lines.append(ngettext("{count} more problem.", "{count} more problems.",
+                                  count - 1).format(count=count - 1))
+        return "\n".join(lines)
 
     emit(data, as_json, text)
     if not report.ok:
         sys.exit(1)
 
 
-@click.command()
-@click.option("--check", is_flag=True, help="Only report differences; keep the stored views.")
+@command(help=N_("Re-fold every view from the log and report differences from the stored "
+                 "views."))
+@option("--check", is_flag=True, help=N_("Only report differences; keep the stored views."))
 @json_option
 @pass_app
 def rebuild(app: App, check, as_json):
-    """Re-fold every view from the log and report differences from the stored views."""
     with app.open_node() as node:
         total = node.db.execute("select count(*) from events").fetchone()[0]
-        with progress("重建视图", total, not as_json) as bar:
+        with progress(_("Rebuilding views"), total, not as_json) as bar:
             report = verify_mod.rebuild(node, check_only=check, progress=advance(bar))
     data = {"events": report.events, "tables": report.tables, "consistent": report.consistent,
             "written": report.written,
@@ -195,18 +252,26 @@ def rebuild(app: App, check, as_json):
                             for d in report.differences]}
 
     def text(d):
-        head = f"已从 {d['events']} 条事件重建 {d['tables']} 个视图表"
+        values = {"events": d["events"], "tables": d["tables"], "count": len(d["differences"])}
         if d["consistent"]:
-            return head + "：与存储的视图完全一致 (views consistent)"
-        lines = [head + f"：{len(d['differences'])} 个表与存储的视图不同 (views differed)" +
-                 ("，已按日志改正" if d["written"] else "（--check：未写入）")]
+            return _("Rebuilt {tables} view tables from {events} events: the same as the stored "
+                     "views.").format(**values)
+        if d["written"]:
+            head = _("Rebuilt {tables} view tables from {events} events: {count} differed from "
+                     "the stored views and were corrected from the log.")
+        else:
+            head = _("Rebuilt {tables} view tables from {events} events: {count} differ from "
+                     "the stored views (--check: nothing written).")
+        lines = [head.format(**values)]
         for diff in d["differences"]:
-            lines.append(f"  {diff['table']}: {len(diff['only_stored'])} row(s) only in the stored "
-                         f"view, {len(diff['only_rebuilt'])} only in the rebuilt view")
-            for row in diff["only_stored"][:3]:
-                lines.append(f"    stored:  {row}")
-            for row in diff["only_rebuilt"][:3]:
-                lines.append(f"    rebuilt: {row}")
+            lines.append("  " + _("{table}: {stored} rows only in the stored view, {rebuilt} only "
+                                  "in the rebuilt view").format(
+                table=diff["table"], stored=len(diff["only_stored"]),
+                rebuilt=len(diff["only_rebuilt"])))
+            lines += ["    " + _("stored: {row}").format(row=row)
+                      for row in diff["only_stored"][:3]]
+            lines += ["    " + _("rebuilt: {row}").format(row=row)
+                      for row in diff["only_rebuilt"][:3]]
         return "\n".join(lines)
 
     emit(data, as_json, text)
@@ -214,12 +279,12 @@ def rebuild(app: App, check, as_json):
         sys.exit(1)
 
 
-@click.command()
-@click.option("--keep", type=click.Path(path_type=Path),
-              help="Build the demo in this directory and keep it, instead of a temporary one.")
+@command(help=N_("A county, 3 townships and 9 villages syncing by bundle and HTTP (synthetic "
+                 "data)."))
+@option("--keep", type=click.Path(path_type=Path),
+        help=N_("Build the demo in this directory and keep it, instead of a temporary one."))
 @pass_app
 def demo(app: App, keep):
-    """A county, 3 townships and 9 villages syncing by bundle and HTTP (synthetic data)."""
     from xinfang.demo.county import run_demo
 
     if not run_demo(keep, app.pm):
@@ -234,13 +299,14 @@ def main() -> None:
         command = build_cli()
         command(prog_name="xinfang", standalone_mode=True)
     except XinfangError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(_("Error: {message}").format(message=exc), err=True)
         sys.exit(1)
     except Exception as exc:  # a bug: say so in one line, keep the detail on request
         if os.environ.get("XINFANG_DEBUG"):
             raise
-        click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); this is a bug in "
-                   "xinfang: run again with XINFANG_DEBUG=1 and report the traceback", err=True)
+        click.echo(_("Error: internal error ({kind}: {error}); this is a bug in xinfang: run "
+                     "again with XINFANG_DEBUG=1 and report the traceback").format(
+            kind=type(exc).__name__, error=exc), err=True)
         sys.exit(2)
 
 

@@ -9,12 +9,15 @@ from typing import Any, Callable
 
 import click
 
+from xinfang.core.i18n import N_
 from xinfang.core.reports import text_table
+
+from .texts import option
 
 
 def json_option(func):
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print JSON on stdout instead of text.")(func)
+    return option("--json", "as_json", is_flag=True,
+                  help=N_("Print JSON on stdout instead of text."))(func)
 
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -30,7 +33,10 @@ def table(rows: list[list[Any]], headers: list[str]) -> str:
 
 
 def progress(label: str, total: int, enabled: bool = True):
-    """A progress bar on stderr when it is a terminal (and not ``--json``), else nothing."""
+    """A progress bar on stderr when it is a terminal (and not ``--json``), else nothing.
+
+    ``label`` is shown as it is: the caller gives it translated, ``_("...")``.
+    """
     if enabled and sys.stderr.isatty() and total > 1000:
         return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
     return _Quiet()

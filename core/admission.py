@@ -29,13 +29,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from . import fold, store
+from . import fold, i18n, store
 from .certs import Authority
 from .errors import InvalidEvent
 from .event import Event
+from .i18n import N_, Message
 from .kernel import validate as validate_body
 from .scope import in_scope
 
+#: what ``check`` says of an event already held; never stored, so never translated
 DUPLICATE = "duplicate"
 
 
@@ -75,7 +77,15 @@ class Admission:
         transaction, from a draft that ``validate`` passed, at the next place of
         its own feed: its signature, plugin checks and chain link hold by
         construction and are not repeated.
+
+        A reason is the language-independent text the quarantine keeps and a
+        peer is told (``i18n.stored``); show it with ``i18n.show``.
         """
+        reason = self._check(event, declared, local)
+        return None if reason is None else i18n.stored(reason)
+
+    def _check(self, event: Event, declared: tuple[int, int] | None,
+               local: bool) -> str | Message | None:
         db = self.db
         stored = None if local else db.execute(
             "select id from events where author = ? and epoch = ? and seq = ?",
@@ -83,55 +93,63 @@ class Admission:
         if stored and stored[0] == event.id:
             return DUPLICATE
         if not local and not event.signature_valid():
-            return "签名无效 (bad signature: the event's signature does not verify)"
+            return Message(N_("bad signature: the event's signature does not verify"))
         own = event.author == self.me  # its scope is this node's own area
         cert = None if own else self.authority.scope(event.author)
         if cert is None and not own:
-            return "作者不明 (unknown author: no certificate chain to the trusted root)"
-        scope, name = (cert.area, cert.name) if cert else (self.own_scope, "本节点")
+            return Message(N_("unknown author: no certificate chain to the trusted root"))
+        scope = cert.area if cert else self.own_scope
+        name = cert.name if cert else Message(N_("this node"))
         if not event.area.startswith(scope):
-            return (f"超出辖区 (outside jurisdiction): 区划 {event.area} 不在作者 {name} 的辖区 "
-                    f"{scope} 内")
+            return Message(N_("outside jurisdiction: area {area} is not within the scope "
+                              "{scope} of author {name}"), area=event.area, scope=scope, name=name)
         if not in_scope(event.entity, event.area, self.own_scope):
-            return (f"不属本节点 (not for this node): 区划 {event.area} 不在本节点辖区 "
-                    f"{self.own_scope} 内")
+            return Message(N_("not for this node: area {area} is not within this node's "
+                              "scope {scope}"), area=event.area, scope=self.own_scope)
         if self.context.excluded(event):
             return fold.excluded_reason(db, event.author, event.epoch, event.seq)
         if stored:
             self.freeze(event, name)
-            return (f"分叉 (fork): {name} 以纪元 {event.epoch} 序号 {event.seq} 签署了两条不同的"
-                    "事件；两条都作为证据保留，该作者链已冻结")
+            return Message(N_("fork: {name} signed two different events at epoch {epoch}, "
+                              "seq {seq}; both are kept as evidence and the author's feed is "
+                              "frozen"), name=name, epoch=event.epoch, seq=event.seq)
         if not local:
             try:
                 validate(self.node, event)
             except InvalidEvent as exc:
-                return f"无效 (invalid): {exc}"
+                return Message(N_("invalid: {reason}"), reason=exc.message)
         if local:
             return None
         return self._chain(event, scope.startswith(self.own_scope) or own, name, declared)
 
-    def _chain(self, event: Event, whole: bool, name: str,
-               declared: tuple[int, int] | None) -> str | None:
+    def _chain(self, event: Event, whole: bool, name: str | Message,
+               declared: tuple[int, int] | None) -> Message | None:
         db = self.db
         seq, head = store.feed_head(db, event.author, event.epoch)
         if whole:
             if event.seq != seq + 1:
-                return f"缺号 (gap): {name} 的作者链应为序号 {seq + 1}，收到 {event.seq}"
+                return Message(N_("gap: the feed of {name} should go on at seq {expected}, "
+                                  "seq {seq} arrived"), name=name, expected=seq + 1, seq=event.seq)
             if event.prev != head:
-                return f"链断裂 (broken chain): 序号 {event.seq} 的前一事件不是序号 {seq}"
+                return Message(N_("broken chain: the event before seq {seq} is not seq {before}"),
+                               seq=event.seq, before=seq)
             return None
         held = frontier_of(db, event.author, event.epoch)
         if declared is None or not declared[0] < event.seq <= declared[1]:
-            return f"未声明 (undeclared): {name} 的序号 {event.seq} 不在本页声明的范围内"
+            return Message(N_("undeclared: seq {seq} of {name} is outside the range this page "
+                              "declares"), name=name, seq=event.seq)
         if declared[0] > held:
-            return (f"缺号 (gap): 本页从序号 {declared[0]} 续接 {name} 的作者链，"
-                    f"本节点只有到序号 {held}")
+            return Message(N_("gap: this page continues the feed of {name} from seq {start}, "
+                              "this node holds it only up to seq {held}"),
+                           name=name, start=declared[0], held=held)
         if event.seq <= held:
-            return f"顺序错误 (out of order): {name} 的序号 {event.seq} 已在本节点之下"
+            return Message(N_("out of order: seq {seq} of {name} is already below this node's "
+                              "frontier"), name=name, seq=event.seq)
         before = db.execute("select id from events where author = ? and epoch = ? and seq = ?",
                             [event.author, event.epoch, event.seq - 1]).fetchone()
         if before and event.prev != before[0]:
-            return f"链断裂 (broken chain): 序号 {event.seq} 的前一事件不是序号 {event.seq - 1}"
+            return Message(N_("broken chain: the event before seq {seq} is not seq {before}"),
+                           seq=event.seq, before=event.seq - 1)
         return None
 
     def check_stored(self, event: Event) -> str | None:
@@ -158,15 +176,16 @@ class Admission:
             self.quarantine(event, reason)
         return reason
 
-    def quarantine(self, event: Event, reason: str) -> None:
+    def quarantine(self, event: Event, reason: str | Message) -> None:
+        """Keep a refused event with why, in the language-independent form."""
         self.db.execute(
             "insert into quarantine (event_id, author, epoch, seq, raw, sig, reason, peer, at) "
             "values (?,?,?,?,?,?,?,?,?) on conflict (event_id) do update set "
             "reason = excluded.reason, peer = excluded.peer, at = excluded.at",
             [event.id, event.author, event.epoch, event.seq, event.raw, event.signature,
-             reason, self.peer, now()])
+             i18n.stored(reason), self.peer, now()])
 
-    def freeze(self, event: Event, name: str) -> None:
+    def freeze(self, event: Event, name: str | Message) -> None:
         """Freeze a forked feed from the fork point: its events there on leave the views.
 
         Which of two forked events arrived first differs between nodes; taking
@@ -176,7 +195,8 @@ class Admission:
         self.db.execute("insert or ignore into frozen_feeds (author, epoch, seq, reason) "
                         "values (?,?,?,?)",
                         [event.author, event.epoch, event.seq,
-                         f"作者链冻结 (frozen feed): {name} 于序号 {event.seq} 分叉"])
+                         Message(N_("frozen feed: {name} forked at seq {seq}"),
+                                 name=name, seq=event.seq).stored()])
         if event.author == self.me:
             # This node forked itself (it was restored from a copy). It writes on in
             # a new epoch, which no one holds a frozen feed for.
@@ -198,8 +218,9 @@ class Admission:
                            [first.author, first.epoch]).fetchone():
             return
         for event in (first, second):
-            self.quarantine(event, f"分叉 (fork): {cert.name} 以纪元 {event.epoch} 序号 "
-                                   f"{event.seq} 签署了两条不同的事件")
+            self.quarantine(event, Message(N_("fork: {name} signed two different events at "
+                                              "epoch {epoch}, seq {seq}"),
+                                           name=cert.name, epoch=event.epoch, seq=event.seq))
         self.freeze(first, cert.name)
 
 

@@ -29,7 +29,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from .entities import listing
 from .errors import InvalidInput, KeyError_, NodeError
+from .i18n import N_, Message
 from .keys import NodeKeys
 from .node import DB_NAME, KEYS_DIR, Node
 
@@ -56,17 +58,22 @@ def backup(node: Node, path: Path | str, with_keys: bool = False,
     """Write a backup of ``node`` to ``path``; the keys only with ``with_keys``."""
     path = Path(path)
     if path.is_dir():
-        raise InvalidInput(f"备份文件 {path} 是一个目录：请给出文件名，如 --out {path / 'node.xfbak'}")
+        raise InvalidInput(N_("the backup file {path} is a directory: give a file name, such as "
+                              "--out {example}"), path=str(path), example=str(path / "node.xfbak"))
     if not path.parent.is_dir():
-        raise InvalidInput(f"目录 {path.parent} 不存在：请先创建它，或换一个 --out 位置")
+        raise InvalidInput(N_("the directory {path} does not exist: create it first, or choose "
+                              "another --out place"), path=str(path.parent))
     if path.exists():
-        raise InvalidInput(f"文件 {path} 已存在：请换一个文件名，或先移走旧的备份")
+        raise InvalidInput(N_("the file {path} already exists: choose another file name, or "
+                              "move the old backup away first"), path=str(path))
     if node.db.conn.in_transaction:
-        raise InvalidInput("不能在本节点的写入事务中备份：请在事务提交后再备份 "
-                           "(the connection has an open transaction)")
+        raise InvalidInput(N_("cannot back up inside a write transaction of this node (the "
+                              "connection has an open transaction): back up after it is "
+                              "committed"))
     if with_keys and not passphrase:
-        raise InvalidInput("备份密钥需要口令：请用 --passphrase 或 XINFANG_PASSPHRASE 给出"
-                           "加密备份中密钥的口令")
+        raise InvalidInput(N_("backing up the keys needs a passphrase: give the passphrase that "
+                              "encrypts the keys in the backup with --passphrase or "
+                              "XINFANG_PASSPHRASE"))
     key_files = _encrypted_keys(node.keys, passphrase) if with_keys else {}
     info = node.info
     part = path.with_name(path.name + ".part")
@@ -123,26 +130,33 @@ def read_manifest(path: Path | str) -> dict:
     """The manifest of a backup file, or a clear error if it is not one."""
     path = Path(path)
     if not path.is_file():
-        raise InvalidInput(f"备份文件 {path} 不存在（或不是文件）：请检查路径")
-    not_backup = f"{path} 不是 xinfang 备份文件（由 `xinfang backup` 写出）"
+        raise InvalidInput(N_("the backup file {path} does not exist (or is not a file): check "
+                              "the path"), path=str(path))
+    not_backup = Message(N_("{path} is not a xinfang backup file (one written by `xinfang "
+                            "backup`)"), path=str(path))
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             if MANIFEST not in names or DB_NAME not in names:
-                raise InvalidInput(f"{not_backup}：缺少 {MANIFEST} 或 {DB_NAME}")
+                raise InvalidInput(N_("{backup}: {manifest} or {database} is missing"),
+                                   backup=not_backup, manifest=MANIFEST, database=DB_NAME)
             manifest = json.loads(archive.read(MANIFEST).decode("utf-8"))
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, InvalidInput):
             raise
-        raise InvalidInput(f"{not_backup}：{exc}") from None
+        raise InvalidInput(N_("{backup}: {error}"), backup=not_backup, error=str(exc)) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InvalidInput(f"{not_backup}：清单不是备份清单")
+        raise InvalidInput(N_("{backup}: its manifest is not a backup manifest"),
+                           backup=not_backup)
     if manifest.get("version") != VERSION:
-        raise InvalidInput(f"备份文件 {path} 的格式版本 {manifest.get('version')!r} 本程序不认识："
-                           "请用写出它的 xinfang 版本或更新的版本恢复")
+        raise InvalidInput(N_("the backup file {path} has format version {version}, which this "
+                              "program does not know: restore it with the xinfang version that "
+                              "wrote it, or a newer one"),
+                           path=str(path), version=repr(manifest.get("version")))
     keys_in = {f"{KEYS_DIR}/{n}" for n in KEY_FILES} <= names
     if manifest.get("with_keys") and not keys_in:
-        raise InvalidInput(f"备份文件 {path} 已损坏：清单说含有密钥，但缺少密钥文件")
+        raise InvalidInput(N_("the backup file {path} is damaged: its manifest says it holds "
+                              "keys, but the key files are missing"), path=str(path))
     return manifest
 
 
@@ -158,8 +172,9 @@ def restore(path: Path | str, home: Path | str, passphrase: str | None = None,
     manifest = read_manifest(path)
     hand_keys = _check_target(home, manifest, path)
     if manifest["with_keys"] and not passphrase:
-        raise InvalidInput(f"备份文件 {path} 中的密钥受口令保护：请用 --passphrase 或 "
-                           "XINFANG_PASSPHRASE 给出备份时的口令")
+        raise InvalidInput(N_("the keys in the backup file {path} are protected by a passphrase: "
+                              "give the passphrase of the backup with --passphrase or "
+                              "XINFANG_PASSPHRASE"), path=str(path))
     home.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.restore-", dir=home.parent))
     try:
@@ -171,11 +186,14 @@ def restore(path: Path | str, home: Path | str, passphrase: str | None = None,
         author = manifest["author"]
         if keys is not None:
             if keys.author != author:
-                raise InvalidInput(f"备份文件 {path} 已损坏：其中的密钥不属于其中的数据库")
+                raise InvalidInput(N_("the backup file {path} is damaged: its keys do not "
+                                      "belong to its database"), path=str(path))
             keys.save(staging / KEYS_DIR, passphrase)
         elif NodeKeys.load(hand_keys, passphrase).author != author:
-            raise InvalidInput(f"{hand_keys} 中的密钥不属于备份中的节点（{manifest['name']}）："
-                               "请复制原节点自己的 keys/ 目录")
+            raise InvalidInput(N_("the keys in {keys} do not belong to the node in the backup "
+                                  "({name}): copy the original node's own {directory}/ "
+                                  "directory"), keys=str(hand_keys), name=manifest["name"],
+                               directory=KEYS_DIR)
         with Node.open(staging, passphrase=passphrase, pm=pm) as node:
             node.new_epoch()  # before any write: the old epoch's later seqs may exist elsewhere
             node.db.execute("pragma wal_checkpoint(truncate)")
@@ -196,18 +214,25 @@ def _check_target(home: Path, manifest: dict, path: Path) -> Path | None:
     """Refuse a non-empty ``home``; return hand-copied keys for a keyless backup."""
     present = sorted(p.name for p in home.iterdir()) if home.is_dir() else []
     if home.exists() and not home.is_dir():
-        raise NodeError(f"{home} 是一个文件，不是目录：请用 --home 另选一个新目录")
+        raise NodeError(N_("{home} is a file, not a directory: choose another, new directory "
+                           "with --home"), home=str(home))
     if manifest["with_keys"]:
         if present:
-            raise NodeError(f"目录 {home} 已存在且不为空：恢复不会覆盖它；请用 --home 另选一个新目录")
+            raise NodeError(N_("the directory {home} exists and is not empty: a restore does not "
+                               "overwrite it; choose another, new directory with --home"),
+                            home=str(home))
         return None
     if present and present != [KEYS_DIR]:
-        raise NodeError(f"目录 {home} 已存在且不为空：恢复不会覆盖它；请用 --home 另选一个新目录"
-                        f"（备份不含密钥时，其中只可有手工复制来的 {KEYS_DIR}/ 目录）")
+        raise NodeError(N_("the directory {home} exists and is not empty: a restore does not "
+                           "overwrite it; choose another, new directory with --home (for a "
+                           "backup without keys it may hold only the {directory}/ directory "
+                           "copied by hand)"), home=str(home), directory=KEYS_DIR)
     if not present or not all((home / KEYS_DIR / n).is_file() for n in KEY_FILES):
-        raise InvalidInput(f"备份文件 {path} 不含密钥（备份时未加 --with-keys）：请先把原节点的 "
-                           f"{KEYS_DIR}/ 目录（{'、'.join(KEY_FILES)}）手工复制到 {home / KEYS_DIR}，"
-                           "再运行 restore")
+        raise InvalidInput(N_("the backup file {path} holds no keys (it was made without "
+                              "--with-keys): first copy the original node's {directory}/ "
+                              "directory ({files}) by hand to {target}, then run `xinfang "
+                              "restore` again"), path=str(path), directory=KEYS_DIR,
+                           files=listing(KEY_FILES), target=str(home / KEYS_DIR))
     return home / KEYS_DIR
 
 
@@ -218,11 +243,13 @@ def _restore_keys(archive: zipfile.ZipFile, path: Path, passphrase: str) -> Node
             loaded.append(serialization.load_pem_private_key(
                 archive.read(f"{KEYS_DIR}/{name}"), password=passphrase.encode("utf-8")))
         except (ValueError, TypeError):
-            raise KeyError_(f"口令不对：解不开备份文件 {path} 中的密钥；请给出备份时所用的口令 "
-                            "(wrong passphrase, or damaged key files)") from None
+            raise KeyError_(N_("wrong passphrase: the keys in the backup file {path} cannot be "
+                               "decrypted (or the key files are damaged); give the passphrase "
+                               "used for the backup"), path=str(path)) from None
     signing, encryption = loaded
     if not isinstance(signing, Ed25519PrivateKey) or not isinstance(encryption, X25519PrivateKey):
-        raise InvalidInput(f"备份文件 {path} 中的密钥不是 Ed25519 和 X25519 密钥")
+        raise InvalidInput(N_("the keys in the backup file {path} are not Ed25519 and X25519 "
+                              "keys"), path=str(path))
     return NodeKeys(signing, encryption)
 
 
@@ -235,6 +262,8 @@ def _check_database(db_path: Path, manifest: dict, path: Path) -> None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise InvalidInput(f"备份文件 {path} 中的数据库已损坏 ({exc})") from None
+        raise InvalidInput(N_("the database in the backup file {path} is damaged ({error})"),
+                           path=str(path), error=str(exc)) from None
     if ok != "ok" or author is None or author[0] != manifest.get("author"):
-        raise InvalidInput(f"备份文件 {path} 中的数据库已损坏或不属于清单所写的节点")
+        raise InvalidInput(N_("the database in the backup file {path} is damaged or does not "
+                              "belong to the node its manifest names"), path=str(path))

@@ -17,6 +17,7 @@ import attrs
 
 from . import areas, keys, signed, store
 from .errors import InvalidInput, XinfangError
+from .i18n import N_, Message
 
 KIND = "certificate"
 CERT_DOMAIN = signed.KINDS[KIND].domain
@@ -61,7 +62,7 @@ class Certificate:
     def from_document(cls, document: signed.Signed) -> "Certificate":
         values, problem = signed.string_fields(document, FIELDS)
         if problem:
-            raise InvalidInput(f"certificate {problem}")
+            raise InvalidInput(N_("the certificate {problem}"), problem=problem)
         return cls(document.raw, document.signature, *values)
 
     def to_wire(self) -> list[str]:
@@ -81,22 +82,25 @@ class Certificate:
         try:
             data = json.loads(text)
         except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"stored certificate is not JSON ({exc})") from None
+            raise InvalidInput(N_("stored certificate is not JSON ({error})"), error=str(exc)) from None
         return cls.from_wire(data)
 
 
 def chain_from_wire(data: Any) -> list[Certificate]:
     """Read a certificate chain as it travels: a list of certificate wire forms."""
     if not isinstance(data, (list, tuple)) or len(data) > MAX_CHAIN:
-        got = f"{len(data)} items" if isinstance(data, (list, tuple)) else type(data).__name__
-        raise signed.SignedError(f"a certificate chain is a list of at most {MAX_CHAIN} "
-                                 f"certificates, each [base64 bytes, base64 signature]; got {got}")
+        got = (Message(N_("{count} items"), count=len(data)) if isinstance(data, (list, tuple))
+               else type(data).__name__)
+        raise signed.SignedError(N_("a certificate chain is a list of at most {limit} "
+                                    "certificates, each [base64 bytes, base64 signature]; "
+                                    "got {got}"), limit=MAX_CHAIN, got=got)
     chain = []
     for number, item in enumerate(data, 1):
         try:
             chain.append(Certificate.from_wire(item))
         except InvalidInput as exc:
-            raise signed.SignedError(f"certificate {number} of the chain: {exc}") from None
+            raise signed.SignedError(N_("certificate {number} of the chain: {error}"),
+                                     number=number, error=exc.message) from None
     return chain
 
 
@@ -107,22 +111,26 @@ def chain_to_wire(chain: list[Certificate]) -> list[list[str]]:
 def validate_chain(chain: list[Certificate]) -> None:
     """Each certificate signed by the next, inside its scope; the last self-signed."""
     if not chain or len(chain) > MAX_CHAIN:
-        raise TrustError(f"a chain has 1 to {MAX_CHAIN} certificates, not {len(chain)}")
+        raise TrustError(N_("a chain has 1 to {limit} certificates, not {count}"),
+                         limit=MAX_CHAIN, count=len(chain))
     for cert, issuer in zip(chain, chain[1:] + [chain[-1]]):
         keys.check_signing_key(cert.subject)
         keys.check_encryption_key(cert.encryption)
         if cert.issuer != issuer.subject:
-            raise TrustError(f"certificate of {cert.name} is issued by "
-                             f"{keys.fingerprint(cert.issuer)}, not by the next in the chain")
+            raise TrustError(N_("certificate of {name} is issued by {issuer}, not by the next "
+                                "in the chain"), name=cert.name,
+                             issuer=keys.fingerprint(cert.issuer))
         if not cert.signature_valid():
-            raise TrustError(f"certificate of {cert.name} has a signature that does not verify")
+            raise TrustError(N_("certificate of {name} has a signature that does not verify"),
+                             name=cert.name)
         if cert is not issuer and not (cert.area.startswith(issuer.area)
                                        and len(cert.area) > len(issuer.area)):
-            raise TrustError(f"certificate of {cert.name} claims area {cert.area}, wider than "
-                             f"or equal to its issuer {issuer.name}'s scope {issuer.area}")
+            raise TrustError(N_("certificate of {name} claims area {area}, wider than or equal "
+                                "to its issuer {issuer}'s scope {scope}"), name=cert.name,
+                             area=cert.area, issuer=issuer.name, scope=issuer.area)
         areas.check_code(cert.area, areas.level(cert.level))
     if not chain[-1].self_signed:
-        raise TrustError("the chain does not end in a self-signed root certificate")
+        raise TrustError(N_("the chain does not end in a self-signed root certificate"))
 
 
 def certificate(db, subject: str) -> Certificate | None:

@@ -26,6 +26,7 @@ import json
 from typing import Any
 
 from .errors import EncodingError
+from .i18n import N_
 
 MAX_SAFE_INT = 2**53 - 1
 
@@ -35,13 +36,15 @@ def _check(value: Any, path: str) -> None:
         return
     if isinstance(value, int):
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
-            raise EncodingError(f"integer at {path} is outside ±(2**53-1): {value}")
+            raise EncodingError(N_("integer at {path} is outside ±(2**53-1): {value}"),
+                                path=path, value=value)
         return
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise EncodingError(f"string at {path} holds a lone surrogate") from None
+            raise EncodingError(N_("string at {path} holds a lone surrogate"),
+                                path=path) from None
         return
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
@@ -50,16 +53,16 @@ def _check(value: Any, path: str) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise EncodingError(f"map key at {path} is not a string: {key!r}")
+                raise EncodingError(N_("map key at {path} is not a string: {key}"),
+                                    path=path, key=repr(key))
             _check(key, f"{path}.<key>")
             _check(item, f"{path}.{key}")
         return
     if isinstance(value, float):
-        raise EncodingError(
-            f"float at {path} ({value!r}): write decimals and dates as strings"
-        )
-    raise EncodingError(f"value at {path} has type {type(value).__name__}, "
-                        "which the canonical encoding does not carry")
+        raise EncodingError(N_("float at {path} ({value}): write decimals and dates as strings"),
+                            path=path, value=repr(value))
+    raise EncodingError(N_("value at {path} has type {type}, which the canonical encoding "
+                           "does not carry"), path=path, type=type(value).__name__)
 
 
 def encode(value: Any) -> bytes:
@@ -78,28 +81,28 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise EncodingError(f"duplicate map key {key!r}")
+            raise EncodingError(N_("duplicate map key {key}"), key=repr(key))
         result[key] = value
     return result
 
 
 def _no_float(text: str) -> Any:
-    raise EncodingError(f"float {text} is not allowed; decimals travel as strings")
+    raise EncodingError(N_("float {text} is not allowed; decimals travel as strings"), text=text)
 
 
 def _no_constant(text: str) -> Any:
-    raise EncodingError(f"{text} is not allowed in the canonical encoding")
+    raise EncodingError(N_("{text} is not allowed in the canonical encoding"), text=text)
 
 
 def decode(data: bytes) -> Any:
     """Parse canonical bytes, refusing any byte form ``encode`` would not make."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise EncodingError(f"expected bytes, got {type(data).__name__}")
+        raise EncodingError(N_("expected bytes, got {type}"), type=type(data).__name__)
     data = bytes(data)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise EncodingError(f"not UTF-8 at byte {exc.start}") from None
+        raise EncodingError(N_("not UTF-8 at byte {position}"), position=exc.start) from None
     try:
         value = json.loads(
             text,
@@ -110,8 +113,8 @@ def decode(data: bytes) -> Any:
     except EncodingError:
         raise
     except (ValueError, RecursionError) as exc:
-        raise EncodingError(f"malformed encoding: {exc}") from None
+        raise EncodingError(N_("malformed encoding: {error}"), error=str(exc)) from None
     if encode(value) != data:
-        raise EncodingError("bytes are not in canonical form "
-                            "(white space, key order or escaping differs)")
+        raise EncodingError(N_("bytes are not in canonical form "
+                               "(white space, key order or escaping differs)"))
     return value

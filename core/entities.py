@@ -13,10 +13,30 @@ from typing import Any, Callable, Iterable
 import attrs
 
 from .errors import InvalidInput, StepRefused
+from .i18n import N_, Message
 
 FIELD_KINDS = ("text", "date", "int", "choice", "bool")
 #: in ``Step.sources``: every state registered with ``open=True``, by any plugin.
 ANY_OPEN = "*open"
+#: what a user may type for yes and no, whatever the language of the messages
+YES = ("1", "true", "yes", "y", "是")  # i18n: identifier
+NO = ("0", "false", "no", "n", "否")  # i18n: identifier
+
+
+def listing(items: Iterable[Any], empty: "str | Message | None" = None) -> "str | Message":
+    """``items`` written as a list the reader's language writes (a、b、c in Chinese).
+
+    Kept as a ``Message`` rather than joined now, so a reason that names a
+    list (the steps allowed now) stays language-independent where a view
+    stores it. ``empty`` (default “none”) stands for no items.
+    """
+    items = list(items)
+    if not items:
+        return Message(N_("none")) if empty is None else empty
+    found = items[0]
+    for item in items[1:]:
+        found = Message(N_("{items}, {item}"), items=found, item=item)
+    return found
 
 
 @attrs.frozen
@@ -86,9 +106,12 @@ class Lifecycle:
     entity: str
     states: dict[str, State]
     steps: dict[str, Step]
+    #: the entity type's label, as its messages name it (the name if none is given)
+    entity_label: str = ""
 
     @classmethod
-    def build(cls, entity: str, items: Iterable[State | Step]) -> "Lifecycle":
+    def build(cls, entity: str, items: Iterable[State | Step],
+              label: str | None = None) -> "Lifecycle":
         from .errors import PluginError
 
         states: dict[str, State] = {}
@@ -96,8 +119,9 @@ class Lifecycle:
         for item in items:
             table = states if isinstance(item, State) else steps
             if item.name in table:
-                raise PluginError(f"{entity}: {type(item).__name__.lower()} {item.name!r} "
-                                  "is registered twice")
+                kind = Message(N_("state")) if table is states else Message(N_("step"))
+                raise PluginError(N_("{entity}: {kind} “{name}” is registered twice"),
+                                  entity=entity, kind=kind, name=item.name)
             table[item.name] = item
         open_states = frozenset(s.name for s in states.values() if s.open)
         for name, step in list(steps.items()):
@@ -106,8 +130,9 @@ class Lifecycle:
         for step in steps.values():
             for name in {*step.sources, *([step.target] if step.target else [])}:
                 if name not in states:
-                    raise PluginError(f"{entity}: step {step.name!r} names unknown state {name!r}")
-        return cls(entity, states, steps)
+                    raise PluginError(N_("{entity}: step “{step}” names an unknown state "
+                                         "“{state}”"), entity=entity, step=step.name, state=name)
+        return cls(entity, states, steps, label or entity)
 
     def allowed(self, state: str) -> list[Step]:
         return [step for step in self.steps.values() if state in step.sources]
@@ -117,22 +142,29 @@ class Lifecycle:
         return found.label if found else state
 
     def check(self, view: dict[str, Any], step_name: str, values: dict[str, Any]) -> Step:
-        """Return the step if it may be taken now, else raise ``StepRefused``."""
+        """Return the step if it may be taken now, else raise ``StepRefused``.
+
+        The reason is a ``Message`` (a guard's reason, text or ``Message``,
+        inside it): the fold stores it as a conflict reason.
+        """
         state = view["status"]
         step = self.steps.get(step_name)
-        allowed = self.allowed(state)
-        allowed_text = "、".join(f"{s.label}({s.name})" for s in allowed) or "无（已结束）"
+        allowed = listing((f"{s.label}({s.name})" for s in self.allowed(state)),
+                          Message(N_("none (it is closed)")))
         if step is None:
-            raise StepRefused(f"unknown step {step_name!r}; steps allowed from "
-                              f"{self.label(state)} ({state}): {allowed_text}")
+            raise StepRefused(N_("unknown step “{step}”; steps allowed from {state} ({code}): "
+                                 "{allowed}"), step=step_name, state=self.label(state),
+                              code=state, allowed=allowed)
         if state not in step.sources:
-            raise StepRefused(
-                f"cannot {step.label} ({step.name}) a {self.entity} in state "
-                f"{self.label(state)} ({state}); allowed now: {allowed_text}")
+            raise StepRefused(N_("cannot {step} ({name}) a {entity} in state {state} ({code}); "
+                                 "allowed now: {allowed}"), step=step.label, name=step.name,
+                              entity=self.entity_label or self.entity, state=self.label(state),
+                              code=state, allowed=allowed)
         if step.guard is not None:
             reason = step.guard(view, values)
             if reason:
-                raise StepRefused(f"cannot {step.label} ({step.name}): {reason}")
+                raise StepRefused(N_("cannot {step} ({name}): {reason}"), step=step.label,
+                                  name=step.name, reason=reason)
         return step
 
 
@@ -143,60 +175,70 @@ def convert_field(field: Field, raw: Any, choices: list[Choice] | None = None,
     ``today`` is given only when authoring: a date in the future is refused
     then, never when an event arrives (validity may not depend on a clock).
     """
-    where = f"{field.label} ({field.name})"
+    where = Message(N_("{field} ({name})"), field=field.label, name=field.name)
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         if field.required:
-            raise InvalidInput(f"{where} is required and was empty")
+            raise InvalidInput(N_("{field} is required and was empty"), field=where)
         return None
     if field.kind == "text":
         if not isinstance(raw, str):
-            raise InvalidInput(f"{where} must be text")
+            raise InvalidInput(N_("{field} must be text"), field=where)
         return raw.strip()
     if field.kind == "bool":
         if isinstance(raw, bool):
             return raw
         text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "y", "是"):
+        if text in YES:
             return True
-        if text in ("0", "false", "no", "n", "否"):
+        if text in NO:
             return False
-        raise InvalidInput(f"{where} must be yes or no, got {raw!r}")
+        raise InvalidInput(N_("{field} must be yes or no, got {value}"), field=where,
+                           value=str(raw))
     if field.kind == "int":
         try:
             value = int(raw)
         except (TypeError, ValueError):
-            raise InvalidInput(f"{where} must be a whole number, got {raw!r}") from None
+            raise InvalidInput(N_("{field} must be a whole number, got {value}"), field=where,
+                               value=str(raw)) from None
         if field.minimum is not None and value < field.minimum:
-            raise InvalidInput(f"{where} must be at least {field.minimum}, got {value}")
+            raise InvalidInput(N_("{field} must be at least {minimum}, got {value}"),
+                               field=where, minimum=field.minimum, value=value)
         if field.maximum is not None and value > field.maximum:
-            raise InvalidInput(f"{where} must be at most {field.maximum}, got {value}")
+            raise InvalidInput(N_("{field} must be at most {maximum}, got {value}"),
+                               field=where, maximum=field.maximum, value=value)
         return value
     if field.kind == "date":
         value = parse_date(raw, where)
         if today is not None and value > today:
-            raise InvalidInput(f"{where} {value.isoformat()} is in the future (today is "
-                               f"{today.isoformat()})")
+            raise InvalidInput(N_("{field} {date} is in the future (today is {today})"),
+                               field=where, date=value.isoformat(), today=today.isoformat())
         return value.isoformat()
     # choice
     options = choices or []
     for choice in options:
         if raw in (choice.code, choice.label):
             return choice.code
-    listed = "、".join(f"{c.label}({c.code})" for c in options)
-    raise InvalidInput(f"unknown {where} {raw!r}; choose one of: {listed}")
+    listed = listing(f"{c.label}({c.code})" for c in options)
+    raise InvalidInput(N_("unknown {field} “{value}”; choose one of: {choices}"), field=where,
+                       value=str(raw), choices=listed)
 
 
-def parse_date(raw: Any, where: str = "date") -> dt.date:
+def parse_date(raw: Any, where: "str | Message | None" = None) -> dt.date:
     if isinstance(raw, dt.date):
         return raw
     try:
         return dt.date.fromisoformat(str(raw).strip())
     except ValueError:
-        raise InvalidInput(f"{where} must be a date as YYYY-MM-DD, got {raw!r}") from None
+        raise InvalidInput(N_("{field} must be a date as YYYY-MM-DD, got {value}"),
+                           field=Message(N_("the date")) if where is None else where,
+                           value=str(raw)) from None
 
 
-def require(condition: bool, reason: str) -> None:
-    """Used by fold code: raise the conflict that a step cannot apply."""
+def require(condition: bool, reason: "str | Message") -> None:
+    """Used by fold code: raise the conflict that a step cannot apply.
+
+    Give the reason as a ``Message`` (a conflict reason is stored, so it must
+    not be rendered in the folding node's language)."""
     if not condition:
         raise StepRefused(reason)
 
@@ -254,8 +296,8 @@ class EntityType:
         from .errors import PluginError
 
         if self.apply is None and (self.table is None or self.create is None):
-            raise PluginError(f"entity type {self.name!r} needs either apply= or both "
-                              "table= and create=")
+            raise PluginError(N_("entity type “{name}” needs either apply= or both table= "
+                                 "and create="), name=self.name)
 
     @property
     def lifecycle_entity(self) -> bool:

@@ -5,8 +5,27 @@ what was wrong and how to fix it. The CLI turns any ``XinfangError`` into a
 one-line message and a non-zero exit; anything else is a bug.
 """
 
+from .i18n import Message
 
-class XinfangError(Exception):
+
+class Explained(Exception):
+    """An exception whose message is a catalogue message.
+
+    Raised as ``InvalidInput(N_("... {name} ..."), name=value)``: the message
+    stays a msgid with its values until it is shown, so the reader's
+    language is used, and fold code that keeps the reason in a view keeps
+    it language-independent (``exc.message.stored()``).
+    """
+
+    def __init__(self, message: "str | Message", **args):
+        self.message = message if isinstance(message, Message) else Message(message, **args)
+        super().__init__(self.message.msgid)
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+class XinfangError(Explained):
     """Base of every error the CLI reports as a clear message."""
 
 
@@ -46,7 +65,7 @@ class ServeError(XinfangError):
     """``xinfang serve`` cannot listen where it was told to (port taken, bad host or port)."""
 
 
-class Hold(Exception):
+class Hold(Explained):
     """Raised by fold code that cannot fold an entity on this node, with why.
 
     The kernel then *holds* the entity: its events stay in the log and are

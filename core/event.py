@@ -20,6 +20,7 @@ import attrs
 from . import keys, signed
 from .errors import InvalidEvent
 from .hlc import MAX_COUNTER, Timestamp
+from .i18n import N_, Message
 
 KIND = "event"
 EVENT_DOMAIN = signed.KINDS[KIND].domain
@@ -75,7 +76,7 @@ class Event:
         try:
             document = signed.from_wire(KIND, data)
         except signed.SignedError as exc:
-            raise InvalidEvent(str(exc)) from None
+            raise InvalidEvent(exc.message) from None
         return cls.from_document(document)
 
     @classmethod
@@ -92,7 +93,7 @@ class Event:
         try:
             document = signed.sign(signer, KIND, content)
         except signed.SignedError as exc:
-            raise InvalidEvent(str(exc)) from None
+            raise InvalidEvent(exc.message) from None
         return cls.from_content(document.raw, document.signature, content)
 
     @classmethod
@@ -101,7 +102,7 @@ class Event:
         try:
             document = signed.parse(KIND, raw, signature)
         except signed.SignedError as exc:
-            raise InvalidEvent(str(exc)) from None
+            raise InvalidEvent(exc.message) from None
         return cls.from_document(document)
 
     @classmethod
@@ -121,41 +122,45 @@ class Event:
 
 
 def _check_content(content: Any) -> None:
-    def bad(why: str) -> InvalidEvent:
-        return InvalidEvent(f"malformed event: {why}")
+    def bad(why: str, **values) -> InvalidEvent:
+        return InvalidEvent(N_("malformed event: {why}"), why=Message(why, **values))
 
     if not isinstance(content, dict) or tuple(sorted(content)) != FIELDS:
         got = sorted(content) if isinstance(content, dict) else type(content).__name__
-        raise bad(f"fields must be exactly {', '.join(FIELDS)}; got {got}")
+        raise bad(N_("fields must be exactly {fields}; got {got}"), fields=", ".join(FIELDS),
+                  got=str(got))
     if content["v"] != FORMAT_VERSION:
-        raise bad(f"format version {content['v']!r}; this node reads version {FORMAT_VERSION}")
+        raise bad(N_("format version {version}; this node reads version {supported}"),
+                  version=repr(content["v"]), supported=FORMAT_VERSION)
     if not isinstance(content["author"], str) or not _HEX64.match(content["author"]):
-        raise bad("author must be 64 lower-case hex digits (an Ed25519 public key)")
+        raise bad(N_("author must be 64 lower-case hex digits (an Ed25519 public key)"))
     for name in ("epoch", "seq"):
         value = content[name]
         if type(value) is not int or value < (0 if name == "epoch" else 1):
-            raise bad(f"{name} must be a {'non-negative' if name == 'epoch' else 'positive'} integer")
+            raise bad(N_("{name} must be a non-negative integer") if name == "epoch"
+                      else N_("{name} must be a positive integer"), name=name)
     prev = content["prev"]
     if content["seq"] == 1:
         if prev is not None:
-            raise bad("the first event of an epoch (seq 1) must have prev null")
+            raise bad(N_("the first event of an epoch (seq 1) must have prev null"))
     elif not isinstance(prev, str) or not _HEX64.match(prev):
-        raise bad("prev must be the 64-hex id of the author's previous event")
+        raise bad(N_("prev must be the 64-hex id of the author's previous event"))
     hlc = content["hlc"]
     if (not isinstance(hlc, list) or len(hlc) != 2 or any(type(x) is not int for x in hlc)
             or hlc[0] < 0 or not 0 <= hlc[1] <= MAX_COUNTER):
-        raise bad("hlc must be [wall milliseconds, counter] with non-negative integers")
+        raise bad(N_("hlc must be [wall milliseconds, counter] with non-negative integers"))
     for name in ("type", "entity"):
         if not isinstance(content[name], str) or not _NAME.match(content[name]):
-            raise bad(f"{name} must be a dotted lower-case name, got {content[name]!r}")
+            raise bad(N_("{name} must be a dotted lower-case name, got {value}"), name=name,
+                      value=repr(content[name]))
     entity_id = content["id"]
     if not isinstance(entity_id, str) or not 0 < len(entity_id) <= 128:
-        raise bad("id must be a string of 1 to 128 characters")
+        raise bad(N_("id must be a string of 1 to 128 characters"))
     area = content["area"]
     if not isinstance(area, str) or not area.isascii() or not area.isdigit() or len(area) > 12:
-        raise bad("area must be an area code of at most 12 digits")
+        raise bad(N_("area must be an area code of at most 12 digits"))
     if not isinstance(content["body"], dict):
-        raise bad("body must be a map")
+        raise bad(N_("body must be a map"))
 
 
 @attrs.frozen

@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 import attrs
 import sqlite_utils
 
-from . import codec, store
+from . import codec, i18n, store
 from .errors import Hold, StepRefused
 from .event import Event
 from .plugins import Registry
@@ -104,8 +104,12 @@ class FoldContext:
             return False
         return excluded_reason(self.db, event.author, event.epoch, event.seq) is not None
 
-    def exclude(self, author: str, epoch: int, seq: int, reason: str, source: str) -> None:
-        """Exclude ``author``'s events after (epoch, seq), and re-fold what they touched."""
+    def exclude(self, author: str, epoch: int, seq: int, reason: str | i18n.Message,
+                source: str) -> None:
+        """Exclude ``author``'s events after (epoch, seq), and re-fold what they touched.
+
+        ``reason`` is stored language-independent (``i18n.stored``); readers ``show`` it."""
+        reason = i18n.stored(reason)
         row = self.db.conn.execute("select epoch, seq from exclusions where author = ? and "
                                    "source = ?", [author, source]).fetchone()
         self.db.conn.execute(
@@ -173,7 +177,8 @@ class FoldContext:
 
 
 def excluded_reason(db, author: str, epoch: int, seq: int) -> str | None:
-    """Why (author, epoch, seq) is excluded from the views, or None."""
+    """Why (author, epoch, seq) is excluded from the views, or None: the stored text,
+    which ``i18n.show`` renders in the reader's language."""
     row = db.conn.execute(
         "select reason from exclusions where author = ? and (epoch < ? or (epoch = ? and seq < ?)) "
         "order by epoch, seq limit 1", [author, epoch, epoch, seq]).fetchone()
@@ -239,10 +244,11 @@ def _apply_one(ctx: FoldContext, event: Event) -> bool:
             conn.execute(
                 "insert or replace into conflicts (event_id, entity, entity_id, order_key, type, "
                 "reason) values (?,?,?,?,?,?)",
-                [event.id, event.entity, event.entity_id, event.order_key, event.type, str(exc)])
+                [event.id, event.entity, event.entity_id, event.order_key, event.type,
+                 i18n.stored(exc.message)])
         except Hold as exc:
             conn.execute("rollback to savepoint fold_event")
-            reason = str(exc)
+            reason = exc.message
         conn.execute("release savepoint fold_event")
     if reason is not None:
         hold(ctx, event, reason)
@@ -264,12 +270,13 @@ def _fold(ctx: FoldContext, event: Event) -> None:
         entity_type.apply(ctx, event)
 
 
-def hold(ctx: FoldContext, event: Event, reason: str) -> None:
-    """Take the event's entity out of the views and list it as held, with why."""
+def hold(ctx: FoldContext, event: Event, reason: str | i18n.Message) -> None:
+    """Take the event's entity out of the views and list it as held, with why
+    (stored language-independent, like a conflict's reason)."""
     reset(ctx, event.entity, event.entity_id)
     ctx.db.conn.execute(
         "insert or replace into held_entities (entity, entity_id, area, reason) values (?,?,?,?)",
-        [event.entity, event.entity_id, event.area, reason])
+        [event.entity, event.entity_id, event.area, i18n.stored(reason)])
     if ctx._held is not None:
         ctx._held.add((event.entity, event.entity_id))
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import attrs
 
+from .i18n import show
+
 
 @attrs.frozen
 class HeldGroup:
@@ -21,12 +23,13 @@ class HeldGroup:
 
 
 def held(node) -> list[HeldGroup]:
-    """Held entities grouped by entity type and reason, with who wrote their events."""
+    """Held entities grouped by entity type and reason, with who wrote their events;
+    the reason, stored language-independent, in the reader's language."""
     rows = node.db.execute(
         "select h.entity, h.reason, count(distinct h.entity_id), count(e.id), "
         "group_concat(distinct e.author) from held_entities h join events e "
         "on e.entity = h.entity and e.entity_id = h.entity_id "
         "group by h.entity, h.reason order by h.entity, h.reason").fetchall()
-    return [HeldGroup(entity, reason, entities, events,
+    return [HeldGroup(entity, show(reason), entities, events,
                       tuple(sorted({node.author_name(a) for a in (authors or "").split(",") if a})))
             for entity, reason, entities, events, authors in rows]

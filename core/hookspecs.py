@@ -23,6 +23,16 @@ def xinfang_addhooks(pluginmanager):
 
 
 @hookspec
+def xinfang_message_catalogs():
+    """Return ``Catalog(domain, localedir)`` objects: this plugin's translations.
+
+    ``xinfang.core.i18n._`` looks in the kernel's catalogue first, then in
+    each plugin's, so a plugin marks its texts with the kernel's ``_`` and
+    ``N_`` and ships ``<localedir>/zh_CN/LC_MESSAGES/<domain>.mo``.
+    """
+
+
+@hookspec
 def xinfang_entity_types():
     """Return a list of ``EntityType``: kinds of record this plugin owns."""
 

@@ -22,7 +22,8 @@ import json
 from typing import Any
 
 from .entities import EntityType, Field, convert_field, require
-from .errors import Hold, InvalidEvent, XinfangError
+from .errors import Hold, InvalidEvent, StepRefused, XinfangError
+from .i18n import N_, Message
 
 #: body keys the kernel itself writes; no field may take these names
 RESERVED = frozenset({"by", "fields", "values", "id", "area", "status", "author", "facts",
@@ -89,8 +90,9 @@ def _known_choices(ctx, fields, values: dict[str, Any]) -> None:
         value = values.get(field.name)
         if field.choices and value is not None and value not in _codes(ctx.registry,
                                                                        field.choices):
-            raise Hold(f"“{field.label}”的代码 {value!r} 不在本节点的列表 {field.choices} 中；"
-                       "请安装增加该代码的插件 (vocabulary code from a plugin not installed)")
+            raise Hold(N_("the code “{code}” of “{field}” is not in this node's list "
+                          "{vocabulary}; install the plugin that adds it"),
+                       code=value, field=field.label, vocabulary=field.choices)
 
 
 def _create(ctx, entity_type: EntityType, event) -> None:
@@ -98,8 +100,8 @@ def _create(ctx, entity_type: EntityType, event) -> None:
     exists = ctx.db.conn.execute(f"select 1 from [{entity_type.table}] where id = ?",
                                  [event.entity_id]).fetchone()
     require(exists is None,
-            f"{entity_type.label} {event.entity_id} 已登记；重复的登记作为冲突保留 "
-            "(already created; the second creation is kept as a conflict)")
+            Message(N_("{entity} {id} is already registered; the second registration is kept "
+                       "as a conflict"), entity=entity_type.label, id=event.entity_id))
     create = entity_type.create
     _known_choices(ctx, create.fields, body)
     _known_choices(ctx, ctx.registry.fields(entity_type.name), body.get("fields", {}))
@@ -131,14 +133,18 @@ def column(value: Any) -> Any:
 
 def _step(ctx, entity_type: EntityType, event, step_name: str) -> None:
     view = guard_view(ctx, entity_type, event.entity_id)
-    require(view is not None, f"{entity_type.label} {event.entity_id} 在本节点尚无登记，无法"
-                              f"{step_name} (no creation held for this step)")
+    lifecycle = ctx.registry.lifecycle(entity_type.name)
+    if view is None:
+        known = lifecycle.steps.get(step_name)
+        raise StepRefused(N_("{entity} {id} is not registered on this node, so it cannot "
+                             "{step}"), entity=entity_type.label, id=event.entity_id,
+                          step=known.label if known else step_name)
     # the entity's area decides, not the area the event claims: an author whose scope
     # holds its own area only cannot reach a sibling's record by naming its own area
     require(event.area == view["area"],
-            f"步骤所称区划 {event.area} 与{entity_type.label}的区划 {view['area']} 不符，"
-            "不予采用 (the step claims another area than the record's)")
-    lifecycle = ctx.registry.lifecycle(entity_type.name)
+            Message(N_("the step claims area {claimed}, not the area {area} of the {entity}; "
+                       "it is not taken"), claimed=event.area, area=view["area"],
+                    entity=entity_type.label))
     values = dict(event.body.get("values", {}))
     step = lifecycle.check(view, step_name, values)
     _known_choices(ctx, step.fields, values)
@@ -200,11 +206,12 @@ def validate(registry, event) -> None:
             extra = set(body) - allowed
             missing = {n for n, f in fields.items() if f.required} - set(body)
             if extra or missing:
-                raise InvalidEvent(f"{event.type} body: missing {sorted(missing)}, "
-                                   f"unknown {sorted(extra)}")
+                raise InvalidEvent(N_("{type} body: missing {missing}, unknown {unknown}"),
+                                   type=event.type, missing=str(sorted(missing)),
+                                   unknown=str(sorted(extra)))
             _canonical(registry, event.type, fields, {k: body[k] for k in fields if k in body})
             if not isinstance(body.get("fields", {}), dict):
-                raise InvalidEvent(f"{event.type} fields must be a map")
+                raise InvalidEvent(N_("{type} fields must be a map"), type=event.type)
             _canonical(registry, event.type,
                        _fields_by_name(registry, event.entity, "*", registry.fields(event.entity)),
                        body.get("fields", {}), unknown_ok=True)
@@ -215,12 +222,13 @@ def validate(registry, event) -> None:
         dated = "date" in fields
         if not isinstance(values, dict) or (dated and "date" not in values) \
                 or set(body) - {"values", "by"}:
-            raise InvalidEvent(f"{event.type} needs a values map" + (" with a date" if dated else ""))
+            raise InvalidEvent(N_("{type} needs a values map with a date") if dated
+                               else N_("{type} needs a values map"), type=event.type)
         _canonical(registry, event.type, fields, values)
     except InvalidEvent:
         raise
     except XinfangError as exc:
-        raise InvalidEvent(f"{event.type}: {exc}") from None
+        raise InvalidEvent(N_("{type}: {error}"), type=event.type, error=exc.message) from None
 
 
 def _fields_by_name(registry, entity: str, step: str, fields) -> dict[str, Field]:
@@ -239,10 +247,13 @@ def _canonical(registry, event_type: str, fields: dict[str, Field], values: dict
         if field is None:
             if unknown_ok:
                 continue  # a field of a plugin this node lacks
-            raise InvalidEvent(f"{event_type} has unknown value {name!r}")
+            raise InvalidEvent(N_("{type} has an unknown value “{name}”"), type=event_type,
+                               name=name)
         if field.choices:
             if not isinstance(value, str):
-                raise InvalidEvent(f"{event_type} value {name!r} must be a code")
+                raise InvalidEvent(N_("{type} value “{name}” must be a code"), type=event_type,
+                                   name=name)
             continue  # unknown codes are held by the fold
         if convert_field(field, value) != value:
-            raise InvalidEvent(f"{event_type} value {name!r} is not in canonical form")
+            raise InvalidEvent(N_("{type} value “{name}” is not in canonical form"),
+                               type=event_type, name=name)

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from .errors import InvalidInput, KeyError_
+from .i18n import N_, Message
 
 _RAW = dict(encoding=serialization.Encoding.Raw, format=serialization.PublicFormat.Raw)
 
@@ -42,11 +43,13 @@ def fingerprint(public_key_hex: str) -> str:
 def load_verify_key(public_key_hex: str) -> Ed25519PublicKey:
     try:
         raw = bytes.fromhex(public_key_hex)
-        if len(raw) != 32:
-            raise ValueError("not 32 bytes")
-        return Ed25519PublicKey.from_public_bytes(raw)
+        if len(raw) == 32:
+            return Ed25519PublicKey.from_public_bytes(raw)
+        why: Message | str = Message(N_("not 32 bytes"))
     except ValueError as exc:
-        raise InvalidInput(f"not an Ed25519 public key ({exc}): {public_key_hex!r}") from None
+        why = str(exc)
+    raise InvalidInput(N_("not an Ed25519 public key ({why}): {key}"), why=why,
+                       key=repr(public_key_hex))
 
 
 def verify(public_key_hex: str, signature: bytes, message: bytes) -> bool:
@@ -98,7 +101,8 @@ class NodeKeys:
         signing = _load_private(directory / "signing.pem", passphrase)
         encryption = _load_private(directory / "encryption.pem", passphrase)
         if not isinstance(signing, Ed25519PrivateKey) or not isinstance(encryption, X25519PrivateKey):
-            raise KeyError_(f"key files in {directory} are not an Ed25519 and an X25519 key")
+            raise KeyError_(N_("key files in {directory} are not an Ed25519 and an X25519 key"),
+                           directory=str(directory))
         return cls(signing, encryption)
 
 
@@ -123,21 +127,22 @@ def _load_private(path: Path, passphrase: str | None):
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise KeyError_(f"key file {path} is missing; is this a node directory?") from None
+        raise KeyError_(N_("key file {path} is missing; is this a node directory?"),
+                        path=str(path)) from None
     encrypted = b"ENCRYPTED" in data[:64]
     if encrypted and not passphrase:
-        raise KeyError_(
-            f"key file {path} is protected by a passphrase: give it with "
-            "--passphrase or the XINFANG_PASSPHRASE environment variable"
-        )
+        raise KeyError_(N_("key file {path} is protected by a passphrase: give it with "
+                           "--passphrase or the XINFANG_PASSPHRASE environment variable"),
+                        path=str(path))
     try:
         return serialization.load_pem_private_key(
             data, password=passphrase.encode("utf-8") if encrypted else None
         )
     except (ValueError, TypeError):
         if encrypted:
-            raise KeyError_(f"wrong passphrase for key file {path}") from None
-        raise KeyError_(f"key file {path} is damaged or not a private key") from None
+            raise KeyError_(N_("wrong passphrase for key file {path}"), path=str(path)) from None
+        raise KeyError_(N_("key file {path} is damaged or not a private key"),
+                        path=str(path)) from None
 
 
 # -- refusing weak public keys -------------------------------------------------
@@ -190,21 +195,25 @@ def check_signing_key(public_key_hex: str) -> None:
     raw = bytes.fromhex(public_key_hex) if _is_hex(public_key_hex, 64) else b""
     point = _ed_decode(raw) if len(raw) == 32 else None
     if point is None:
-        raise InvalidInput(f"signing key {public_key_hex[:16]}… is not a valid Ed25519 point")
+        raise InvalidInput(N_("signing key {key}… is not a valid Ed25519 point"),
+                           key=public_key_hex[:16])
     for _ in range(3):
         point = _ed_double(point)
     if point == (0, 1):
-        raise InvalidInput(f"signing key {public_key_hex[:16]}… has small order and is refused")
+        raise InvalidInput(N_("signing key {key}… has small order and is refused"),
+                           key=public_key_hex[:16])
 
 
 @functools.lru_cache(maxsize=4096)
 def check_encryption_key(public_key_hex: str) -> None:
     """Refuse an X25519 public key of small order (it would fix the shared secret)."""
     if not _is_hex(public_key_hex, 64):
-        raise InvalidInput(f"encryption key {public_key_hex[:16]}… is not 32 bytes of hex")
+        raise InvalidInput(N_("encryption key {key}… is not 32 bytes of hex"),
+                           key=public_key_hex[:16])
     u = int.from_bytes(bytes.fromhex(public_key_hex), "little") & ((1 << 255) - 1)
     if u % _P in _X25519_SMALL_ORDER:
-        raise InvalidInput(f"encryption key {public_key_hex[:16]}… has small order and is refused")
+        raise InvalidInput(N_("encryption key {key}… has small order and is refused"),
+                           key=public_key_hex[:16])
 
 
 def _is_hex(text: str, length: int) -> bool:

@@ -27,6 +27,7 @@ from .certs import Certificate
 from .errors import InvalidEvent, InvalidInput, NodeError
 from .event import Event
 from .hlc import HybridClock, Timestamp
+from .i18n import N_, Message, show
 from .keys import NodeKeys, fingerprint, keys_need_passphrase
 from .plugins import Registry, get_plugin_manager
 from .sealing import Secret
@@ -99,13 +100,13 @@ class Node:
         found_level = areas.level(level)
         areas.check_code(area, found_level)
         if not name or not name.strip():
-            raise InvalidInput("node name is empty; give the office's name with --name")
+            raise InvalidInput(N_("node name is empty; give the office's name with --name"))
         if home.exists() and not home.is_dir():
-            raise NodeError(f"无法在 {home} 建立节点：它是一个文件，不是目录；请用 --home 指定一个"
-                            "新目录（或空目录）")
+            raise NodeError(N_("cannot make a node at {home}: it is a file, not a directory; "
+                               "give a new (or empty) directory with --home"), home=str(home))
         if home.exists() and any(home.iterdir()):
-            raise NodeError(f"node directory {home} already exists and is not empty; "
-                            "choose another --home or remove it")
+            raise NodeError(N_("node directory {home} already exists and is not empty; "
+                               "choose another --home or remove it"), home=str(home))
         # Build the node beside its final place and rename it in at the end, so a
         # crash half way leaves no half-made node where `init` would refuse to run.
         home.parent.mkdir(parents=True, exist_ok=True)
@@ -143,12 +144,13 @@ class Node:
              pm: pluggy.PluginManager | None = None) -> "Node":
         home = Path(home) if home else default_home()
         if not (home / DB_NAME).exists():
-            raise NodeError(f"no node at {home} (no {DB_NAME}); run `xinfang init` first, "
-                            "or point --home / XINFANG_HOME at the node directory")
+            raise NodeError(N_("no node at {home} (no {database}); run `xinfang init` first, "
+                               "or point --home / XINFANG_HOME at the node directory"),
+                            home=str(home), database=DB_NAME)
         db = store.open_database(home / DB_NAME)
         if store.get_meta(db, "author") is None:
-            raise NodeError(f"database in {home} has no node identity; it was not made by "
-                            "`xinfang init` or is damaged")
+            raise NodeError(N_("database in {home} has no node identity; it was not made by "
+                               "`xinfang init` or is damaged"), home=str(home))
         return cls._assemble(home, db, pm, passphrase)
 
     @classmethod
@@ -161,8 +163,9 @@ class Node:
         try:
             latest = db.execute("select max(order_key) from events").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise NodeError(f"database in {home} is damaged ({exc}); restore it from a backup "
-                            "and run `xinfang node new-epoch`") from None
+            raise NodeError(N_("database in {home} is damaged ({error}); restore it from a "
+                               "backup and run `xinfang node new-epoch`"),
+                            home=str(home), error=str(exc)) from None
         if latest:
             wall, counter = latest.split(".")[:2]
             node.clock.observe(Timestamp(int(wall), int(counter)))
@@ -230,8 +233,8 @@ class Node:
                 staged.rename(self.home / KEYS_DIR)
             self._keys = NodeKeys.load(self.home / KEYS_DIR, self.passphrase)
             if self._keys.author != self.info.author:
-                raise NodeError(f"the keys in {self.home / KEYS_DIR} do not belong to this "
-                                "node's database")
+                raise NodeError(N_("the keys in {directory} do not belong to this node's "
+                                   "database"), directory=str(self.home / KEYS_DIR))
         return self._keys
 
     @property
@@ -261,8 +264,9 @@ class Node:
             seq, prev = store.feed_head(self.db, info.author, info.epoch)
             for draft in drafts:
                 if not areas.contains(info.area, draft.area):
-                    raise InvalidInput(f"区划 {draft.area} 不在本节点辖区 {info.area}（{info.name}）内 "
-                                       "(outside this node's jurisdiction)")
+                    raise InvalidInput(N_("area {area} is outside this node's jurisdiction "
+                                          "{scope} ({name})"), area=draft.area,
+                                       scope=info.area, name=info.name)
                 validate(self, draft)
                 seq += 1
                 event = Event.create(keys, epoch=info.epoch, seq=seq, prev=prev,
@@ -271,7 +275,9 @@ class Node:
                 self._keep_secrets(draft.secrets)
                 reason = admission.admit(event, local=True)
                 if reason is not None:
-                    raise InvalidEvent(f"本节点不能写入这条事件 (refused): {reason}")
+                    raise InvalidEvent(N_("this node cannot write this event: {reason}"),
+                                       reason=reason if isinstance(reason, Message)
+                                       else show(reason))
                 prev = event.id
                 events.append(event)
         return events
@@ -279,7 +285,8 @@ class Node:
     def _keep_secrets(self, secrets: Iterable[Secret]) -> None:
         for secret in secrets:
             if not secret.holds():
-                raise InvalidEvent(f"sealed value {secret.digest[:16]}… does not match its digest")
+                raise InvalidEvent(N_("sealed value {digest}… does not match its digest"),
+                                   digest=secret.digest[:16])
             self.db.conn.execute(
                 "insert or ignore into secrets (digest, salt, value) values (?,?,?)",
                 [secret.digest, secret.salt, secret.value])
@@ -301,8 +308,9 @@ class Node:
             admission = Admission(self)
             for event in events:
                 if not event.signature_valid():
-                    raise InvalidEvent(f"event {event.id[:16]}… from author {event.author[:16]}… "
-                                       "has a signature that does not verify")
+                    raise InvalidEvent(N_("event {event}… from author {author}… has a "
+                                          "signature that does not verify"),
+                                       event=event.id[:16], author=event.author[:16])
                 validate(self, event)
             for event in events:
                 if admission.check_stored(event) != DUPLICATE:

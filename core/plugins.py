@@ -23,8 +23,10 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .entities import Choice, EntityType, Field, Lifecycle
+from .entities import Choice, EntityType, Field, Lifecycle, listing
 from .errors import NotFound, PluginError
+from . import i18n
+from .i18n import N_, Message, _
 
 #: always registered: policy is what the fold reads, so every node has it.
 CORE_PLUGINS = ("xinfang.core.policy", "xinfang.core.reports")
@@ -49,19 +51,21 @@ def get_plugin_manager(plugins: Iterable[Any] = (), entry_points: bool = True,
         try:
             pm.load_setuptools_entrypoints("xinfang")
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"an installed plugin implements a hook wrongly: {_one_line(exc)}") from None
+            raise PluginError(N_("an installed plugin implements a hook wrongly: {error}"),
+                              error=_one_line(exc)) from None
     for name in filter(None, (n.strip() for n in os.environ.get("XINFANG_PLUGINS", "").split(","))):
         try:
             _register(pm, name)
         except ImportError as exc:
-            raise PluginError(f"XINFANG_PLUGINS names {name!r}, which cannot be imported: "
-                              f"{exc}") from None
+            raise PluginError(N_("XINFANG_PLUGINS names “{name}”, which cannot be imported: "
+                                 "{error}"), name=name, error=str(exc)) from None
     for plugin in plugins:
         _register(pm, plugin)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"a plugin implements a hook that does not exist: {_one_line(exc)}") from None
+        raise PluginError(N_("a plugin implements a hook that does not exist: {error}"),
+                          error=_one_line(exc)) from None
     return pm
 
 
@@ -73,7 +77,8 @@ def _register(pm: pluggy.PluginManager, plugin: Any) -> None:
         elif not pm.is_registered(plugin):
             pm.register(plugin)
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {plugin!r} implements a hook wrongly: {_one_line(exc)}") from None
+        raise PluginError(N_("plugin “{plugin}” implements a hook wrongly: {error}"),
+                          plugin=str(plugin), error=_one_line(exc)) from None
 
 
 def _one_line(exc: Exception) -> str:
@@ -81,13 +86,25 @@ def _one_line(exc: Exception) -> str:
 
 
 def _named(kind: str, items: Iterable[Any]) -> dict[str, Any]:
-    """Collect ``register_*`` results by name; a name given twice is a start-up error."""
+    """Collect ``register_*`` results by name; a name given twice is a start-up error.
+
+    ``kind`` is a msgid (``N_("report")``)."""
     found: dict[str, Any] = {}
     for item in items:
         if item.name in found:
-            raise PluginError(f"{kind} {item.name!r} is registered twice")
+            raise PluginError(N_("{kind} “{name}” is registered twice"), kind=Message(kind),
+                              name=item.name)
         found[item.name] = item
     return found
+
+
+def _add_catalogs(catalogs: list[Any]) -> None:
+    """Plugins' translations, behind the kernel's, for every message from now on."""
+    wrong = [repr(c) for c in catalogs if not isinstance(c, i18n.Catalog)]
+    if wrong:
+        raise PluginError(N_("xinfang_message_catalogs must return Catalog(domain, localedir) "
+                             "objects, not {found}"), found=listing(wrong))
+    i18n.add_catalogs(catalogs)
 
 
 def _flatten(results: Iterable[Any]) -> list[Any]:
@@ -115,15 +132,17 @@ class Registry:
     def collect(cls, pm: pluggy.PluginManager) -> "Registry":
         hook = pm.hook
         registry = cls(pm)
-        registry.entity_types = _named("entity type", _flatten(hook.xinfang_entity_types()))
-        registry.policy_keys = _named("policy key", _flatten(hook.xinfang_policy_keys()))
-        registry.reports = _named("report", _flatten(hook.xinfang_reports()))
-        registry.renderers = _named("renderer", _flatten(hook.xinfang_renderers()))
-        registry.routes = _named("route", _flatten(hook.xinfang_routes()))
+        _add_catalogs(_flatten(hook.xinfang_message_catalogs()))
+        registry.entity_types = _named(N_("entity type"), _flatten(hook.xinfang_entity_types()))
+        registry.policy_keys = _named(N_("policy key"), _flatten(hook.xinfang_policy_keys()))
+        registry.reports = _named(N_("report"), _flatten(hook.xinfang_reports()))
+        registry.renderers = _named(N_("renderer"), _flatten(hook.xinfang_renderers()))
+        registry.routes = _named(N_("route"), _flatten(hook.xinfang_routes()))
         paths = [route.path for route in registry.routes.values()]
         if len(set(paths)) != len(paths):
-            raise PluginError(f"two routes share a path: {sorted(paths)}")
-        registry.transports = _named("transport", _flatten(hook.xinfang_transports()))
+            shared = sorted({path for path in paths if paths.count(path) > 1})
+            raise PluginError(N_("two routes share a path: {paths}"), paths=listing(shared))
+        registry.transports = _named(N_("transport"), _flatten(hook.xinfang_transports()))
         for name, entity_type in registry.entity_types.items():
             registry.lifecycle(name)
             registry.fields(name)
@@ -135,14 +154,15 @@ class Registry:
         from .kernel import RESERVED
 
         steps = self.lifecycle(entity_type.name).steps.values() if entity_type.lifecycle_entity else ()
-        groups = [("creation", entity_type.create.fields if entity_type.create else ()),
-                  ("extension", self.fields(entity_type.name)),
-                  *((f"step {s.name!r}", s.fields) for s in steps)]
+        groups = [(Message(N_("creation")), entity_type.create.fields if entity_type.create else ()),
+                  (Message(N_("extension")), self.fields(entity_type.name)),
+                  *((Message(N_("step “{step}”"), step=s.name), s.fields) for s in steps)]
         for where, fields in groups:
             for field in fields:
                 if field.name in RESERVED:
-                    raise PluginError(f"{entity_type.name}: {where} field {field.name!r} uses a "
-                                      "name the kernel reserves; rename it")
+                    raise PluginError(N_("{entity}: {where} field “{field}” uses a name the "
+                                         "kernel reserves; rename it"),
+                                      entity=entity_type.name, where=where, field=field.name)
 
     @property
     def routes_by_path(self) -> dict[str, Any]:
@@ -150,11 +170,14 @@ class Registry:
 
     def lookup(self, table: str, name: str, what: str) -> Any:
         """A registered report, renderer, route or transport by name, or a clear error
-        naming those there are."""
+        naming those there are; ``what`` is a msgid (``N_("report")``), and so are
+        the items' labels."""
         items = getattr(self, table)
         if name not in items:
-            known = "、".join(f"{i.label}({i.name})" for i in items.values()) or "无"
-            raise NotFound(f"没有名为 {name!r} 的{what}（未安装提供它的插件？）；已有：{known}")
+            known = listing(f"{_(i.label)}({i.name})" for i in items.values())
+            raise NotFound(N_("there is no {what} named “{name}” (is the plugin that provides "
+                              "it not installed?); there are: {known}"),
+                           what=Message(what), name=name, known=known)
         return items[name]
 
     def entity_type(self, name: str) -> EntityType | None:
@@ -164,7 +187,10 @@ class Registry:
         return CONTROL_ENTITIES
 
     def unhandled(self, event) -> str | None:
-        """Why no installed plugin can fold ``event``, or None if one can."""
+        """Why no installed plugin can fold ``event``, or None if one can.
+
+        The reason is the language-independent text the fold stores as the
+        entity's hold reason (``i18n.stored``); show it with ``i18n.show``."""
         handled = self.extras.get("core.handled")
         if handled is None:
             handled = self.extras["core.handled"] = set()
@@ -173,19 +199,20 @@ class Registry:
         reason = self._unhandled(event)
         if reason is None and self.entity_types[event.entity].lifecycle_entity:
             handled.add(event.type)  # a lifecycle type's steps are fixed once collected
-        return reason
+        return None if reason is None else reason.stored()
 
-    def _unhandled(self, event) -> str | None:
+    def _unhandled(self, event) -> Message | None:
         entity_type = self.entity_types.get(event.entity)
         if entity_type is None:
-            return f"未安装处理“{event.entity}”类记录的插件 (no plugin for entity type {event.entity!r})"
+            return Message(N_("no installed plugin handles records of type “{entity}”"),
+                           entity=event.entity)
         if entity_type.lifecycle_entity:
             step = event.type.removeprefix(f"{event.entity}.")
             lifecycle = self.lifecycle(event.entity)
             if not event.type.startswith(f"{event.entity}.") or (
                     step != entity_type.create.name and step not in lifecycle.steps):
-                return (f"未安装处理“{event.type}”步骤的插件 "
-                        f"(no plugin for event type {event.type!r})")
+                return Message(N_("no installed plugin handles the step “{type}”"),
+                               type=event.type)
         return None
 
     def lifecycle(self, entity: str) -> Lifecycle:
@@ -194,7 +221,8 @@ class Registry:
             own = [*entity_type.states, *entity_type.steps] if entity_type else []
             items = own + [item for found in reversed(self.pm.hook.xinfang_lifecycle(entity=entity))
                            for item in (found or ())]
-            self._lifecycles[entity] = Lifecycle.build(entity, items)
+            self._lifecycles[entity] = Lifecycle.build(
+                entity, items, entity_type.label if entity_type else None)
         return self._lifecycles[entity]
 
     def fields(self, entity: str) -> tuple[Field, ...]:
@@ -204,7 +232,8 @@ class Registry:
             names = [f.name for f in fields]
             duplicated = {n for n in names if names.count(n) > 1}
             if duplicated:
-                raise PluginError(f"{entity}: field(s) {sorted(duplicated)} registered twice")
+                raise PluginError(N_("{entity}: a field is registered twice: {fields}"),
+                                  entity=entity, fields=listing(sorted(duplicated)))
             self._fields[entity] = tuple(fields)
         return self._fields[entity]
 
@@ -215,7 +244,8 @@ class Registry:
             seen: set[str] = set()
             for choice in choices:
                 if choice.code in seen:
-                    raise PluginError(f"vocabulary {name!r}: code {choice.code!r} given twice")
+                    raise PluginError(N_("vocabulary “{name}”: code “{code}” is given twice"),
+                                      name=name, code=choice.code)
                 seen.add(choice.code)
             self._vocabularies[name] = choices
         return self._vocabularies[name]

@@ -27,8 +27,9 @@ from sqlite_utils.migrations import Migrations
 from xinfang import hookimpl
 
 from . import areas, codec, store
-from .entities import EntityType
+from .entities import NO, YES, EntityType, listing
 from .errors import InvalidEvent, InvalidInput, NotFound, StepRefused
+from .i18n import N_, Message, _
 
 ENTITY = "policy"
 DELEGATED = "policy.delegated"
@@ -40,46 +41,56 @@ class PolicyKey:
     """A setting the fold reads, declared by the plugin that reads it."""
 
     name: str
+    #: a msgid (``N_("...")``), shown in the reader's language
     label: str
     default: Any
     kind: str = attrs.field(default="text", validator=attrs.validators.in_(KINDS))
     minimum: int | None = None
+    #: a msgid too
     help: str = ""
 
     def convert(self, raw: Any) -> Any:
         """The canonical value of user input (text from the CLI, or JSON values)."""
-        where = f"策略“{self.label}”({self.name})"
+        # the label as a message of its own: a refusal may be stored (as the reason
+        # an arrived policy event is invalid), so it is not rendered here
+        where = Message(N_("policy “{label}” ({key})"), label=Message(self.label), key=self.name)
+        given = raw if isinstance(raw, str) else repr(raw)
         if self.kind == "int":
             try:
                 value = int(raw)
             except (TypeError, ValueError):
-                raise InvalidInput(f"{where} 须为整数，收到 {raw!r}") from None
+                raise InvalidInput(N_("{policy} must be a whole number, got {value}"),
+                                   policy=where, value=given) from None
             if isinstance(raw, bool) or (self.minimum is not None and value < self.minimum):
-                raise InvalidInput(f"{where} 不得小于 {self.minimum}，收到 {raw!r}")
+                raise InvalidInput(N_("{policy} must be at least {minimum}, got {value}"),
+                                   policy=where, minimum=self.minimum, value=given)
             return value
         if self.kind == "bool":
             text = str(raw).strip().lower()
-            if raw is True or text in ("1", "true", "yes", "是"):
+            if raw is True or text in YES:
                 return True
-            if raw is False or text in ("0", "false", "no", "否"):
+            if raw is False or text in NO:
                 return False
-            raise InvalidInput(f"{where} 须为 是/否 (true/false)，收到 {raw!r}")
+            raise InvalidInput(N_("{policy} must be yes or no (true/false), got {value}"),
+                               policy=where, value=given)
         if self.kind == "list":
             if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
                 return sorted(set(raw))
             if isinstance(raw, str):
                 return sorted({x.strip() for x in raw.split(",") if x.strip()})
-            raise InvalidInput(f"{where} 须为以逗号分隔的列表，收到 {raw!r}")
+            raise InvalidInput(N_("{policy} must be a comma-separated list, got {value}"),
+                               policy=where, value=given)
         if not isinstance(raw, str) or not raw.strip():
-            raise InvalidInput(f"{where} 不能为空")
+            raise InvalidInput(N_("{policy} cannot be empty"), policy=where)
         if self.kind == "code" and "@" not in raw:
-            raise InvalidInput(f"{where} 须写作 名称@版本（如 statutory@1），收到 {raw!r}")
+            raise InvalidInput(N_("{policy} must be written as name@version (e.g. statutory@1), "
+                                  "got {value}"), policy=where, value=given)
         return raw.strip()
 
 
 CORE_KEYS = [
-    PolicyKey(DELEGATED, "下放给下级设定的策略", [], kind="list",
-              help="policy keys any node may set for its own subtree"),
+    PolicyKey(DELEGATED, N_("policy keys delegated to lower levels to set"), [], kind="list",
+              help=N_("policy keys any node may set for its own subtree")),
 ]
 
 MIGRATIONS = Migrations("policy")
@@ -100,11 +111,12 @@ def _value_json(value: Any) -> str:
     return codec.encode(value).decode("utf-8")
 
 
-def _authorised(ctx, event) -> str | None:
+def _authorised(ctx, event) -> Message | None:
     """Why ``event``'s author may not set this key here, or None.
 
     A pure function of the event, the trust data and the policy in force, so
-    every node decides alike; a refusal is a conflict, kept and listed.
+    every node decides alike; a refusal is a conflict, kept and listed, so it
+    is a ``Message``, stored language-independent.
     """
     db = ctx.db.conn
     root = store.get_meta(ctx.db, "root_author")
@@ -112,10 +124,12 @@ def _authorised(ctx, event) -> str | None:
         return None
     row = db.execute("select area from certs where subject = ?", [event.author]).fetchone()
     if row is None or not event.area.startswith(row[0]):
-        return "只有根节点或被授权的上级节点可设定策略 (not the root, nor inside the author's scope)"
+        return Message(N_("only the root, or a node the policy is delegated to, may set policy: "
+                          "the author is not the root, and the area is not inside its scope"))
     delegated = ctx.policy(DELEGATED, row[0]) or []
     if event.body["key"] not in delegated or event.body["key"] == DELEGATED:
-        return f"策略 {event.body['key']} 未下放给下级设定 (not delegated by the root)"
+        return Message(N_("policy {key} is not delegated to lower levels by the root"),
+                       key=event.body["key"])
     return None
 
 
@@ -185,17 +199,18 @@ def xinfang_validate_event(event, node):
     body = event.body
     if event.type != "policy.set" or set(body) - {"key", "value", "by"} or "key" not in body \
             or "value" not in body or not isinstance(body["key"], str):
-        raise InvalidEvent("a policy event is policy.set with a key and a value")
+        raise InvalidEvent(N_("a policy event is policy.set with a key and a value"))
     if event.entity_id != entity_id(body["key"], event.area):
-        raise InvalidEvent("a policy event's id is KEY@AREA")
+        raise InvalidEvent(N_("a policy event's id is KEY@AREA"))
     declared = node.registry.policy_keys.get(body["key"])
     if declared is not None:
         try:
             canonical = declared.convert(body["value"])
         except InvalidInput as exc:
-            raise InvalidEvent(str(exc)) from None
+            raise InvalidEvent(exc.message) from None
         if canonical != body["value"]:
-            raise InvalidEvent(f"policy {body['key']} value is not in canonical form")
+            raise InvalidEvent(N_("the value of policy {key} is not in canonical form"),
+                               key=body["key"])
 
 
 # -- the API -------------------------------------------------------------------
@@ -218,18 +233,20 @@ def set_policy(node, key: str, raw: Any, area: str | None = None):
 
     declared = node.registry.policy_keys.get(key)
     if declared is None:
-        known = "、".join(sorted(node.registry.policy_keys)) or "无"
-        raise NotFound(f"没有名为 {key!r} 的策略；可设定的策略：{known}")
+        raise NotFound(N_("there is no policy named “{key}”; policies that can be set: {known}"),
+                       key=key, known=listing(sorted(node.registry.policy_keys)))
     value = declared.convert(raw)
     area = areas.check_code(area) if area else node.info.area
     if not node.in_jurisdiction(area):
-        raise InvalidInput(f"区划 {area} 不在本节点辖区 {node.info.area} 内")
+        raise InvalidInput(N_("area {area} is not within this node's scope {scope}"),
+                           area=area, scope=node.info.area)
     root = store.get_meta(node.db, "root_author")
     if node.info.author != root:
         delegated = node.context.policy(DELEGATED, node.info.area) or []
         if key not in delegated or key == DELEGATED:
-            raise InvalidInput(f"策略 {key} 只能由根节点设定（未下放给本级）；请在根节点运行 "
-                               f"`xinfang policy set {key} …`")
+            raise InvalidInput(N_("policy {key} can be set by the root only (it is not "
+                                  "delegated to this level); run `xinfang policy set {key} …` "
+                                  "on the root node"), key=key)
     return node.append(Draft("policy.set", ENTITY, entity_id(key, area), area,
                              {"key": key, "value": value}))
 
@@ -247,7 +264,8 @@ def policy_in_force(node, area: str | None = None) -> list[PolicyValue]:
     for key in sorted(set(node.registry.policy_keys) | set(rows)):
         declared = node.registry.policy_keys.get(key)
         where, version, author = rows.get(key, (None, 0, None))
-        result.append(PolicyValue(key, declared.label if declared else key, ctx.policy(key, area),
+        result.append(PolicyValue(key, _(declared.label) if declared else key,
+                                  ctx.policy(key, area),
                                   where, version, node.author_name(author) if author else None,
                                   key not in rows))
     return result

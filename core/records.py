@@ -15,8 +15,9 @@ from typing import Any
 import attrs
 
 from . import areas
-from .entities import EntityType, Field, Step, convert_field
+from .entities import EntityType, Field, Step, convert_field, listing
 from .errors import InvalidInput, NotFound
+from .i18n import N_, Message, _, show
 from .kernel import column, date_field, guard_view, load
 
 EPOCH_SERIALS = 100_000
@@ -44,18 +45,19 @@ class Record:
 def entity_type_of(node, entity: str) -> EntityType:
     entity_type = node.registry.entity_type(entity)
     if entity_type is None or not entity_type.lifecycle_entity:
-        raise NotFound(f"没有名为 {entity!r} 的记录类型 (no lifecycle entity type {entity!r})")
+        raise NotFound(N_("there is no record type named “{entity}”"), entity=entity)
     return entity_type
 
 
 def convert_values(node, fields, given: dict[str, Any], today: dt.date,
-                   what: str) -> dict[str, Any]:
+                   what: str | Message) -> dict[str, Any]:
     """User input for ``fields`` as canonical values; unknown names are refused."""
     by_name = {f.name: f for f in fields}
     unknown = sorted(set(given) - set(by_name))
     if unknown:
-        raise InvalidInput(f"{what} 没有这些项：{', '.join(unknown)}；可填：" +
-                           ("、".join(f"{f.label}({f.name})" for f in fields) or "无"))
+        raise InvalidInput(N_("{what} has no items {unknown}; you can fill in: {allowed}"),
+                           what=what, unknown=", ".join(unknown),
+                           allowed=listing(f"{f.label}({f.name})" for f in fields))
     values = {}
     for field in fields:
         choices = node.registry.vocabulary(field.choices) if field.choices else None
@@ -84,7 +86,8 @@ def next_id(node, entity: str, year: int) -> str:
          len(prefix) + width]).fetchone()
     serial = int(row[0][len(prefix):]) if row and row[0] else low
     if serial + 1 >= low + EPOCH_SERIALS:
-        raise InvalidInput(f"本纪元的编号已用尽（{prefix}…）；请运行 `xinfang node new-epoch` 后再登记")
+        raise InvalidInput(N_("this epoch's numbers are used up ({prefix}…); run "
+                              "`xinfang node new-epoch`, then register again"), prefix=prefix)
     return f"{prefix}{serial + 1:0{width}d}"
 
 
@@ -106,17 +109,25 @@ def create(node, entity: str, given: dict[str, Any], *, area: str | None = None,
     values = convert_values(node, entity_type.create.fields, given, today,
                             f"{entity_type.label}{entity_type.create.label}")
     extra = convert_values(node, node.registry.fields(entity), fields or {}, today,
-                           f"{entity_type.label}的扩展字段")
+                           Message(N_("the extension fields of {entity}"),
+                                   entity=entity_type.label))
     area = area or node.info.area
     areas.check_code(area)
     if not node.in_jurisdiction(area):
-        raise InvalidInput(f"区划 {area} 不在本节点辖区 {node.info.area}（{node.info.name}）内")
+        raise InvalidInput(N_("area {area} is outside this node's jurisdiction {scope} ({name})"),
+                           area=area, scope=node.info.area, name=node.info.name)
     created_on = values.get(date.name) if date else None
     year = int((created_on or today.isoformat())[:4])
     entity_id = next_id(node, entity, year)
     node.append(Draft(f"{entity}.{entity_type.create.name}", entity, entity_id, area,
                       {**values, **(body or {}), "fields": extra, "by": node.operator}, secrets))
     return entity_id
+
+
+def not_found(entity_type: EntityType, entity_id: str) -> NotFound:
+    return NotFound(N_("this node has no {entity} {id}; `xinfang {command} list` lists them all"),
+                    entity=entity_type.label, id=entity_id,
+                    command=entity_type.command or entity_type.name)
 
 
 def take_step(node, entity: str, entity_id: str, step_name: str,
@@ -128,8 +139,7 @@ def take_step(node, entity: str, entity_id: str, step_name: str,
     entity_type = entity_type_of(node, entity)
     view = guard_view(node.context, entity_type, entity_id)
     if view is None:
-        raise NotFound(f"本节点没有{entity_type.label} {entity_id}；"
-                       f"`xinfang {entity_type.command or entity} list` 列出全部")
+        raise not_found(entity_type, entity_id)
     lifecycle = node.registry.lifecycle(entity)
     step: Step | None = lifecycle.steps.get(step_name)
     if step is None or view["status"] not in step.sources:
@@ -156,8 +166,10 @@ def history(node, entity: str, entity_id: str) -> tuple[dict[str, Any], ...]:
 
 
 def conflicts(node, entity: str, entity_id: str) -> tuple[dict[str, Any], ...]:
-    return tuple(node.db.query("select event_id, type, reason from conflicts where entity = ? "
-                               "and entity_id = ? order by order_key", [entity, entity_id]))
+    """The events the entity's state could not accept, with why in the reader's language."""
+    return tuple({**row, "reason": show(row["reason"])} for row in node.db.query(
+        "select event_id, type, reason from conflicts where entity = ? and entity_id = ? "
+        "order by order_key", [entity, entity_id]))
 
 
 def summary_text(node, step: Step | None, details: dict[str, Any]) -> str:
@@ -168,15 +180,16 @@ def summary_text(node, step: Step | None, details: dict[str, Any]) -> str:
         field = fields.get(name)
         if name == "date" or field is None:
             continue
-        parts.append(f"{field.label}：{value_text(node, field, value)}")
-    return "；".join(parts)
+        parts.append(_("{label}: {value}").format(label=field.label,
+                                                  value=value_text(node, field, value)))
+    return _("; ").join(parts)
 
 
 def value_text(node, field: Field, value: Any) -> Any:
     if field.choices:
         return node.registry.label(field.choices, value)
     if field.kind == "bool":
-        return "是" if value else "否"
+        return _("yes") if value else _("no")
     return value
 
 
@@ -195,8 +208,7 @@ def get(node, entity: str, entity_id: str) -> Record:
     entity_type = entity_type_of(node, entity)
     row = load(node.db, entity_type, entity_id)
     if row is None:
-        raise NotFound(f"本节点没有{entity_type.label} {entity_id}；"
-                       f"`xinfang {entity_type.command or entity} list` 列出全部")
+        raise not_found(entity_type, entity_id)
     return _record_of(node, entity_type, row, full=True)
 
 
@@ -216,8 +228,9 @@ def status_name(node, entity: str, given: str) -> str:
     names = {s.name: s.name for s in lifecycle.states.values()}
     names.update({s.label: s.name for s in lifecycle.states.values()})
     if given not in names:
-        raise InvalidInput(f"没有状态 {given!r}；可选：" + "、".join(
-            f"{s.label}({s.name})" for s in lifecycle.states.values()))
+        raise InvalidInput(N_("there is no state “{given}”; choose one of: {states}"),
+                           given=given, states=listing(
+                               f"{s.label}({s.name})" for s in lifecycle.states.values()))
     return names[given]
 
 
@@ -236,7 +249,8 @@ def where_clause(node, entity_type: EntityType, filters: RecordFilter) -> tuple[
     for bound, op in ((filters.since, ">="), (filters.until, "<=")):
         if bound:
             if date is None:
-                raise InvalidInput(f"{entity_type.label}没有日期，不能按日期筛选")
+                raise InvalidInput(N_("{entity} has no date, so it cannot be filtered by date"),
+                                   entity=entity_type.label)
             value = convert_field(Field(date.name, date.label, kind="date"), bound)
             where.append(f"[{date.name}] {op} ?")
             params.append(value)
@@ -244,7 +258,8 @@ def where_clause(node, entity_type: EntityType, filters: RecordFilter) -> tuple[
     for name, raw in filters.values.items():
         field = fields.get(name)
         if field is None:
-            raise InvalidInput(f"{entity_type.label}没有可筛选的项 {name!r}")
+            raise InvalidInput(N_("{entity} has no item “{name}” to filter by"),
+                               entity=entity_type.label, name=name)
         choices = node.registry.vocabulary(field.choices) if field.choices else None
         where.append(f"[{name}] = ?")
         params.append(column(convert_field(field, raw, choices)))

@@ -2,7 +2,10 @@
 
 A plugin registers a ``Report`` (``xinfang_reports``): a name, a label,
 parameters, the columns of its rows and a ``compute(node, **params)`` that
-reads the views and returns rows. A ``Renderer`` (``xinfang_renderers``)
+reads the views and returns rows. Its label, its columns' and parameters'
+labels and its description are msgids (``N_("...")``, from the plugin's own
+catalogue): the renderers translate them when they write, so the rows and
+the machine keys (column names) never depend on the language. A ``Renderer`` (``xinfang_renderers``)
 turns a ``ReportResult`` into bytes: text tables, JSON and CSV are built in
 here; a plugin adds others (xlsx) the same way. ``xinfang report run NAME --format F``
 and the web view both go through ``run_report`` and ``render``.
@@ -20,7 +23,9 @@ import attrs
 
 from xinfang import hookimpl
 
+from .entities import listing
 from .errors import InvalidInput
+from .i18n import N_, _
 
 
 @attrs.frozen
@@ -57,8 +62,9 @@ class ReportResult:
     rows: tuple[dict[str, Any], ...] = attrs.field(converter=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"report": self.report.name, "label": self.report.label, "params": self.params,
-                "columns": [{"name": c.name, "label": c.label} for c in self.report.columns],
+        """Machine keys as they are; the labels in the reader's language."""
+        return {"report": self.report.name, "label": _(self.report.label), "params": self.params,
+                "columns": [{"name": c.name, "label": _(c.label)} for c in self.report.columns],
                 "rows": list(self.rows)}
 
 
@@ -71,7 +77,7 @@ class Renderer:
 
 
 def find(registry, name: str) -> Report:
-    return registry.lookup("reports", name, "报表")
+    return registry.lookup("reports", name, N_("report"))
 
 
 def run_report(node, name: str, given: dict[str, str] | None = None) -> ReportResult:
@@ -81,24 +87,27 @@ def run_report(node, name: str, given: dict[str, str] | None = None) -> ReportRe
     known = {p.name: p for p in report.params}
     unknown = sorted(set(given) - set(known))
     if unknown:
-        raise InvalidInput(f"报表 {report.label} 没有参数 {', '.join(unknown)}；参数：" +
-                           ("、".join(f"{p.label}({p.name})" for p in report.params) or "无"))
+        raise InvalidInput(N_("report {report} has no parameter {names}; its parameters: "
+                              "{params}"), report=_(report.label), names=listing(unknown),
+                           params=listing(f"{_(p.label)}({p.name})" for p in report.params))
     params: dict[str, Any] = {}
     for param in report.params:
         if param.name in given:
             try:
                 params[param.name] = param.convert(given[param.name])
             except (TypeError, ValueError) as exc:
-                raise InvalidInput(f"报表参数 {param.label}({param.name}) 不对：{exc}") from None
+                raise InvalidInput(N_("report parameter {param} ({name}) is wrong: {error}"),
+                                   param=_(param.label), name=param.name, error=str(exc)) from None
         elif param.required:
-            raise InvalidInput(f"报表 {report.label} 需要参数 --param {param.name}=…（{param.label}）")
+            raise InvalidInput(N_("report {report} needs the parameter --param {name}=… ({param})"),
+                               report=_(report.label), name=param.name, param=_(param.label))
         else:
             params[param.name] = param.default
     return ReportResult(report, params, report.compute(node, **params))
 
 
 def render(registry, result: ReportResult, fmt: str) -> bytes:
-    return registry.lookup("renderers", fmt, "输出格式").render(result)
+    return registry.lookup("renderers", fmt, N_("output format")).render(result)
 
 
 def text_width(text: str) -> int:
@@ -119,8 +128,8 @@ def text_table(rows: list[list[Any]], headers: list[str]) -> str:
 def _text(result: ReportResult) -> bytes:
     columns = result.report.columns
     body = text_table([[row.get(c.name) for c in columns] for row in result.rows],
-                      [c.label for c in columns])
-    return f"{result.report.label}\n{body}\n".encode("utf-8")
+                      [_(c.label) for c in columns])
+    return f"{_(result.report.label)}\n{body}\n".encode("utf-8")
 
 
 def _json(result: ReportResult) -> bytes:
@@ -130,7 +139,7 @@ def _json(result: ReportResult) -> bytes:
 def _csv(result: ReportResult) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([c.label for c in result.report.columns])
+    writer.writerow([_(c.label) for c in result.report.columns])
     for row in result.rows:
         writer.writerow(["" if row.get(c.name) is None else row.get(c.name)
                          for c in result.report.columns])
@@ -139,9 +148,9 @@ def _csv(result: ReportResult) -> bytes:
 
 
 RENDERERS = [
-    Renderer("text", "文本表格", "txt", _text),
-    Renderer("json", "JSON", "json", _json),
-    Renderer("csv", "CSV（Excel 可打开）", "csv", _csv),
+    Renderer("text", N_("text table"), "txt", _text),
+    Renderer("json", N_("JSON"), "json", _json),
+    Renderer("csv", N_("CSV (opens in Excel)"), "csv", _csv),
 ]
 
 

@@ -41,4 +41,5 @@ class Route:
     path: str
     handler: Callable[[Any, Request], Response] = attrs.field(eq=False)
     methods: tuple[str, ...] = attrs.field(default=("GET",), converter=tuple)
+    #: a msgid (``N_("...")``), shown translated where routes are listed
     label: str = ""

@@ -32,6 +32,7 @@ import attrs
 
 from . import codec, keys
 from .errors import EncodingError, InvalidInput
+from .i18n import N_, Message, _
 
 
 class SignedError(InvalidInput):
@@ -41,7 +42,7 @@ class SignedError(InvalidInput):
 @attrs.frozen
 class Kind:
     name: str
-    #: what messages call it
+    #: what messages call it (a msgid: ``Message(kind.label)`` is shown translated)
     label: str
     #: signed before the bytes, so a signature for one kind is none for another
     domain: bytes
@@ -52,9 +53,9 @@ class Kind:
 #: every kind of signed document; the prefixes are those of release 0.1.0,
 #: byte for byte, so every signature made since still verifies.
 KINDS = {k.name: k for k in (
-    Kind("event", "event", b"xinfang-event-v1\x00", 64 * 1024),
-    Kind("certificate", "certificate", b"xinfang-cert-v1\x00", 64 * 1024),
-    Kind("enrolment", "enrolment request", b"xinfang-enroll-v1\x00", 64 * 1024),
+    Kind("event", N_("event"), b"xinfang-event-v1\x00", 64 * 1024),
+    Kind("certificate", N_("certificate"), b"xinfang-cert-v1\x00", 64 * 1024),
+    Kind("enrolment", N_("enrolment request"), b"xinfang-enroll-v1\x00", 64 * 1024),
 )}
 
 
@@ -62,8 +63,8 @@ def kind_of(name: str) -> Kind:
     try:
         return KINDS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown kind of signed document {name!r}; "
-                         f"known: {', '.join(KINDS)}") from None
+        raise ValueError(_("unknown kind of signed document {name}; known: {known}").format(
+            name=repr(name), known=", ".join(KINDS))) from None
 
 
 @attrs.frozen
@@ -94,7 +95,8 @@ def sign(signer: keys.NodeKeys, kind: str, content: Any) -> Signed:
     try:
         raw = codec.encode(content)
     except EncodingError as exc:
-        raise SignedError(f"malformed {k.label}: {exc}") from None
+        raise SignedError(N_("malformed {kind}: {error}"), kind=Message(k.label),
+                          error=exc.message) from None
     _check_size(k, raw)
     return Signed(k.name, raw, signer.sign(k.domain + raw), content)
 
@@ -102,16 +104,18 @@ def sign(signer: keys.NodeKeys, kind: str, content: Any) -> Signed:
 def parse(kind: str, raw: Any, signature: Any) -> Signed:
     """Read stored or received bytes; checks the encoding, not the signature."""
     k = kind_of(kind)
-    for what, value in (("bytes", raw), ("signature", signature)):
+    for what, value in ((N_("bytes"), raw), (N_("signature"), signature)):
         if not isinstance(value, (bytes, bytearray, memoryview)):
-            raise SignedError(f"the {what} of a signed {k.label} must be bytes, "
-                              f"not {type(value).__name__}")
+            raise SignedError(N_("the {what} of a signed {kind} must be bytes, not {type}"),
+                              what=Message(what), kind=Message(k.label),
+                              type=type(value).__name__)
     raw = bytes(raw)
     _check_size(k, raw)
     try:
         content = codec.decode(raw)
     except EncodingError as exc:
-        raise SignedError(f"malformed {k.label} encoding: {exc}") from None
+        raise SignedError(N_("malformed {kind} encoding: {error}"), kind=Message(k.label),
+                          error=exc.message) from None
     return Signed(k.name, raw, bytes(signature), content)
 
 
@@ -129,51 +133,64 @@ def from_wire(kind: str, data: Any) -> Signed:
     """Read the wire form of a ``kind`` document; ``SignedError`` on anything else."""
     k = kind_of(kind)
     if not isinstance(data, (list, tuple)) or len(data) != 2:
-        raise SignedError(f"a signed {k.label} travels as [base64 bytes, base64 signature]; "
-                          f"got {_describe(data)}")
-    raw, signature = (_b64(k, what, text) for what, text in zip(("bytes", "signature"), data))
+        raise SignedError(N_("a signed {kind} travels as [base64 bytes, base64 signature]; "
+                             "got {got}"), kind=Message(k.label), got=_describe(data))
+    raw, signature = (_b64(k, what, text)
+                      for what, text in zip((N_("bytes"), N_("signature")), data))
     return parse(k.name, raw, signature)
 
 
 def _b64(kind: Kind, what: str, text: Any) -> bytes:
     if not isinstance(text, str):
-        raise SignedError(f"the {what} of a signed {kind.label} must be a base64 string, "
-                          f"not {type(text).__name__}")
+        raise SignedError(N_("the {what} of a signed {kind} must be a base64 string, not {type}"),
+                          what=Message(what), kind=Message(kind.label), type=type(text).__name__)
     try:
         value = base64.b64decode(text.encode("ascii"), validate=True)
     except (UnicodeEncodeError, binascii.Error, ValueError):
         value = None
     if value is None or base64.b64encode(value).decode("ascii") != text:
-        raise SignedError(f"the {what} of a signed {kind.label} is not standard padded base64: "
-                          f"{_clip(text)!r}")
+        raise SignedError(N_("the {what} of a signed {kind} is not standard padded base64: "
+                             "{text}"), what=Message(what), kind=Message(kind.label),
+                          text=repr(_clip(text)))
     return value
 
 
 def _check_size(kind: Kind, raw: bytes) -> None:
     if len(raw) > kind.max_bytes:
-        raise SignedError(f"{kind.label} is {len(raw)} bytes; the limit is {kind.max_bytes}")
+        raise SignedError(N_("{kind} is {size} bytes; the limit is {limit}"),
+                          kind=Message(kind.label), size=len(raw), limit=kind.max_bytes)
 
 
-def _describe(data: Any) -> str:
+#: what a wire form that is not one was, by type
+_WHAT = {dict: N_("a map {value}"), str: N_("a string {value}"), bool: N_("a boolean {value}"),
+         int: N_("a number {value}"), float: N_("a number {value}"), bytes: N_("bytes {value}")}
+
+
+def _describe(data: Any) -> Message | str:
     if isinstance(data, (list, tuple)):
-        return f"a list of {len(data)} item{'' if len(data) == 1 else 's'}"
+        if len(data) == 1:
+            return Message(N_("a list of one item"))
+        return Message(N_("a list of {count} items"), count=len(data))
     if data is None:
         return "null"
-    names = {dict: "a map", str: "a string", bool: "a boolean", int: "a number",
-             float: "a number", bytes: "bytes"}
-    return f"{names.get(type(data), type(data).__name__)} {_clip(repr(data))}"
+    value = _clip(repr(data))
+    if type(data) in _WHAT:
+        return Message(_WHAT[type(data)], value=value)
+    return Message(N_("a {type} {value}"), type=type(data).__name__, value=value)
 
 
 def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def string_fields(document: "Signed", names) -> tuple[list[str] | None, str | None]:
-    """The named string fields of a document's content, or what is wrong with them."""
+def string_fields(document: "Signed", names) -> tuple[list[str] | None, Message | None]:
+    """The named string fields of a document's content, or what is wrong with them
+    (said of the document: "the certificate {problem}")."""
     content = document.content
     if not isinstance(content, dict) or any(name not in content for name in names):
-        return None, "is missing fields"
+        return None, Message(N_("is missing fields"))
     wrong = [name for name in names if not isinstance(content[name], str)]
     if wrong:
-        return None, f"fields {', '.join(wrong)} must be strings"
+        return None, Message(N_("has fields {names} that are not strings"),
+                             names=", ".join(wrong))
     return [content[name] for name in names], None

@@ -22,6 +22,7 @@ from sqlite_utils.migrations import Migrations
 from . import signed
 from .event import Event
 from .errors import NodeError
+from .i18n import N_
 from .migrations import adopt_legacy_records
 
 #: tables that hold the truth; everything else is rebuilt from them.
@@ -188,15 +189,18 @@ def _certificate_wire(db: sqlite_utils.Database) -> None:
         document = signed.parse("certificate", base64.b64decode(old["certificate"], validate=True),
                                 bytes.fromhex(old["signature"]))
     except (ValueError, KeyError, TypeError, signed.SignedError) as exc:
-        raise NodeError(f"the node's stored certificate cannot be read ({exc}); restore the "
-                        "database from a backup") from None
+        raise NodeError(N_("the node's stored certificate cannot be read ({error}); restore "
+                           "the database from a backup"),
+                        error=exc.message if isinstance(exc, signed.SignedError)
+                        else str(exc)) from None
     set_meta(db, "certificate", json.dumps(document.to_wire()))
 
 
 def open_database(path: Path, create: bool = False) -> sqlite_utils.Database:
     if not create and not path.exists():
-        raise NodeError(f"database {path} is missing; run `xinfang init` first, "
-                        "or point --home / XINFANG_HOME at the node directory")
+        raise NodeError(N_("database {path} is missing; run `xinfang init` first, "
+                           "or point --home / XINFANG_HOME at the node directory"),
+                        path=str(path))
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("pragma journal_mode = wal")
@@ -207,8 +211,9 @@ def open_database(path: Path, create: bool = False) -> sqlite_utils.Database:
         MIGRATIONS.apply(db)
         db.execute("select count(*) from meta").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise NodeError(f"database {path} is damaged ({exc}); restore it from a "
-                        "backup and run `xinfang node new-epoch`") from None
+        raise NodeError(N_("database {path} is damaged ({error}); restore it from a "
+                           "backup and run `xinfang node new-epoch`"),
+                        path=str(path), error=str(exc)) from None
     return db
 
 

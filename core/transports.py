@@ -13,11 +13,13 @@ from typing import Any, Callable
 
 import attrs
 
+from .i18n import N_
 
 
 @attrs.frozen
 class Transport:
     name: str
+    #: a msgid (``N_("...")``), shown translated where transports are listed
     label: str
     send: Callable[..., Any] = attrs.field(eq=False)
     receive: Callable[..., Any] | None = attrs.field(default=None, eq=False)
@@ -25,4 +27,4 @@ class Transport:
 
 def find(registry, name: str) -> Transport:
     """The registered transport ``name``, or a clear error naming those there are."""
-    return registry.lookup("transports", name, "传输方式")
+    return registry.lookup("transports", name, N_("transport"))

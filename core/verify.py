@@ -18,6 +18,7 @@ import attrs
 from . import fold
 from .errors import InvalidEvent
 from .event import Event, EventReason, event_id
+from .i18n import N_, Message, _, show
 from .sealing import digest_of
 
 Progress = Callable[[int], None]
@@ -30,13 +31,15 @@ class Problem:
     author: str | None
     epoch: int | None
     seq: int | None
+    #: what is wrong, in the language of the one who verifies (the report is not stored)
     what: str
 
     def describe(self) -> str:
         if self.pos is None:
             return self.what
-        return (f"event #{self.pos} (id {self.event_id[:16]}…, author {self.author[:16]}…, "
-                f"epoch {self.epoch}, seq {self.seq}): {self.what}")
+        return _("event #{pos} (id {id}…, author {author}…, epoch {epoch}, seq {seq}): "
+                 "{what}").format(pos=self.pos, id=self.event_id[:16], author=self.author[:16],
+                                  epoch=self.epoch, seq=self.seq, what=self.what)
 
 
 #: a valid stored event the views leave out: a revocation or fork is past it
@@ -84,9 +87,9 @@ def verify_log(db, progress: Progress | None = None) -> VerifyReport:
         pos, stored = row[0], dict(zip(_COLUMNS, row[1:11]))
         raw, sig = bytes(row[11]), bytes(row[12])
 
-        def problem(what: str) -> None:
+        def problem(msgid: str, **values) -> None:
             problems.append(Problem(pos, stored["id"], stored["author"], stored["epoch"],
-                                    stored["seq"], what))
+                                    stored["seq"], str(Message(msgid, **values))))
             # the next event links to the stored id: report one damaged event once,
             # not again as a gap after it
             feeds[(stored["author"], stored["epoch"])] = (stored["seq"], stored["id"])
@@ -94,25 +97,28 @@ def verify_log(db, progress: Progress | None = None) -> VerifyReport:
         try:
             event = Event.parse(raw, sig)
         except InvalidEvent as exc:
-            problem(f"stored bytes do not decode: {exc}")
+            problem(N_("stored bytes do not decode: {error}"), error=exc.message)
             continue
         if event_id(raw) != stored["id"]:
-            problem("stored id is not the SHA-256 of the stored bytes (bytes altered)")
+            problem(N_("stored id is not the SHA-256 of the stored bytes (bytes altered)"))
             continue
         mismatched = [name for name, value in _columns_of(event).items() if stored[name] != value]
         if mismatched:
-            problem(f"index columns {', '.join(mismatched)} disagree with the signed bytes")
+            problem(N_("index columns {columns} disagree with the signed bytes"),
+                    columns=", ".join(mismatched))
             continue
         if not event.signature_valid():
-            problem("signature does not verify against the author's key")
+            problem(N_("signature does not verify against the author's key"))
             continue
         key = (event.author, event.epoch)
         last_seq, last_id = feeds.get(key, (0, None))
         if event.seq != last_seq + 1:
             if event.author not in partial:
-                problem(f"gap in the author's chain: seq {event.seq} follows seq {last_seq}")
+                problem(N_("gap in the author's chain: seq {seq} follows seq {last}"),
+                        seq=event.seq, last=last_seq)
         elif event.prev != last_id:
-            problem("prev does not match the id of the author's previous event (chain broken)")
+            problem(N_("prev does not match the id of the author's previous event "
+                       "(chain broken)"))
         feeds[key] = (event.seq, event.id)
         if progress and count % 1000 == 0:
             progress(count)
@@ -120,15 +126,16 @@ def verify_log(db, progress: Progress | None = None) -> VerifyReport:
     for digest, salt, value in db.conn.execute("select digest, salt, value from secrets"):
         secrets += 1
         if digest_of(salt, value) != digest:
-            problems.append(Problem(None, None, None, None, None,
-                                    f"sealed value {digest[:16]}… does not match its digest"))
+            problems.append(Problem(None, None, None, None, None, _(
+                "sealed value {digest}… does not match its digest").format(digest=digest[:16])))
     if progress:
         progress(count)
     return VerifyReport(count, len(feeds), secrets, tuple(problems), tuple(excluded_events(db)))
 
 
 def excluded_events(db) -> list[Excluded]:
-    """Every stored event a revocation or a frozen feed keeps out of the views."""
+    """Every stored event a revocation or a frozen feed keeps out of the views, with why
+    in the reader's language."""
     found = []
     for author, in db.execute("select author from exclusions union select author from frozen_feeds"
                               ).fetchall():
@@ -137,7 +144,7 @@ def excluded_events(db) -> list[Excluded]:
                 [author]).fetchall():
             reason = fold.excluded_reason(db, author, epoch, seq)
             if reason:
-                found.append(Excluded(stored_id, author, epoch, seq, reason))
+                found.append(Excluded(stored_id, author, epoch, seq, show(reason)))
     return found
 
 

@@ -14,25 +14,48 @@ from pathlib import Path
 
 import click
 
-from xinfang.core import fold
+from xinfang.core import fold, i18n
+from xinfang.core.i18n import _, ngettext
 from xinfang.core.node import Node
 from xinfang.app import plugin_manager as get_plugin_manager
 from xinfang.plugins import settlements
 from xinfang.plugins.cases import api
 from xinfang.core import scope
 from xinfang.sync import bundle, envelope, trust
-from xinfang.sync.http import BackgroundServer, Client, SyncError
+from xinfang.sync.http import Client, SyncError
+from xinfang.sync.server import BackgroundServer
 
 from .synthetic import GIVEN, SURNAMES, synthetic_id
 
-COUNTY = ("431202", "示例县信访局")
-TOWNSHIPS = [("431202101", "示例一镇信访办"), ("431202102", "示例二镇信访办"),
-             ("431202103", "示例三镇信访办")]
-CATEGORIES = ["劳动社保", "库区移民", "国土资源", "邻里纠纷", "城乡建设"]
+#: The nodes, people and wording the demo writes into its databases and
+#: certificates. They are synthetic data, like the names in ``synthetic.py``,
+#: not messages: what a node stores and signs must not depend on the
+#: language of whoever ran the demo, so they stay the same in every language.
+COUNTY = ("431202", "示例县信访局")  # i18n: identifier
+TOWNSHIPS = [("431202101", "示例一镇信访办"), ("431202102", "示例二镇信访办"),  # i18n: identifier
+             ("431202103", "示例三镇信访办")]  # i18n: identifier
+VILLAGES = ("示例一村信访站", "示例二村信访站", "示例三村信访站")  # i18n: identifier
+OPERATOR = "演示员"  # i18n: identifier
+UNIT = "属地村委会"  # i18n: identifier
+REQUEST = "反映{category}问题（示例{serial}）"  # i18n: identifier
+REPEATED = "再次反映同一问题（示例）"  # i18n: identifier
+REFERRED = "移民后扶资金发放问题（市转交，示例）"  # i18n: identifier
+WITHDRAWN = "信访人电话告知撤回（示例）"  # i18n: identifier
+#: codes of the case.category vocabulary the villages' cases cycle through
+CATEGORIES = ["labour", "resettlement", "land", "neighbour", "urban_construction"]
+
+
+def person(n: int, given: str) -> str:
+    """A synthetic name such as 钱某甲: the n-th surname, 某 and a placeholder."""
+    return f"{SURNAMES[n % 16]}某{given}"  # i18n: identifier
 
 
 def say(text: str = "", **style) -> None:
     click.secho(text, **style)
+
+
+def heading(text: str, first: bool = False) -> None:
+    say(("" if first else "\n") + f"== {text} ==", bold=True)
 
 
 def run_demo(keep: Path | None, pm=None) -> bool:
@@ -44,15 +67,24 @@ def run_demo(keep: Path | None, pm=None) -> bool:
         world = World(base)
         world.build()
         world.register_cases()
-        world.sync_round("第一轮同步：村→镇（U盘数据包），镇→县（HTTP），三镇线路中断", down={"431202103"})
+        world.sync_round(_("First sync round: village to township by USB bundle, township "
+                           "to county by HTTP; the line of township three is down"),
+                         down={"431202103"})
         world.county_work()
-        world.sync_round("第二轮同步：三镇改用U盘数据包上报，线路恢复后继续HTTP", bundle_up={"431202103"})
+        world.sync_round(_("Second sync round: township three reports by USB bundle instead, "
+                           "then goes on by HTTP once the line is back"),
+                         bundle_up={"431202103"})
         world.village_work()
         world.sync_until_quiet()
         ok = world.report()
         world.close()
-        say(f"\n用时 {time.monotonic() - started:.1f} 秒；节点目录 {base}"
-            + ("（已保留）" if keep else "（演示结束后删除）"))
+        seconds = f"{time.monotonic() - started:.1f}"
+        if keep:
+            done = _("Took {seconds} s; the node directories are in {base} (kept)")
+        else:
+            done = _("Took {seconds} s; the node directories are in {base} "
+                     "(deleted when the demo ends)")
+        say("\n" + done.format(seconds=seconds, base=base))
         return ok
 
 
@@ -71,25 +103,27 @@ class World:
     def node(self, area: str, level: str, name: str, root: bool = False) -> Node:
         node = Node.init(self.base / area, level=level, area=area, name=name, root=root,
                          pm=get_plugin_manager())
-        node.operator = "演示员"
+        node.operator = OPERATOR
         self.nodes[area] = node
         return node
 
     def build(self) -> None:
-        say("== 建立节点并逐级签发证书 ==", bold=True)
+        heading(_("Set up the nodes and issue their certificates down the tree"), first=True)
         county = self.node(COUNTY[0], "county", COUNTY[1], root=True)
         for town_area, town_name in TOWNSHIPS:
             town = self.node(town_area, "township", town_name)
             self.enrol(town, county)
             for i in (1, 2, 3):
                 village = self.node(f"{town_area}20{i}", "village",
-                                    f"{town_name[:4]}示例{'一二三'[i - 1]}村信访站")
+                                    f"{town_name[:4]}{VILLAGES[i - 1]}")
                 self.enrol(village, town)
-        say(f"县级根节点 {county.info.name}，指纹 {county.info.fingerprint}；"
-            f"{len(self.nodes) - 1} 个下级节点已导入证书并固定该指纹")
+        say(_("County root node {name}, fingerprint {fingerprint}; {count} nodes below it have "
+              "imported their certificates and pinned that fingerprint").format(
+            name=county.info.name, fingerprint=county.info.fingerprint,
+            count=len(self.nodes) - 1))
         self.server = BackgroundServer(self.base / COUNTY[0]).start()
         self.url = self.server.url
-        say(f"县级节点已在 {self.url} 提供同步服务（waitress）")
+        say(_("The county node serves sync at {url} (waitress)").format(url=self.url))
 
     def enrol(self, child: Node, parent: Node) -> None:
         request = trust.EnrolmentRequest.from_json(trust.make_request(child).to_json())
@@ -100,7 +134,7 @@ class World:
     # -- work ----------------------------------------------------------------
 
     def register_cases(self) -> None:
-        say("\n== 各村离线登记信访事项 ==", bold=True)
+        heading(_("The villages register cases offline"))
         serial = 0
         total = 0
         for area, node in self.nodes.items():
@@ -108,57 +142,66 @@ class World:
                 continue
             for k in range(3):
                 serial += 1
-                people = [api.PetitionerInput(f"{SURNAMES[serial % 16]}某{GIVEN[k]}",
+                people = [api.PetitionerInput(person(serial, GIVEN[k]),
                                               synthetic_id(serial), f"1380000{serial:04d}",
                                               representative=(k == 1))]
                 if k == 1 and serial % 2:
-                    people += [api.PetitionerInput(f"{SURNAMES[(serial + j) % 16]}某戊{j}")
+                    people += [api.PetitionerInput(person(serial + j, f"{GIVEN[4]}{j}"))
                                for j in range(1, 5)]
                 self.identities |= {p.name for p in people} | {p.id_number for p in people
                                                                if p.id_number}
                 received = self.today - dt.timedelta(days=70 - 10 * k - serial % 7)
+                category = CATEGORIES[serial % len(CATEGORIES)]
                 api.register_case(node, api.CaseInput(
-                    petitioners=people, channel=("来访", "来信", "网上信访")[k],
-                    category=CATEGORIES[serial % len(CATEGORIES)], kind="申诉求决",
-                    request=f"反映{CATEGORIES[serial % len(CATEGORIES)]}问题（示例{serial}）",
+                    petitioners=people, channel=("visit", "letter", "online")[k],
+                    category=category, kind="appeal",
+                    request=REQUEST.format(
+                        category=node.registry.label("case.category", category), serial=serial),
                     received=received.isoformat()), today=self.today)
                 total += 1
         # the same petitioner goes on to a neighbouring village: 重复访 seen only above
         api.register_case(self.nodes["431202101202"], api.CaseInput(
-            petitioners=[api.PetitionerInput("钱某甲", synthetic_id(1))], channel="来访",
-            category=CATEGORIES[1], kind="申诉求决", request="再次反映同一问题（示例）",
+            petitioners=[api.PetitionerInput(person(1, GIVEN[0]), synthetic_id(1))],
+            channel="visit", category=CATEGORIES[1], kind="appeal", request=REPEATED,
             received=(self.today - dt.timedelta(days=5)).isoformat()), today=self.today)
-        say(f"9 个村共登记 {total + 1} 件，其中一名信访人在相邻两村重复反映同一问题")
+        villages = sum(1 for area in self.nodes if len(area) == 12)
+        say(_("The {villages} villages registered {count} cases; one petitioner raised the same "
+              "problem in two neighbouring villages").format(villages=villages, count=total + 1))
 
     def county_work(self) -> None:
-        say("\n== 县信访局交办案件、直接登记一件并交办到村 ==", bold=True)
+        heading(_("The county petition bureau assigns cases, and registers one itself and "
+                  "assigns it to a village"))
         county = self.nodes[COUNTY[0]]
         assigned = []
         for case in api.list_cases(county, api.CaseFilter(status="registered"))[:4]:
             api.take_step(county, case.id, "forward", {"mode": "assign", "to_area": case.area,
-                                                       "unit": "属地村委会"}, today=self.today)
+                                                       "unit": UNIT}, today=self.today)
             assigned.append(case.id)
         case_id = api.register_case(county, api.CaseInput(
-            petitioners=[api.PetitionerInput("冯某乙", synthetic_id(90))], channel="上级转交办",
-            category="库区移民", kind="申诉求决", request="移民后扶资金发放问题（市转交，示例）",
+            petitioners=[api.PetitionerInput(person(8, GIVEN[1]), synthetic_id(90))],
+            channel="referred", category="resettlement", kind="appeal", request=REFERRED,
             received=self.today.isoformat(), area="431202102201"), today=self.today)
         api.take_step(county, case_id, "forward", {"mode": "assign", "to_area": "431202102201"},
                       today=self.today)
         self.assigned = assigned + [case_id]
-        say("交办：" + "、".join(self.assigned))
+        say(_("Assigned: {cases}").format(cases=_(", ").join(self.assigned)))
 
     def village_work(self) -> None:
-        say("\n== 村、镇办理交办案件；县与村并发处理同一件（制造一个冲突）==", bold=True)
+        heading(_("Villages and townships handle the assigned cases; the county and a village "
+                  "act on the same case at once (making a conflict)"))
         for case_id in self.assigned:
             village = self.nodes[api.get_case(self.nodes[COUNTY[0]], case_id, reveal=False).area]
-            api.take_step(village, case_id, "accept", {"unit": "属地村委会"}, today=self.today)
+            api.take_step(village, case_id, "accept", {"unit": UNIT}, today=self.today)
             api.take_step(village, case_id, "answer", {"outcome": "explain"}, today=self.today)
         contested = self.assigned[0]
         village = self.nodes[api.get_case(self.nodes[COUNTY[0]], contested, reveal=False).area]
         api.take_step(village, contested, "close", {}, today=self.today)
         api.take_step(self.nodes[COUNTY[0]], contested, "withdraw",
-                      {"reason": "信访人电话告知撤回（示例）"}, today=self.today)
-        say(f"{contested}：村里已办结，县里同时登记撤回")
+                      {"reason": WITHDRAWN}, today=self.today)
+        steps = self.nodes[COUNTY[0]].registry.lifecycle("case").steps
+        say(_("{case}: the village has taken the step {close}, and at the same time the county "
+              "has registered the step {withdraw}").format(
+            case=contested, close=steps["close"].label, withdraw=steps["withdraw"].label))
 
     # -- syncing -------------------------------------------------------------
 
@@ -178,44 +221,53 @@ class World:
     def http(self, town: Node) -> str:
         try:
             summary = Client(town, self.url).sync()
-            return f"HTTP 上传 {summary.pushed} 条、下载 {summary.pulled} 条"
+            return _("HTTP: {pushed} events sent, {pulled} received").format(
+                pushed=summary.pushed, pulled=summary.pulled)
         except SyncError as exc:
-            return f"HTTP 失败：{exc}"
+            return _("HTTP failed: {error}").format(error=exc)
 
     def sync_round(self, title: str, down: set[str] = frozenset(),
                    bundle_up: set[str] = frozenset()) -> None:
-        say(f"\n== {title} ==", bold=True)
+        heading(title)
         county = self.nodes[COUNTY[0]]
         for town_area, town in self.townships():
-            up = sum(self.carry(v, town) for _, v in self.villages_of(town_area))
+            up = sum(self.carry(v, town) for _area, v in self.villages_of(town_area))
             if town_area in down:
                 line = self.http_down(town)
             elif town_area in bundle_up:
-                line = (f"U盘上报 {self.carry(town, county)} 条，县回传 {self.carry(county, town)} 条；"
-                        + self.http(town))
+                sent = self.carry(town, county)
+                returned = self.carry(county, town)
+                line = _("USB bundle: {sent} events reported up, {returned} sent back by the "
+                         "county; {http}").format(sent=sent, returned=returned,
+                                                  http=self.http(town))
             else:
                 line = self.http(town)
-            back = sum(self.carry(town, v) for _, v in self.villages_of(town_area))
-            say(f"  {town.info.name}：收村数据包 {up} 条；{line}；下发村 {back} 条")
+            back = sum(self.carry(town, v) for _area, v in self.villages_of(town_area))
+            say("  " + _("{town}: {up} events from the villages' bundles; {line}; {back} sent "
+                         "down to the villages").format(town=town.info.name, up=up, line=line,
+                                                        back=back))
 
     def http_down(self, town: Node) -> str:
         try:
             Client(town, "http://127.0.0.1:9").sync()
         except SyncError as exc:
-            return f"线路中断（{str(exc)[:40]}…），数据留在本地，下次继续"
+            return _("the line is down ({error}…); the data stays on this node and goes "
+                     "next time").format(error=str(exc)[:40])
         return "?"
 
     def sync_until_quiet(self) -> None:
-        say("\n== 全面同步，直到各节点无新数据 ==", bold=True)
+        heading(_("Sync everything until no node has anything new"))
         for sweep in range(1, 6):
             moved = 0
             for town_area, town in self.townships():
-                moved += sum(self.carry(v, town) for _, v in self.villages_of(town_area))
+                moved += sum(self.carry(v, town) for _area, v in self.villages_of(town_area))
                 summary = Client(town, self.url).sync()
                 moved += summary.pushed + summary.pulled
             for town_area, town in self.townships():
-                moved += sum(self.carry(town, v) for _, v in self.villages_of(town_area))
-            say(f"  第 {sweep} 遍：移动 {moved} 条事件")
+                moved += sum(self.carry(town, v) for _area, v in self.villages_of(town_area))
+            say("  " + ngettext("Sweep {sweep}: {moved} event moved",
+                                "Sweep {sweep}: {moved} events moved", moved).format(
+                sweep=sweep, moved=moved))
             if moved == 0:
                 return
 
@@ -223,28 +275,38 @@ class World:
 
     def report(self) -> bool:
         county = self.nodes[COUNTY[0]]
-        say("\n== 县信访局视图 ==", bold=True)
+        heading(_("The county petition bureau's view"))
         rows = county.db.execute(
             "select substr(area, 1, 9), status, count(*) from cases group by 1, 2 "
             "order by 1, 2").fetchall()
         lifecycle = county.registry.lifecycle("case")
         names = {a: n.info.name for a, n in self.nodes.items()}
         for town, status, count in rows:
-            say(f"  {names.get(town, town):<10} {lifecycle.label(status):<6} {count} 件")
+            say(f"  {names.get(town, town):<10} {lifecycle.label(status):<6} "
+                + ngettext("{count} case", "{count} cases", count).format(count=count))
+        comma = _(", ")
         overdue = api.list_cases(county, api.CaseFilter(overdue=True))
-        say(f"超期未办（督查督办）：{len(overdue)} 件 " + "、".join(c.id for c in overdue[:5])
-            + ("…" if len(overdue) > 5 else ""))
+        say(ngettext("Overdue (under supervision): {count} case {cases}",
+                     "Overdue (under supervision): {count} cases {cases}", len(overdue)).format(
+            count=len(overdue),
+            cases=comma.join(c.id for c in overdue[:5]) + ("…" if len(overdue) > 5 else "")))
         repeats = api.list_cases(county, api.CaseFilter(repeat=True))
-        say(f"重复访：{len(repeats)} 件 " + "、".join(f"{c.id}←{c.repeat_of}" for c in repeats))
+        say(ngettext("Repeat petitions: {count} case {cases}",
+                     "Repeat petitions: {count} cases {cases}", len(repeats)).format(
+            count=len(repeats), cases=comma.join(f"{c.id}←{c.repeat_of}" for c in repeats)))
         conflicts = settlements.list_conflicts(county)
-        say(f"冲突：{len(conflicts)} 件")
+        say(_("Conflicts: {count}").format(count=len(conflicts)))
         for conflict in conflicts:
-            say(f"  {conflict.entity_id} {conflict.type}：{conflict.reason}")
+            say("  " + _("{case} {type}: {reason}").format(
+                case=conflict.entity_id, type=conflict.type, reason=i18n.show(conflict.reason)))
         quarantined = county.db.execute("select count(*) from quarantine").fetchone()[0]
-        say(f"隔离区：{quarantined} 条")
+        say(ngettext("Quarantine: {count} event", "Quarantine: {count} events",
+                     quarantined).format(count=quarantined))
         shown = api.get_case(county, repeats[0].id) if repeats else None
         if shown:
-            say(f"县级查看 {shown.id} 的信访人：{shown.petitioners[0].name or '（身份信息未上传，仅存摘要）'}")
+            say(_("The county sees the petitioner of {case} as: {name}").format(
+                case=shown.id, name=shown.petitioners[0].name
+                or _("(identity not uploaded; only a digest is kept)")))
         return self.check()
 
     def check(self) -> bool:
@@ -259,31 +321,37 @@ class World:
             allowed = {i for i, (entity, a) in everything.items()
                        if scope.in_scope(entity, a, area)}
             if held != allowed:
-                problems.append(f"{node.info.name} holds {len(held)} events, its scope allows "
-                                f"{len(allowed)}")
+                problems.append(_("{node} holds {held} events, but its jurisdiction allows "
+                                  "{allowed}").format(node=node.info.name, held=len(held),
+                                                      allowed=len(allowed)))
             fresh = Node.init(self.base / "check" / area, level=node.info.level, area=area,
                               name="check", pm=get_plugin_manager())
             fresh.ingest([e for e in _events(node)])
             if fold.views_digest(fresh.db, fresh.registry) != fold.views_digest(node.db, node.registry):
-                problems.append(f"{node.info.name}'s views differ from a fresh fold of its log")
+                problems.append(_("The views of {node} differ from a fresh fold of its "
+                                  "log").format(node=node.info.name))
             fresh.close()
         county = self.nodes[COUNTY[0]]
         for area, node in self.nodes.items():
             for table, query in AGREE.items():
                 mine = node.db.execute(query, [area + "%"]).fetchall()
                 if mine != county.db.execute(query, [area + "%"]).fetchall():
-                    problems.append(f"{node.info.name} and the county disagree on {table}")
+                    problems.append(_("{node} and the county disagree on {table}").format(
+                        node=node.info.name, table=table))
         leaks = [p.name for p in self.base.glob("*.xfb")
                  if any(i.encode() in p.read_bytes() for i in self.identities)]
         if leaks:
-            problems.append(f"bundle(s) {', '.join(leaks)} contain a petitioner's name or ID")
+            problems.append(_("The bundles {bundles} contain a petitioner's name or ID "
+                              "number").format(bundles=_(", ").join(leaks)))
         if problems:
-            say("检查未通过：\n  " + "\n  ".join(problems), fg="red", bold=True)
+            say(_("Checks failed:") + "\n  " + "\n  ".join(problems), fg="red", bold=True)
             return False
-        say(f"检查通过：{len(self.nodes)} 个节点各自恰好持有其辖区应有的事件（全县共 {len(everything)} 条），"
-            "视图等于其日志的重新折叠，案件状态、办理经过与期限与县级一致；"
-            f"{len(list(self.base.glob('*.xfb')))} 个数据包中检索不到任何信访人姓名或身份证号 "
-            "(every node holds exactly the state its scope allows; all nodes agree)",
+        say(_("Checks passed: each of the {nodes} nodes holds exactly the events its jurisdiction "
+              "allows ({events} in the whole county), its views equal a fresh fold of its log, "
+              "and its cases' states, histories and deadlines agree with the county's; none of "
+              "the {bundles} bundles holds any petitioner's name or ID number").format(
+            nodes=len(self.nodes), events=len(everything),
+            bundles=len(list(self.base.glob("*.xfb")))),
             fg="green", bold=True)
         return True
 

@@ -18,6 +18,7 @@ import attrs
 
 from xinfang.core.certs import chain_from_wire, chain_to_wire
 from xinfang.core.errors import InvalidInput
+from xinfang.core.i18n import N_
 
 from . import envelope, peers, receive, send, wire
 from .trust import Authority, TrustError, admit, chain_of, own_certificate, validate_chain
@@ -46,12 +47,14 @@ class ImportSummary:
 
 def _check_out(path: Path) -> None:
     """Refuse, before any work, a bundle path that cannot be written as a new file."""
-    fix = "请换一个 --out 文件名"
     if path.is_dir():
-        raise InvalidInput(f"无法写出数据包：{path} 是一个目录；{fix}，例如 {path / 'out.xfb'}")
+        raise InvalidInput(N_("cannot write the bundle: {path} is a directory; give another "
+                              "--out file name, for example {example}"),
+                           path=str(path), example=str(path / "out.xfb"))
     if not path.parent.is_dir():
-        raise InvalidInput(f"无法写出数据包 {path}：目录 {path.parent} 不存在；请先建立该目录"
-                           f"，或{fix}")
+        raise InvalidInput(N_("cannot write the bundle {path}: the directory {directory} does "
+                              "not exist; create it first, or give another --out file name"),
+                           path=str(path), directory=str(path.parent))
 
 
 def export_bundle(node, peer_name: str, path: Path, progress=None) -> ExportSummary:
@@ -83,8 +86,9 @@ def export_bundle(node, peer_name: str, path: Path, progress=None) -> ExportSumm
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise InvalidInput(f"无法写出数据包 {path}：{exc.strerror or exc}；请检查该位置可写、"
-                           "空间足够，或换一个 --out 文件名") from None
+        raise InvalidInput(N_("cannot write the bundle {path}: {reason}; check that the place "
+                              "is writable and has space enough, or give another --out file "
+                              "name"), path=str(path), reason=exc.strerror or str(exc)) from None
     count = sum(len(p.events) for p in built)
     with node.db.atomic():
         peers.record_sent(node, peer.subject, count)
@@ -96,42 +100,46 @@ def import_bundle(node, path: Path, progress=None) -> ImportSummary:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise envelope.EnvelopeError(f"无法读取数据包 {path}：{exc.strerror}；请检查文件名 "
-                                     f"(cannot read bundle)") from None
+        raise envelope.EnvelopeError(N_("cannot read the bundle {path}: {reason}; check the "
+                                        "file name"), path=str(path),
+                                     reason=exc.strerror) from None
     opened = envelope.open_(node.keys, data, KIND)
     sender = opened.header["from"]
     seen = node.db.execute("select at from seen_envelopes where id = ?",
                            [opened.header["id"]]).fetchone()
     if seen:
-        raise envelope.AlreadyImported(f"数据包 {path} 已于 {seen[0]} 导入，无需再次导入 (this "
-                                       "bundle was already imported; a replay changes nothing)",
-                                       seen[0])
+        raise envelope.AlreadyImported(N_("the bundle {path} was already imported on {at}; "
+                                          "importing it again changes nothing"),
+                                       seen[0], path=str(path))
     payload = opened.payload
     if not isinstance(payload, dict):
-        raise envelope.EnvelopeError("bundle contents are malformed (not a map)")
+        raise envelope.EnvelopeError(N_("the bundle's contents are malformed (not a map)"))
     try:
         chain = chain_from_wire(payload["chain"])
     except KeyError:
-        raise envelope.EnvelopeError("bundle contents are malformed (it has no certificate "
-                                     "chain)") from None
+        raise envelope.EnvelopeError(N_("the bundle's contents are malformed (it has no "
+                                        "certificate chain)")) from None
     except InvalidInput as exc:
-        raise envelope.EnvelopeError(f"bundle contents are malformed: {exc}") from None
+        raise envelope.EnvelopeError(N_("the bundle's contents are malformed: {reason}"),
+                                     reason=exc.message) from None
     try:
         parsed = [wire.Page.from_wire(p) for p in payload["pages"]]
         sender_frontier = wire.frontier_from_wire(payload["frontier"])
         refused_reports = [[str(a), str(b)] for a, b in payload["refused"]]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise envelope.EnvelopeError(f"bundle contents are malformed ({exc})") from None
+        raise envelope.EnvelopeError(N_("the bundle's contents are malformed ({reason})"),
+                                     reason=str(exc)) from None
     validate_chain(chain)
     if not chain or chain[0].subject != sender:
-        raise TrustError("the bundle's certificate chain is not the sender's")
+        raise TrustError(N_("the bundle's certificate chain is not the sender's"))
     with node.db.atomic():
         admit(node.db, chain)
     sender_cert = Authority(node.db).scope(sender)
     mine = own_certificate(node)
     if sender_cert is None or sender not in (mine.issuer,) and sender_cert.issuer != mine.subject:
-        raise TrustError("the bundle comes from a node that is neither this node's parent nor "
-                         "one of its children, or whose chain does not lead to the trusted root")
+        raise TrustError(N_("the bundle comes from a node that is neither this node's parent "
+                            "nor one of its children, or whose chain does not lead to the "
+                            "trusted root"))
     applied = duplicates = 0
     refused: list[receive.Refusal] = []
     total, done = sum(len(p.events) for p in parsed), 0

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from xinfang.core import codec, keys
 from xinfang.core.errors import EncodingError, XinfangError
+from xinfang.core.i18n import N_, Message
 
 MAGIC = b"XINFANG-ENVELOPE-1\n"
 SIGN_DOMAIN = b"xinfang-envelope-v1\x00"
@@ -44,16 +45,27 @@ class EnvelopeError(XinfangError):
 class AlreadyImported(EnvelopeError):
     """A bundle this node has imported before (``at`` says when): nothing more to do."""
 
-    def __init__(self, message: str, at: str):
-        super().__init__(message)
+    def __init__(self, message: str, at: str, **args):
+        super().__init__(message, at=at, **args)
         self.at = at
 
 
+#: what each kind of file is called
+NAMES = {"bundle": N_("a bundle"), "enrolment": N_("a certificate file"),
+         "request": N_("an HTTP sync request"), "response": N_("an HTTP sync answer"),
+         "enrolment_request": N_("an enrolment request file")}
 #: what each kind of file is, and the command it is for
-FILES = {"bundle": "数据包（在收件节点运行 `xinfang bundle import FILE`）",
-         "enrolment": "证书文件（在申请证书的节点运行 `xinfang enroll import FILE`）",
-         "request": "HTTP 同步请求", "response": "HTTP 同步回答",
-         "enrolment_request": "注册申请文件（交上级节点运行 `xinfang enroll sign FILE`）"}
+FILES = {"bundle": N_("a bundle (run `xinfang bundle import FILE` on the receiving node)"),
+         "enrolment": N_("a certificate file (run `xinfang enroll import FILE` on the node "
+                         "that asked for the certificate)"),
+         "request": NAMES["request"], "response": NAMES["response"],
+         "enrolment_request": N_("an enrolment request file (give it to the parent node, "
+                                 "which runs `xinfang enroll sign FILE`)")}
+
+
+def describe(kind: str) -> Message | str:
+    """What a file of ``kind`` is and the command it is for, shown in the reader's language."""
+    return Message(FILES[kind]) if kind in FILES else repr(kind)
 
 
 def what_file(data: bytes) -> str | None:
@@ -68,8 +80,8 @@ def what_file(data: bytes) -> str | None:
 
 def wrong_file(kind: str, wanted: str) -> EnvelopeError:
     """The error for a file of ``kind`` given where a ``wanted`` one belongs."""
-    return EnvelopeError(f"这是{FILES.get(kind, repr(kind))}，不是{FILES[wanted].split('（')[0]}："
-                         f"请用它对应的命令 (this is a {kind!r} file, not a {wanted!r})")
+    return EnvelopeError(N_("this is {this}, not {wanted}: use the command it is for"),
+                         this=describe(kind), wanted=Message(NAMES[wanted]))
 
 
 @attrs.frozen
@@ -100,43 +112,50 @@ def seal(sender: keys.NodeKeys, recipient_author: str, recipient_encryption: str
 def read_header(data: bytes) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     """Split and check the framing; returns (header, header bytes, ciphertext, signature)."""
     if len(data) > MAX_ENVELOPE:
-        raise EnvelopeError(f"file is {len(data)} bytes, over the {MAX_ENVELOPE}-byte limit")
+        raise EnvelopeError(N_("the file is {size} bytes, over the limit of {limit} bytes"),
+                            size=len(data), limit=MAX_ENVELOPE)
     if not data.startswith(MAGIC):
         if what_file(data) == "enrolment_request":
-            raise EnvelopeError(f"这是{FILES['enrolment_request']}，不是数据包或证书 (this is an "
-                                "enrolment request file)")
-        raise EnvelopeError("not an xinfang bundle or certificate file (wrong magic bytes at "
-                            "the start); check which file was given")
+            raise EnvelopeError(N_("this is {this}, not a bundle or certificate file"),
+                                this=describe("enrolment_request"))
+        raise EnvelopeError(N_("not an xinfang bundle or certificate file (wrong magic bytes "
+                               "at the start); check which file was given"))
     offset = len(MAGIC)
     if len(data) < offset + 4:
-        raise EnvelopeError(f"truncated: ends at byte {len(data)} inside the header length")
+        raise EnvelopeError(N_("the file is cut short: it ends at byte {size}, inside the "
+                               "header length; copy the file again"), size=len(data))
     (header_len,) = struct.unpack_from(">I", data, offset)
     offset += 4
     if header_len > MAX_HEADER:
-        raise EnvelopeError(f"header length {header_len} is over the {MAX_HEADER}-byte limit")
+        raise EnvelopeError(N_("the header length {size} is over the limit of {limit} bytes"),
+                            size=header_len, limit=MAX_HEADER)
     if len(data) < offset + header_len + 8:
-        raise EnvelopeError(f"truncated: ends at byte {len(data)} inside the header")
+        raise EnvelopeError(N_("the file is cut short: it ends at byte {size}, inside the "
+                               "header; copy the file again"), size=len(data))
     header_bytes = data[offset:offset + header_len]
     offset += header_len
     (cipher_len,) = struct.unpack_from(">Q", data, offset)
     offset += 8
     expected = offset + cipher_len + 64
     if len(data) < expected:
-        raise EnvelopeError(f"truncated: {len(data)} bytes of {expected}; copy the file again")
+        raise EnvelopeError(N_("the file is cut short: {size} bytes of {expected}; copy the "
+                               "file again"), size=len(data), expected=expected)
     if len(data) > expected:
-        raise EnvelopeError(f"{len(data) - expected} unexpected bytes after the end of the bundle")
+        raise EnvelopeError(N_("{extra} unexpected bytes after the end of the data"),
+                            extra=len(data) - expected)
     try:
         header = codec.decode(header_bytes)
     except EncodingError as exc:
-        raise EnvelopeError(f"damaged header: {exc}") from None
+        raise EnvelopeError(N_("damaged header: {reason}"), reason=exc.message) from None
     if not isinstance(header, dict) or not {"from", "to", "id", "nonce", "ephemeral",
                                             "kind"} <= set(header):
-        raise EnvelopeError("damaged header: fields are missing")
+        raise EnvelopeError(N_("damaged header: fields are missing"))
     for name, length in (("from", 64), ("to", 64), ("ephemeral", 64), ("nonce", 24), ("id", 32)):
         value = header[name]
         if not (isinstance(value, str) and len(value) == length
                 and all(c in "0123456789abcdef" for c in value)):
-            raise EnvelopeError(f"damaged header: field {name!r} is not {length} hex digits")
+            raise EnvelopeError(N_("damaged header: field {field} is not {length} hex digits"),
+                                field=name, length=length)
     return header, header_bytes, data[offset:offset + cipher_len], data[expected - 64:expected]
 
 
@@ -145,28 +164,31 @@ def open_(recipient: keys.NodeKeys, data: bytes, kind: str) -> Opened:
     if header["kind"] != kind:
         raise wrong_file(header["kind"], kind)
     if header["to"] != recipient.author:
-        raise EnvelopeError(f"addressed to another node (fingerprint "
-                            f"{keys.fingerprint(header['to'])}), not this one "
-                            f"({keys.fingerprint(recipient.author)})")
+        raise EnvelopeError(N_("addressed to another node (fingerprint {to}), not this one "
+                               "({me})"), to=keys.fingerprint(header["to"]),
+                            me=keys.fingerprint(recipient.author))
     if not keys.verify(header["from"], signature,
                        SIGN_DOMAIN + header_bytes + hashlib.sha256(ciphertext).digest()):
-        raise EnvelopeError("the sender's signature does not verify: the file was altered "
-                            "or forged")
+        raise EnvelopeError(N_("the sender's signature does not verify: the file was altered "
+                               "or forged"))
     try:
         shared = recipient.encryption.exchange(
             X25519PublicKey.from_public_bytes(bytes.fromhex(header["ephemeral"])))
         plaintext = ChaCha20Poly1305(_derive(shared, header_bytes)).decrypt(
             bytes.fromhex(header["nonce"]), ciphertext, header_bytes)
     except (InvalidTag, ValueError):
-        raise EnvelopeError("decryption failed: the contents were altered") from None
+        raise EnvelopeError(N_("decryption failed: the contents were altered")) from None
     try:
         inflater = zlib.decompressobj()
         raw = inflater.decompress(plaintext, MAX_PLAINTEXT)
         if inflater.unconsumed_tail:
-            raise EnvelopeError(f"contents expand beyond {MAX_PLAINTEXT} bytes")
+            raise EnvelopeError(N_("the contents expand beyond {limit} bytes"),
+                                limit=MAX_PLAINTEXT)
         payload = codec.decode(raw)
-    except (zlib.error, EncodingError) as exc:
-        raise EnvelopeError(f"damaged contents: {exc}") from None
+    except zlib.error as exc:
+        raise EnvelopeError(N_("damaged contents: {reason}"), reason=str(exc)) from None
+    except EncodingError as exc:
+        raise EnvelopeError(N_("damaged contents: {reason}"), reason=exc.message) from None
     return Opened(header, payload)
 
 

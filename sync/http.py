@@ -11,14 +11,12 @@ cut at any moment resumes where the frontiers stand.
 
 from __future__ import annotations
 
-import errno
 import http.client
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any, Callable
 
 from http import HTTPStatus
@@ -28,7 +26,8 @@ import attrs
 
 from xinfang.core import keys
 from xinfang.core.certs import Certificate, chain_from_wire, chain_to_wire
-from xinfang.core.errors import InvalidInput, ServeError, XinfangError
+from xinfang.core.errors import Explained, InvalidInput, XinfangError
+from xinfang.core.i18n import N_, _
 from xinfang.core.routes import Request, Response
 from xinfang.core.node import Node
 
@@ -38,6 +37,9 @@ from .trust import Authority, TrustError, admit, certificate, chain_of, own_cert
 PATH = "/v1/sync"
 MAX_SKEW_SECONDS = 300
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+#: the status lines of the refusals
+BAD_REQUEST, UNAUTHORIZED, FORBIDDEN = "400 Bad Request", "401 Unauthorized", "403 Forbidden"
+NOT_FOUND, CONFLICT, TOO_LARGE = "404 Not Found", "409 Conflict", "413 Payload Too Large"
 
 
 class SyncError(XinfangError):
@@ -52,7 +54,7 @@ def _chain_parse(data: Any) -> list[Certificate]:
     try:
         return chain_from_wire(data)
     except InvalidInput as exc:
-        raise TrustError(f"malformed certificate chain: {exc}") from None
+        raise TrustError(N_("malformed certificate chain: {error}"), error=exc.message) from None
 
 
 # -- server ----------------------------------------------------------------------
@@ -62,9 +64,12 @@ def _chain_parse(data: Any) -> list[Certificate]:
 _NOTE = threading.local()
 
 
-class _Refused(Exception):
-    def __init__(self, status: str, message: str):
-        super().__init__(message)
+class _Refused(Explained):
+    """A request refused with an HTTP status; the message is rendered in the server's
+    language when the answer is written."""
+
+    def __init__(self, status: str, message: str, **args):
+        super().__init__(message, **args)
         self.status = status
 
 
@@ -86,7 +91,7 @@ class NodeApp:
         try:
             status, headers, data = self._serve(environ)
         except (_Refused, XinfangError) as exc:
-            status = getattr(exc, "status", "400 Bad Request")
+            status = getattr(exc, "status", BAD_REQUEST)
             _NOTE.detail = _NOTE.detail or str(exc)
             data = json.dumps({"error": str(exc)}, ensure_ascii=False).encode("utf-8")
             headers = [("Content-Type", "application/json; charset=utf-8")]
@@ -101,16 +106,18 @@ class NodeApp:
         path, method = environ.get("PATH_INFO") or "/", environ.get("REQUEST_METHOD", "GET")
         route = self.node.registry.routes_by_path.get(path)
         if route is None or method not in route.methods:
-            known = "、".join(f"{' '.join(r.methods)} {r.path}"
-                             for r in self.node.registry.routes.values())
-            raise _Refused("404 Not Found", f"本节点不提供 {method} {path}；提供：{known}")
+            known = _(", ").join(" ".join((*r.methods, r.path))
+                                 for r in self.node.registry.routes.values())
+            raise _Refused(NOT_FOUND, N_("this node does not serve {method} {path}; it serves: "
+                                         "{known}"), method=method, path=path, known=known)
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            raise _Refused("400 Bad Request", "Content-Length 不是数字") from None
+            raise _Refused(BAD_REQUEST, N_("Content-Length is not a number")) from None
         if length > MAX_REQUEST_BYTES:
-            raise _Refused("413 Payload Too Large",
-                           f"请求 {length} 字节，超过上限 {MAX_REQUEST_BYTES}")
+            raise _Refused(TOO_LARGE,
+                           N_("the request is {length} bytes, over the limit of {limit}"),
+                           length=length, limit=MAX_REQUEST_BYTES)
         request = Request(method, path, dict(parse_qsl(environ.get("QUERY_STRING", ""))),
                           {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
                            if k.startswith("HTTP_")},
@@ -140,20 +147,22 @@ class SyncEndpoint:
         try:
             opened = envelope.open_(node.keys, body, "request")
         except envelope.EnvelopeError as exc:
-            raise _Refused("400 Bad Request", f"request refused: {exc}") from None
+            raise _Refused(BAD_REQUEST, N_("request refused: {error}"), error=exc.message) from None
         header, payload = opened.header, opened.payload
         if not isinstance(payload, dict):
-            raise _Refused("400 Bad Request", "request body is not a map of operation and values")
+            raise _Refused(BAD_REQUEST,
+                           N_("the request body is not a map of an operation and its values"))
         sent = header.get("sent")
         if type(sent) is not int or abs(self.clock() * 1000 - sent) > MAX_SKEW_SECONDS * 1000:
-            raise _Refused("401 Unauthorized", "request timestamp is more than 5 minutes from "
-                                               "the server's clock; check the client's clock")
+            raise _Refused(UNAUTHORIZED, N_("the request's timestamp is more than {minutes} "
+                                            "minutes from the server's clock; check the "
+                                            "client's clock"), minutes=MAX_SKEW_SECONDS // 60)
         caller = header["from"]
         with node.db.atomic():
             if node.db.execute("select 1 from seen_envelopes where id = ?",
                                [header["id"]]).fetchone():
-                raise _Refused("409 Conflict", "replayed request refused (its nonce was "
-                                               "already used)")
+                raise _Refused(CONFLICT, N_("a replayed request was refused (its nonce was "
+                                            "already used)"))
             node.db.execute("insert into seen_envelopes (id, sender, at) values (?,?,?)",
                             [header["id"], caller, peers.now()])
             chain = _chain_parse(payload.get("chain", []))
@@ -163,7 +172,7 @@ class SyncEndpoint:
         _NOTE.peer = cert.name if cert is not None else keys.fingerprint(caller)
         mine = own_certificate(node)
         if cert is None or not (cert.area.startswith(mine.area) and cert.subject != mine.subject):
-            raise _Refused("403 Forbidden", "caller is not a certified node below this one")
+            raise _Refused(FORBIDDEN, N_("the caller is not a certified node below this one"))
         result = self.dispatch(cert, payload)
         return envelope.seal(node.keys, caller, cert.encryption, "response", result)
 
@@ -171,8 +180,9 @@ class SyncEndpoint:
         node, op = self.node, payload.get("op")
         scope = payload.get("area") or caller.area
         if not isinstance(scope, str) or not scope.startswith(caller.area):
-            raise _Refused("403 Forbidden", f"{caller.name} may read only its own scope "
-                                            f"{caller.area}, not {scope!r}")
+            raise _Refused(FORBIDDEN, N_("{name} may read only its own scope {area}, not "
+                                         "“{scope}”"),
+                           name=caller.name, area=caller.area, scope=scope)
         reports = peers.refusals_to_report(node, caller.subject)
         if op == "hello":
             theirs = wire.frontier_from_wire(payload.get("frontier", []))
@@ -180,7 +190,8 @@ class SyncEndpoint:
             result = {"chain": _chain_wire(node.db, node.info.author),
                       "frontier": wire.frontier_to_wire(wire.frontier(node.db)),
                       "pending": pending, "refused": reports}
-            _NOTE.detail = f"hello: 待发给对方 {pending} 条"
+            _NOTE.detail = "hello: " + _("{count} events to send to the peer").format(
+                count=pending)
         elif op == "pull":
             theirs = wire.frontier_from_wire(payload.get("frontier", []))
             page = next(iter(send.pages_for(node, scope, theirs,
@@ -190,100 +201,24 @@ class SyncEndpoint:
                 if page is not None:
                     peers.record_sent(node, caller.subject, len(page.events))
             result = {"page": page.to_wire() if page else None, "refused": reports}
-            _NOTE.detail = f"pull: 发出 {len(page.events) if page else 0} 条"
+            _NOTE.detail = "pull: " + _("{count} events sent").format(
+                count=len(page.events) if page else 0)
         elif op == "push":
             page = wire.Page.from_wire(payload.get("page"))
             outcome = receive.apply_page(node, page, peer=caller.subject)
             result = {"applied": outcome.applied, "duplicates": outcome.duplicates,
                       "refused": [[r.event_id, r.reason] for r in outcome.refused],
                       "frontier": wire.frontier_to_wire(wire.frontier(node.db))}
-            _NOTE.detail = (f"push: 接收 {outcome.applied} 条，重复 {outcome.duplicates} 条，"
-                            f"拒收 {len(outcome.refused)} 条")
+            _NOTE.detail = "push: " + _(
+                "{applied} events taken, {duplicates} duplicates, {refused} refused").format(
+                applied=outcome.applied, duplicates=outcome.duplicates,
+                refused=len(outcome.refused))
             reports = []
         else:
-            raise _Refused("400 Bad Request", f"unknown operation {op!r}")
+            raise _Refused(BAD_REQUEST, N_("unknown operation “{op}”"), op=op)
         with node.db.atomic():
             peers.mark_reported(node, caller.subject, [r[0] for r in reports])
         return result
-
-
-def make_server(home: Path, host: str, port: int, passphrase: str | None = None, threads: int = 4,
-                pm=None, log: Callable[[str], None] | None = None):
-    """A waitress server for the node at ``home`` (call ``.run()`` to serve), with the
-    plugins ``pm`` holds (by default the installed ones, as every command has); ``log``
-    gets one line per request."""
-    from waitress.server import create_server
-
-    if type(port) is not int or not 0 <= port <= 65535:
-        raise ServeError(f"端口 {port} 无效：请给 0–65535 之间的端口号，例如 --port 8765")
-    node = Node.open(home, passphrase=passphrase, pm=pm)
-    try:
-        own_certificate(node)
-        node.keys  # fail now on a wrong passphrase, not at the first request
-        server = create_server(NodeApp(node, log=log), host=host, port=port, threads=threads,
-                               max_request_body_size=MAX_REQUEST_BYTES)
-    except BaseException as exc:
-        node.close()
-        if not isinstance(exc, (OSError, ValueError)):  # waitress: ValueError for a bad host
-            raise
-        hint = ("该端口已被占用或无权使用：请换一个 --port，或先停止占用它的程序" if getattr(
-            exc, "errno", None) in (errno.EADDRINUSE, errno.EACCES) else "请检查 --host（本机地址，如 0.0.0.0）")
-        why = getattr(exc, "strerror", None) or exc
-        raise ServeError(f"无法在 {host}:{port} 上提供服务：{why}；{hint}") from None
-    server.xinfang_node = node  # closed by whoever stops the server
-    return server
-
-
-@attrs.define
-class BackgroundServer:
-    """A waitress server on its own thread, for the demo and tests.
-
-    It is stopped from inside its own loop (through waitress's trigger):
-    closing its sockets from another thread races the loop's ``select`` and
-    can close a descriptor number some other server has already reused.
-    """
-
-    home: Path
-    host: str = "127.0.0.1"
-    port: int = 0
-    threads: int = 4
-    pm: Any = None
-    server: Any = None
-    thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.server.effective_port}"
-
-    def start(self) -> "BackgroundServer":
-        self.server = make_server(self.home, self.host, self.port, threads=self.threads,
-                                  pm=self.pm)
-        self.thread = threading.Thread(target=self.server.run, daemon=True,
-                                       name=f"xinfang-serve-{self.home.name}")
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        server = self.server
-        trigger = server.trigger
-
-        def shutdown() -> None:  # runs in the server's own loop thread
-            for channel in list(server._map.values()):
-                if channel is not trigger:
-                    channel.close()
-            trigger.del_channel()  # nothing left to watch: the loop ends
-
-        trigger.pull_trigger(shutdown)
-        self.thread.join(timeout=10)
-        server.task_dispatcher.shutdown()
-        trigger.close()
-        server.xinfang_node.close()
-
-    def __enter__(self) -> "BackgroundServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 # -- client ----------------------------------------------------------------------
@@ -310,8 +245,8 @@ class Client:
         mine = own_certificate(self.node)
         self.parent = certificate(self.node.db, mine.issuer)
         if self.parent is None or mine.self_signed:
-            raise SyncError("本节点没有可同步的上级：它是根节点，或缺少上级的证书 (this node has "
-                            "no parent to sync with)")
+            raise SyncError(N_("this node has no parent to sync with: it is the root, or the "
+                               "parent's certificate is missing"))
 
     def call(self, payload: dict[str, Any]) -> dict[str, Any]:
         node, parent = self.node, self.parent
@@ -328,19 +263,24 @@ class Client:
                 message = json.loads(exc.read().decode("utf-8"))["error"]
             except (ValueError, KeyError, TypeError, OSError, http.client.HTTPException):
                 message = exc.reason
-            raise SyncError(f"{parent.name} refused the request：上级 {parent.name}（{self.url}）"
-                            f"拒绝了同步请求（HTTP {exc.code}）：{message}") from None
+            raise SyncError(N_("the parent {name} ({url}) refused the sync request (HTTP "
+                               "{code}): {error}"), name=parent.name, url=self.url,
+                            code=exc.code, error=str(message)) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise SyncError(f"无法连接上级 {parent.name}（{self.url}）：{reason}；请确认上级已运行 "
-                            f"`xinfang serve`、地址和网络无误 (cannot reach {parent.name})") from None
+            raise SyncError(N_("cannot reach the parent {name} ({url}): {reason}; check that the "
+                               "parent runs `xinfang serve` and that the address and the network "
+                               "are right"), name=parent.name, url=self.url,
+                            reason=str(reason)) from None
         try:
             opened = envelope.open_(node.keys, reply, "response")
             if opened.header["from"] != parent.subject or not isinstance(opened.payload, dict):
-                raise envelope.EnvelopeError("it was not signed by this node's parent")
+                raise envelope.EnvelopeError(N_("it was not signed by this node's parent"))
         except envelope.EnvelopeError as exc:
-            raise SyncError(f"{self.url} 的回答不是上级 {parent.name} 的同步回答（{exc}）；"
-                            "请检查 --url 是否指向本节点上级的 `xinfang serve`") from None
+            raise SyncError(N_("the answer from {url} is not a sync answer from the parent "
+                               "{name} ({error}); check that --url points at the `xinfang serve` "
+                               "of this node's parent"), url=self.url, name=parent.name,
+                            error=exc.message) from None
         return opened.payload
 
     def sync(self, progress: Callable[[int, int], None] | None = None,

@@ -14,6 +14,7 @@ import attrs
 from xinfang.core import keys
 from xinfang.core.certs import Certificate
 from xinfang.core.errors import InvalidInput, NotFound
+from xinfang.core.i18n import N_, Message, _
 
 from . import receive, send, wire
 from .trust import Authority, TrustError, certificate, own_certificate
@@ -35,11 +36,15 @@ def resolve(node, name_or_key: str) -> Certificate:
     found = [c for c in neighbours if wanted in (c.name, keys.fingerprint(c.subject))
              or (len(wanted) >= 8 and c.subject.startswith(wanted.lower()))]
     if len(found) != 1:
-        names = "、".join(f"{c.name} ({keys.fingerprint(c.subject)})" for c in neighbours) or "none yet"
-        raise NotFound(f"{'no' if not found else 'more than one'} neighbour matches "
-                       f"{name_or_key!r}; this node's parent and children: {names}")
+        names = _(", ").join(_("{name} ({fingerprint})").format(
+            name=c.name, fingerprint=keys.fingerprint(c.subject)) for c in neighbours)
+        raise NotFound(N_("more than one neighbour matches “{wanted}”; this node's parent and "
+                          "children: {names}") if found else
+                       N_("no neighbour matches “{wanted}”; this node's parent and children: "
+                          "{names}"), wanted=name_or_key, names=names or _("none yet"))
     if Authority(node.db).scope(found[0].subject) is None:
-        raise TrustError(f"{found[0].name}'s certificate chain does not lead to the trusted root")
+        raise TrustError(N_("the certificate chain of {name} does not lead to the trusted root"),
+                         name=found[0].name)
     return found[0]
 
 
@@ -47,16 +52,19 @@ def check_url(url: str) -> str:
     """The parent's address, refused at once unless it is an http(s) URL with a host."""
     from urllib.parse import urlsplit
 
-    fix = "请写作 --url http://主机:端口，例如 http://10.0.0.2:8765"
+    fix = Message(N_("write it as --url http://host:port, e.g. http://10.0.0.2:8765"))
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidInput(f"无法连接上级：地址 {url} 不是 http:// 或 https:// 开头的网址；{fix}")
+        raise InvalidInput(N_("cannot reach the parent: the address {url} does not begin with "
+                              "http:// or https://; {fix}"), url=url, fix=fix)
     try:
         parts.port
     except ValueError:
-        raise InvalidInput(f"无法连接上级：地址 {url} 的端口不是 0–65535 之间的数字；{fix}") from None
+        raise InvalidInput(N_("cannot reach the parent: the port of the address {url} is not a "
+                              "number from 0 to 65535; {fix}"), url=url, fix=fix) from None
     if not parts.hostname:
-        raise InvalidInput(f"无法连接上级：地址 {url} 没有主机名；{fix}")
+        raise InvalidInput(N_("cannot reach the parent: the address {url} has no host name; "
+                              "{fix}"), url=url, fix=fix)
     return url.strip()
 
 
@@ -125,7 +133,9 @@ class PeerStatus:
     were never sent), so it never exceeds ``sent``; ``pending`` what the peer
     still lacks of what this node would send it; ``received`` the events
     this node took from the peer; ``refused_by_peer`` / ``refused_from_peer``
-    the events refused either way.
+    the events refused either way. ``relation`` is ``parent`` or ``child``, the
+    same in every language (the command line shows it translated), and
+    ``last_error`` a stored message (``i18n.show`` renders it).
     """
 
     name: str
@@ -160,7 +170,7 @@ def status(node) -> list[PeerStatus]:
         sent = peer[0] if peer else 0
         result.append(PeerStatus(
             name=cert.name, fingerprint=keys.fingerprint(subject),
-            relation="上级 parent" if subject == mine.issuer else "下级 child", area=cert.area,
+            relation="parent" if subject == mine.issuer else "child", area=cert.area,
             sent=sent, received=peer[1] if peer else 0, acknowledged=min(sent, held),
             pending=pending,
             refused_by_peer=node.db.execute("select count(*) from peer_refusals where peer = ?",

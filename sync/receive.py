@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import attrs
 
-from xinfang.core import store
+from xinfang.core import i18n, store
 from xinfang.core.admission import DUPLICATE, Admission, frontier_of
 from xinfang.core.event import EventReason
 from xinfang.core.admission import now as peers_now
@@ -30,7 +30,9 @@ from .wire import Page
 __all__ = ["PageResult", "Refusal", "apply_page", "frontier_of"]
 
 
-#: an event a receiver refused, and why
+#: an event a receiver refused, and why: its ``reason`` is the language-independent
+#: text the quarantine keeps (``i18n.stored``), which crosses to the sender as it is
+#: and is shown with ``i18n.show``
 Refusal = EventReason
 
 
@@ -66,7 +68,8 @@ def apply_page(node, page: Page, peer: str | None = None) -> PageResult:
             if reason == DUPLICATE:
                 duplicates += 1
             elif reason:
-                refused.append(Refusal(event.id, event.author, event.epoch, event.seq, reason))
+                refused.append(Refusal(event.id, event.author, event.epoch, event.seq,
+                                       i18n.stored(reason)))
             else:
                 applied += 1
         blocked = {(r.author, r.epoch) for r in refused}

@@ -20,12 +20,20 @@ from sqlite_utils.migrations import Migrations
 from xinfang import hookimpl
 from xinfang.core.entities import EntityType, require
 from xinfang.core.errors import InvalidEvent
+from xinfang.core.i18n import N_, Message
 
 from xinfang.core.certs import Authority
 from xinfang.core.scope import TRUST_ENTITY
 
 
 MIGRATIONS = Migrations("trust")
+
+#: why a key's events after its point are excluded: stored in ``exclusions`` as a
+#: ``Message``, so the view is the same in every language
+EXCLUDED = {"trust.retire": N_("key retired: events after epoch {epoch} seq {seq} are not "
+                               "accepted"),
+            "trust.revoke": N_("key revoked: events after epoch {epoch} seq {seq} are not "
+                               "accepted")}
 
 
 @MIGRATIONS(name="0001_revocations")
@@ -42,7 +50,7 @@ def _apply(ctx, event) -> None:
     body = event.body
     subject = event.entity_id
     if event.type == "trust.retire":
-        require(event.author == subject, "a key can only retire itself")
+        require(event.author == subject, N_("a key can only retire itself"))
         point = (event.epoch, event.seq)
     else:
         point = (body["epoch"], body["seq"])
@@ -57,10 +65,9 @@ def _apply(ctx, event) -> None:
         "reason = excluded.reason",
         [subject, point[0], point[1], event.id, event.type.split(".")[1],
          body.get("reason", "")])
-    word = "停用 (retired key)" if event.type == "trust.retire" else "吊销 (revoked key)"
-    ctx.exclude(subject, point[0], point[1],
-                f"密钥已{word}: 纪元 {point[0]} 序号 {point[1]} 之后的事件一律不予采用",
-                "revocation")
+    reason = Message(EXCLUDED.get(event.type, EXCLUDED["trust.revoke"]), epoch=point[0],
+                     seq=point[1])
+    ctx.exclude(subject, point[0], point[1], reason.stored(), "revocation")
 
 
 def _reset(ctx, subject: str) -> None:
@@ -82,22 +89,26 @@ def xinfang_validate_event(event, node):
             "select epoch, seq, kind from revocations where subject = "
             "(select value from meta where key = 'author')").fetchone()
         if revoked:
-            raise InvalidEvent(
-                f"this node's key was {'retired' if revoked[2] == 'retire' else 'revoked'} after "
-                f"epoch {revoked[0]} seq {revoked[1]}; every node refuses what it signs now: run "
-                "`xinfang enroll rotate` and have the parent sign the new key")
+            message = (N_("this node's key was retired after epoch {epoch} seq {seq}; every "
+                          "node refuses what it signs now: run `xinfang enroll rotate` and have "
+                          "the parent sign the new key") if revoked[2] == "retire" else
+                       N_("this node's key was revoked after epoch {epoch} seq {seq}; every "
+                          "node refuses what it signs now: run `xinfang enroll rotate` and have "
+                          "the parent sign the new key"))
+            raise InvalidEvent(message, epoch=revoked[0], seq=revoked[1])
     if event.entity != TRUST_ENTITY:
         return
     body = event.body
     if event.type == "trust.revoke":
         if type(body.get("epoch")) is not int or type(body.get("seq")) is not int:
-            raise InvalidEvent("trust.revoke needs the last good epoch and seq as integers")
+            raise InvalidEvent(N_("trust.revoke needs the last good epoch and seq as "
+                                  "integers"))
         author = getattr(event, "author", None) or node.info.author
         if not Authority(node.db).is_ancestor(author, event.entity_id):
-            raise InvalidEvent("trust.revoke must be written by an ancestor of the revoked "
-                               "node in the certificate chain")
+            raise InvalidEvent(N_("trust.revoke must be written by an ancestor of the revoked "
+                                  "node in the certificate chain"))
     elif event.type == "trust.retire":
         if not isinstance(body.get("successor"), str):
-            raise InvalidEvent("trust.retire names the successor key")
+            raise InvalidEvent(N_("trust.retire names the successor key"))
     else:
-        raise InvalidEvent(f"unknown trust event type {event.type!r}")
+        raise InvalidEvent(N_("unknown trust event type {type}"), type=event.type)

@@ -20,12 +20,16 @@ from xinfang.core import areas, keys, signed, store
 from xinfang.core.certs import (MAX_CHAIN, Authority, Certificate, TrustError, certificate,
                                 chain_from_wire, chain_of, chain_to_wire, validate_chain)
 from xinfang.core.errors import InvalidInput
+from xinfang.core.i18n import N_
 
 KIND = "enrolment"
 REQUEST_DOMAIN = signed.KINDS[KIND].domain
 #: the key of the enrolment request file's one entry, the request's wire form
 REQUEST_KEY = "enrolment_request"
 FIELDS = ("subject", "encryption", "area", "level", "name")
+#: the reason a ``trust.retire`` of ``rotate_keys`` gives: event data, so English;
+#: ``trust_list`` shows it translated
+ROTATION_REASON = N_("key rotation")
 
 
 @attrs.frozen
@@ -42,7 +46,8 @@ class EnrolmentRequest:
     def from_document(cls, document: signed.Signed) -> "EnrolmentRequest":
         values, problem = signed.string_fields(document, FIELDS)
         if problem:
-            raise TrustError(f"not an enrolment request file (the request {problem})")
+            raise TrustError(N_("not an enrolment request file (the request {problem})"),
+                             problem=problem)
         return cls(document.raw, document.signature, *values)
 
     def signature_valid(self) -> bool:
@@ -64,16 +69,19 @@ class EnrolmentRequest:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise TrustError(f"无法读取注册申请文件 {path}：{exc.strerror}") from None
+            raise TrustError(N_("cannot read the enrolment request file {path}: {reason}"),
+                             path=str(path), reason=exc.strerror) from None
         kind = envelope.what_file(data)
         if kind not in (None, "enrolment_request"):
-            raise TrustError(f"{path} 是{envelope.FILES.get(kind, kind)}，不是注册申请文件"
-                             "（由 `xinfang enroll request` 写出）")
+            raise TrustError(N_("{path} is {this}, not an enrolment request file (the one "
+                                "`xinfang enroll request` writes)"),
+                             path=str(path), this=envelope.describe(kind))
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise TrustError(f"{path} 不是注册申请文件（由 `xinfang enroll request` 写出的 JSON "
-                             "文件）；请检查给的是哪个文件") from None
+            raise TrustError(N_("{path} is not an enrolment request file (the JSON file "
+                                "`xinfang enroll request` writes); check which file was given"),
+                             path=str(path)) from None
         return cls.from_json(text)
 
     @classmethod
@@ -81,19 +89,22 @@ class EnrolmentRequest:
         try:
             data = json.loads(text)
         except (TypeError, ValueError) as exc:
-            raise TrustError(f"not an enrolment request file (not JSON: {exc})") from None
+            raise TrustError(N_("not an enrolment request file (not JSON: {reason})"),
+                             reason=str(exc)) from None
         if not isinstance(data, dict) or REQUEST_KEY not in data:
-            raise TrustError(f"not an enrolment request file (no {REQUEST_KEY!r} entry)")
+            raise TrustError(N_("not an enrolment request file (it has no {key} entry)"),
+                             key=REQUEST_KEY)
         if "signature" in data:
-            raise TrustError("this enrolment request file was written by an older release; "
-                             "run `xinfang enroll request` again on the new node")
+            raise TrustError(N_("this enrolment request file was written by an older release; "
+                                "run `xinfang enroll request` again on the new node"))
         try:
             request = cls.from_document(signed.from_wire(KIND, data[REQUEST_KEY]))
         except signed.SignedError as exc:
-            raise TrustError(f"not an enrolment request file ({exc})") from None
+            raise TrustError(N_("not an enrolment request file ({reason})"),
+                             reason=exc.message) from None
         if not request.signature_valid():
-            raise TrustError("the enrolment request's signature does not verify: it was "
-                             "altered, or not made by the key it names")
+            raise TrustError(N_("the enrolment request's signature does not verify: it was "
+                                "altered, or not made by the key it names"))
         return request
 
 
@@ -107,9 +118,9 @@ def make_request(node) -> EnrolmentRequest:
 def own_certificate(node) -> Certificate:
     cert = node.certificate
     if cert is None:
-        raise TrustError("this node has no certificate yet: run `xinfang enroll request`, "
-                         "have the parent run `xinfang enroll sign`, then `xinfang enroll "
-                         "import` the file it gives back")
+        raise TrustError(N_("this node has no certificate yet: run `xinfang enroll request`, "
+                            "have the parent run `xinfang enroll sign`, then `xinfang enroll "
+                            "import` the file it gives back"))
     return cert
 
 
@@ -118,17 +129,19 @@ def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
     parent_cert = own_certificate(parent)
     if parent.db.execute("select 1 from revocations where subject = ?",
                          [request.subject]).fetchone():
-        raise TrustError(f"the key of {request.name} ({keys.fingerprint(request.subject)}) was "
-                         "revoked or retired; it cannot be certified again — the node must "
-                         "run `xinfang enroll rotate` and send the new request")
+        raise TrustError(N_("the key of {name} ({fingerprint}) was revoked or retired; it "
+                            "cannot be certified again: the node must run `xinfang enroll "
+                            "rotate` and send the new request"),
+                         name=request.name, fingerprint=keys.fingerprint(request.subject))
     keys.check_signing_key(request.subject)
     keys.check_encryption_key(request.encryption)
     level = areas.level(request.level)
     areas.check_code(request.area, level)
     if not (request.area.startswith(parent_cert.area) and len(request.area) > len(parent_cert.area)):
-        raise TrustError(f"{request.name} asks for area {request.area}, which is not inside "
-                         f"this node's scope {parent_cert.area}: a parent can only certify "
-                         "a narrower scope than its own")
+        raise TrustError(N_("{name} asks for area {area}, which is not inside this node's "
+                            "scope {scope}: a parent can only certify a narrower scope than "
+                            "its own"), name=request.name, area=request.area,
+                         scope=parent_cert.area)
     cert = Certificate.issue(parent.keys, subject=request.subject, encryption=request.encryption,
                              area=request.area, level=level.name, name=request.name)
     with parent.db.atomic():
@@ -141,24 +154,27 @@ def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
 def import_certificate(node, data: dict[str, Any]) -> Certificate:
     """The child's side: check the certificate and chain, pin the root, store them."""
     if not isinstance(data, dict) or not {"certificate", "chain"} <= data.keys():
-        raise TrustError("not a certificate file from `xinfang enroll sign` (it has no "
-                         "certificate and chain)")
+        raise TrustError(N_("not a certificate file from `xinfang enroll sign` (it has no "
+                            "certificate and chain)"))
     try:
         cert = Certificate.from_wire(data["certificate"])
         chain = chain_from_wire(data["chain"])
     except InvalidInput as exc:
-        raise TrustError(f"not a certificate file from `xinfang enroll sign` ({exc})") from None
+        raise TrustError(N_("not a certificate file from `xinfang enroll sign` ({reason})"),
+                         reason=exc.message) from None
     info = node.info
     if (cert.subject, cert.encryption, cert.area, cert.level) != (
             info.author, info.encryption, info.area, info.level):
-        raise TrustError("this certificate is for another node or another scope "
-                         f"({cert.name}, {cert.area}); it does not match this node's keys")
+        raise TrustError(N_("this certificate is for another node or another scope "
+                            "({name}, {area}); it does not match this node's keys"),
+                         name=cert.name, area=cert.area)
     validate_chain([cert, *chain])
     root = chain[-1] if chain else cert
     pinned = store.get_meta(node.db, "root_author")
     if pinned and pinned != root.subject:
-        raise TrustError(f"the chain ends at root {keys.fingerprint(root.subject)}, but this "
-                         f"node trusts root {keys.fingerprint(pinned)}")
+        raise TrustError(N_("the chain ends at root {root}, but this node trusts root "
+                            "{pinned}"), root=keys.fingerprint(root.subject),
+                         pinned=keys.fingerprint(pinned))
     with node.db.atomic():
         for item in (cert, *chain):
             remember(node.db, item)
@@ -231,7 +247,7 @@ def rotate_keys(node, passphrase: str | None = None) -> EnrolmentRequest:
     with node.db.atomic():
         if not revoked:  # a revoked key is refused already: nothing left to retire
             node.append(Draft("trust.retire", "trust", old.author, node.info.area,
-                              {"successor": new.author, "reason": "key rotation"}))
+                              {"successor": new.author, "reason": ROTATION_REASON}))
         store.set_meta(node.db, "author", new.author)
         store.set_meta(node.db, "encryption", new.encryption_public)
         store.set_meta(node.db, "epoch", "0")

@@ -10,6 +10,12 @@ import attrs
 from xinfang.core import keys, store
 from xinfang.core.reports import text_table
 from xinfang.core.certs import Authority
+from xinfang.core.i18n import N_, _
+
+from .trust import ROTATION_REASON
+
+#: the columns of the certificate table
+HEADERS = (N_("node"), N_("area"), N_("level"), N_("fingerprint"), N_("issuer"), N_("status"))
 
 
 @attrs.frozen
@@ -66,15 +72,21 @@ def trust_list(node) -> TrustList:
 def text(d: dict[str, Any]) -> str:
     """The listing as a person reads it (``xinfang trust list``)."""
     root = d["root"]
-    lines = [f"根节点 root：{root['name']}  {root['fingerprint']}" if root
-             else "根节点 root：尚未固定（xinfang enroll import）",
+    lines = [_("root: {name}  {fingerprint}").format(name=root["name"],
+                                                     fingerprint=root["fingerprint"]) if root
+             else _("root: not pinned yet (xinfang enroll import)"),
              text_table([[c["name"], c["area"], c["level"], c["fingerprint"], c["issuer"],
-                          "已吊销" if c["revoked"] else ""] for c in d["certificates"]],
-                        ["节点", "区划", "层级", "指纹", "签发者", "状态"])]
+                          _("revoked") if c["revoked"] else ""] for c in d["certificates"]],
+                        [_(h) for h in HEADERS])]
     for r in d["revocations"]:
-        word = "停用" if r["kind"] == "retire" else "吊销"
-        lines.append(f"{word} {r['name']}：纪元 {r['epoch']} 序号 {r['seq']} 之后不予采用  {r['reason']}")
+        line = (_("retired {name}: nothing after epoch {epoch} seq {seq} is accepted  {reason}")
+                if r["kind"] == "retire" else
+                _("revoked {name}: nothing after epoch {epoch} seq {seq} is accepted  {reason}"))
+        reason = _(r["reason"]) if r["reason"] == ROTATION_REASON else r["reason"]
+        lines.append(line.format(name=r["name"], epoch=r["epoch"], seq=r["seq"], reason=reason))
     for c in d["descendants"]:
-        lines.append(f"下级 {c['name']}（{c['fingerprint']}）：本节点持有至纪元 {c['epoch']} 序号 "
-                     f"{c['seq']}；吊销时用 --epoch {c['epoch']} --seq {c['seq']}")
+        lines.append(_("child {name} ({fingerprint}): this node holds it up to epoch {epoch} "
+                       "seq {seq}; to revoke, use --epoch {epoch} --seq {seq}").format(
+                           name=c["name"], fingerprint=c["fingerprint"], epoch=c["epoch"],
+                           seq=c["seq"]))
     return "\n".join(lines)

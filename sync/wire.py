@@ -21,6 +21,7 @@ import attrs
 from xinfang.core.certs import Certificate
 from xinfang.core.errors import InvalidEvent, InvalidInput, XinfangError
 from xinfang.core.event import Event
+from xinfang.core.i18n import N_
 from xinfang.core.sealing import Secret
 
 MAX_PAGE_EVENTS = 500
@@ -56,24 +57,27 @@ class Page:
         """Parse a page; any event that does not parse refuses the whole page."""
         try:
             if len(data["events"]) > MAX_PAGE_EVENTS:
-                raise PageError(f"page has {len(data['events'])} events; the limit is "
-                                f"{MAX_PAGE_EVENTS}")
+                raise PageError(N_("page has {count} events; the limit is {limit}"),
+                                count=len(data["events"]), limit=MAX_PAGE_EVENTS)
             encoded = sum(len(e[0]) for e in data["events"]  # malformed entries: see below
                           if isinstance(e, (list, tuple)) and e and isinstance(e[0], str))
             if encoded * 3 // 4 > MAX_PAGE_BYTES:
-                raise PageError(f"page holds about {encoded * 3 // 4} bytes of events; the limit "
-                                f"is {MAX_PAGE_BYTES}")
+                raise PageError(N_("page holds about {size} bytes of events; the limit is "
+                                   "{limit}"), size=encoded * 3 // 4, limit=MAX_PAGE_BYTES)
             events = [Event.from_wire(e) for e in data["events"]]
             forks = [(Event.from_wire(a), Event.from_wire(b)) for a, b in data.get("forks", [])]
             secrets = [Secret(d, s, v) for d, s, v in data["secrets"]]
             certs = [Certificate.from_wire(c) for c in data["certs"]]
             ranges = [(str(a), int(e), int(f), int(t)) for a, e, f, t in data["ranges"]]
         except (KeyError, TypeError, ValueError) as exc:
-            raise PageError(f"malformed page ({type(exc).__name__}: {exc})") from None
+            raise PageError(N_("malformed page ({kind}: {error})"), kind=type(exc).__name__,
+                            error=str(exc)) from None
         except InvalidEvent as exc:
-            raise PageError(f"page holds a malformed event: {exc}") from None
+            raise PageError(N_("page holds a malformed event: {error}"),
+                            error=exc.message) from None
         except InvalidInput as exc:
-            raise PageError(f"page holds a malformed certificate: {exc}") from None
+            raise PageError(N_("page holds a malformed certificate: {error}"),
+                            error=exc.message) from None
         return cls(events, secrets, certs, ranges, forks)
 
 
@@ -90,4 +94,4 @@ def frontier_from_wire(data: Any) -> Frontier:
     try:
         return {(str(a), int(e)): int(s) for a, e, s in data}
     except (TypeError, ValueError) as exc:
-        raise PageError(f"malformed frontier ({exc})") from None
+        raise PageError(N_("malformed frontier ({error})"), error=str(exc)) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,10 @@ from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import synthetic
+
+# Messages in the default language whatever the machine's locale; a test that wants
+# English says --lang en.
+os.environ["XINFANG_LANG"] = "zh_CN"
 
 VILLAGE = "431202101201"
 TOWNSHIP = "431202101"

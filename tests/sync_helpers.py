@@ -44,7 +44,8 @@ from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import synthetic
 from xinfang.sync import bundle, envelope, trust
 from xinfang.sync.wire import Page, frontier, frontier_to_wire
-from xinfang.sync.http import PATH, BackgroundServer
+from xinfang.sync.http import PATH
+from xinfang.sync.server import BackgroundServer
 
 COUNTY = ("431202", "示例县信访局")
 TOWNSHIP = ("431202101", "示例一镇信访办")

@@ -141,7 +141,7 @@ def test_backup_and_restore_through_the_cli(invoke, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["events"] == 1
     again = invoke("backup", "--out", str(out))
-    assert again.exit_code != 0 and again.output.startswith("Error: 文件")
+    assert again.exit_code != 0 and again.output.startswith("错误：文件")
     missing = invoke("backup", "--out", str(tmp_path / "nowhere" / "x.xfbak"))
     assert missing.exit_code != 0 and "不存在" in missing.output
     target = tmp_path / "cli-restored"
@@ -152,4 +152,4 @@ def test_backup_and_restore_through_the_cli(invoke, tmp_path):
     listed = invoke("--passphrase", PASS, "case", "list", "--json", home_dir=target)
     assert listed.exit_code == 0 and len(json.loads(listed.output)) == 1
     bad = invoke("restore", str(tmp_path / "nothing.xfbak"), "--home", str(tmp_path / "x"))
-    assert bad.exit_code != 0 and bad.output.startswith("Error: 备份文件")
+    assert bad.exit_code != 0 and bad.output.startswith("错误：备份文件")

@@ -144,8 +144,8 @@ def test_every_step_not_allowed_in_a_state_is_refused_naming_state_and_allowed_s
             api.take_step(node, case_id, name, {"date": "2026-06-20", **ANY_VALUES[name]},
                           today=TODAY)
         message = str(caught.value)
-        assert f"in state {LABELS[state]} ({state})" in message, message
-        assert message.endswith(f"allowed now: {ALLOWED[state]}"), message
+        assert f"不能对{LABELS[state]} ({state}) 的信访事项办理" in message, message
+        assert message.endswith(f"当前可办理：{ALLOWED[state]}"), message
     assert events(node) == before
     assert api.get_case(node, case_id).status == state
 
@@ -160,14 +160,14 @@ def test_step_from_a_wrong_state_is_refused_for_the_state_before_its_values_are_
     case_id = reach(node, state)
     with pytest.raises(StepRefused) as caught:
         api.take_step(node, case_id, step, {"date": "2026-06-20"}, today=TODAY)
-    assert f"in state {LABELS[state]} ({state}); allowed now: {ALLOWED[state]}" in \
-        str(caught.value)
+    assert str(caught.value).startswith(f"不能对{LABELS[state]} ({state}) 的信访事项办理")
+    assert str(caught.value).endswith(f"当前可办理：{ALLOWED[state]}")
 
 
 def test_unknown_step_is_refused_listing_the_steps_allowed(node):
     case_id = reach(node, "accepted")
-    with pytest.raises(StepRefused, match=r"unknown step 'approve'; steps allowed from "
-                                          r"办理中 \(accepted\): 延期\(extend\)、答复\(answer\)"):
+    with pytest.raises(StepRefused, match=r"没有名为“approve”的步骤；"
+                                          r"办理中 \(accepted\) 时可办理：延期\(extend\)、答复\(answer\)"):
         api.take_step(node, case_id, "approve", {}, today=TODAY)
 
 
@@ -190,7 +190,7 @@ def test_forward_needs_a_unit_or_an_area_below(node):
     case_id = register(node)
     with pytest.raises(StepRefused, match="--unit.*--to-area"):
         api.take_step(node, case_id, "forward", {"date": "2026-01-06", "mode": "交办"}, today=TODAY)
-    with pytest.raises(InvalidInput, match=r"方式 \(mode\) is required"):
+    with pytest.raises(InvalidInput, match=r"方式 \(mode\) 为必填项"):
         api.take_step(node, case_id, "forward", {"date": "2026-01-06", "unit": "镇司法所"},
                       today=TODAY)
     assert events(node) == 1
@@ -239,14 +239,14 @@ def test_not_accepted_without_reason_or_legal_channel_is_refused(node, missing):
     case_id = register(node)
     values = {"date": "2026-01-08", "reason": "属诉讼事项", "legal_channel": "诉讼"}
     del values[missing]
-    with pytest.raises(InvalidInput, match=f"\\({missing}\\) is required"):
+    with pytest.raises(InvalidInput, match=f"\\({missing}\\) 为必填项"):
         api.take_step(node, case_id, "reject", values, today=TODAY)
     assert api.get_case(node, case_id).status == "registered"
 
 
 def test_not_accepted_with_an_unknown_legal_channel_is_refused(node):
     case_id = register(node)
-    with pytest.raises(InvalidInput, match="unknown 法定途径.*信访.*诉讼\\(litigation\\)"):
+    with pytest.raises(InvalidInput, match="法定途径.*没有“信访”这一项.*诉讼\\(litigation\\)"):
         api.take_step(node, case_id, "reject", {"date": "2026-01-08", "reason": "x",
                                                 "legal_channel": "信访"}, today=TODAY)
 
@@ -259,7 +259,7 @@ def test_not_reaccepted_keeps_the_reason_and_the_earlier_case(node):
     case = api.get_case(node, case_id)
     assert case.status_label == "不再受理"
     assert case.history[-1]["details"]["earlier"] == earlier
-    with pytest.raises(InvalidInput, match=r"理由 \(reason\) is required"):
+    with pytest.raises(InvalidInput, match=r"理由 \(reason\) 为必填项"):
         api.take_step(node, register(node), "refuse", {"date": "2026-01-08"}, today=TODAY)
 
 
@@ -269,8 +269,7 @@ def test_extension_is_allowed_once(node):
     case_id = reach(node, "accepted")
     api.take_step(node, case_id, "extend", {"date": "2026-02-01", "days": 15, "reason": "复杂"},
                   today=TODAY)
-    with pytest.raises(StepRefused, match=r"延期 has already been recorded for this case "
-                                          r"\(2026-02-01\)"):
+    with pytest.raises(StepRefused, match=r"本信访事项已记录过延期（2026-02-01）"):
         api.take_step(node, case_id, "extend", {"date": "2026-02-10", "days": 15,
                                                 "reason": "仍需调查"}, today=TODAY)
     assert events(node) == 3
@@ -278,7 +277,7 @@ def test_extension_is_allowed_once(node):
 
 def test_extension_of_more_than_30_days_is_refused(node):
     case_id = reach(node, "accepted")
-    with pytest.raises(StepRefused, match="at most 30 days; 31 were asked"):
+    with pytest.raises(StepRefused, match="延期最多 30 天；申请了 31 天"):
         api.take_step(node, case_id, "extend", {"date": "2026-02-01", "days": 31, "reason": "复杂"},
                       today=TODAY)
     # the refused request did not use up the one extension
@@ -286,7 +285,7 @@ def test_extension_of_more_than_30_days_is_refused(node):
                   today=TODAY)
 
 
-@pytest.mark.parametrize("days, says", [(0, "at least 1"), ("两周", "whole number")])
+@pytest.mark.parametrize("days, says", [(0, "不得小于 1"), ("两周", "须为整数")])
 def test_extension_days_must_be_a_positive_number(node, days, says):
     case_id = reach(node, "accepted")
     with pytest.raises(InvalidInput, match=says):
@@ -296,13 +295,13 @@ def test_extension_days_must_be_a_positive_number(node, days, says):
 
 def test_extension_needs_a_reason(node):
     case_id = reach(node, "accepted")
-    with pytest.raises(InvalidInput, match=r"延期理由 \(reason\) is required"):
+    with pytest.raises(InvalidInput, match=r"延期理由 \(reason\) 为必填项"):
         api.take_step(node, case_id, "extend", {"date": "2026-02-01", "days": 10}, today=TODAY)
 
 
 def test_extension_after_the_answer_deadline_passed_is_refused(node):
     case_id = reach(node, "accepted")    # accepted 2026-01-10: answer due 2026-03-11
-    with pytest.raises(StepRefused, match="answer deadline 2026-03-11 has passed"):
+    with pytest.raises(StepRefused, match="办理答复期限 2026-03-11 已过"):
         api.take_step(node, case_id, "extend", {"date": "2026-03-12", "days": 10,
                                                 "reason": "复杂"}, today=TODAY)
     api.take_step(node, case_id, "extend", {"date": "2026-03-11", "days": 10, "reason": "复杂"},
@@ -311,9 +310,9 @@ def test_extension_after_the_answer_deadline_passed_is_refused(node):
 
 def test_answer_needs_an_outcome_from_the_list(node):
     case_id = reach(node, "accepted")
-    with pytest.raises(InvalidInput, match=r"处理意见 \(outcome\) is required"):
+    with pytest.raises(InvalidInput, match=r"处理意见 \(outcome\) 为必填项"):
         api.take_step(node, case_id, "answer", {"date": "2026-02-01"}, today=TODAY)
-    with pytest.raises(InvalidInput, match="unknown 处理意见.*予以支持\\(support\\)"):
+    with pytest.raises(InvalidInput, match="处理意见 \\(outcome\\) 没有“同意”这一项.*予以支持\\(support\\)"):
         api.take_step(node, case_id, "answer", {"date": "2026-02-01", "outcome": "同意"},
                       today=TODAY)
 
@@ -324,7 +323,7 @@ def test_rating_before_closing_keeps_the_state_and_is_allowed_once(node):
     case = api.get_case(node, case_id)
     assert (case.status, case.rating) == ("answered", "基本满意")
     api.take_step(node, case_id, "close", {"date": "2026-03-06"}, today=TODAY)
-    with pytest.raises(StepRefused, match="满意度评价 has already been recorded"):
+    with pytest.raises(StepRefused, match="已记录过满意度评价"):
         api.take_step(node, case_id, "rate", {"date": "2026-03-07", "rating": "满意"}, today=TODAY)
     assert api.get_case(node, case_id).rating == "基本满意"
 
@@ -370,7 +369,7 @@ def test_a_new_round_after_redo_may_be_extended_again(node):
                   today=TODAY)
     answer = {d["kind"]: d for d in api.get_case(node, case_id).deadlines}["answer"]
     assert (answer["start"], answer["due"]) == ("2026-03-20", "2026-06-18")
-    with pytest.raises(StepRefused, match="already been recorded"):
+    with pytest.raises(StepRefused, match="已记录过延期"):
         api.take_step(node, case_id, "extend", {"date": "2026-04-02", "days": "5", "reason": "再延"},
                       today=TODAY)
 
@@ -389,8 +388,8 @@ def test_review_requested_after_its_30_day_window_is_refused_with_the_reason(nod
     with pytest.raises(StepRefused) as caught:
         api.take_step(node, case_id, "request_review", {"date": "2026-04-01"}, today=TODAY)
     message = str(caught.value)
-    assert "复查申请 was asked on 2026-04-01, after its window closed on 2026-03-31" in message
-    assert "30 days after 答复 2026-03-01" in message and "不予受理" in message
+    assert "复查申请于 2026-04-01 提出，已过申请期限 2026-03-31" in message
+    assert "答复 2026-03-01 后 30 天" in message and "不予受理" in message
     assert api.get_case(node, case_id).status == state
     # the last day of the window is still inside it
     api.take_step(node, case_id, "request_review", {"date": "2026-03-31"}, today=TODAY)
@@ -402,15 +401,15 @@ def test_rereview_requested_after_its_30_day_window_is_refused_with_the_reason(n
     with pytest.raises(StepRefused) as caught:
         api.take_step(node, case_id, "request_rereview", {"date": "2026-04-20"}, today=TODAY)
     message = str(caught.value)
-    assert "复核申请 was asked on 2026-04-20, after its window closed on 2026-04-19" in message
-    assert "30 days after 复查答复 2026-03-20" in message and "不予受理" in message
+    assert "复核申请于 2026-04-20 提出，已过申请期限 2026-04-19" in message
+    assert "复查答复 2026-03-20 后 30 天" in message and "不予受理" in message
     api.take_step(node, case_id, "request_rereview", {"date": "2026-04-19"}, today=TODAY)
     assert api.get_case(node, case_id).status == "rereview_requested"
 
 
 def test_final_case_takes_no_further_step(node):
     case_id = reach(node, "final")
-    with pytest.raises(StepRefused, match=r"已终结 \(final\); allowed now: 无（已结束）"):
+    with pytest.raises(StepRefused, match=r"已终结 \(final\) 的信访事项.*当前可办理：无（已结束）"):
         api.take_step(node, case_id, "request_review", {"date": "2026-04-20"}, today=TODAY)
 
 
@@ -431,8 +430,8 @@ def test_petitioner_withdraws_from_any_open_state(node, state):
                                    "withdrawn"])
 def test_withdrawal_from_a_finished_state_is_refused(node, state):
     case_id = reach(node, state)
-    with pytest.raises(StepRefused, match=f"cannot 撤回 \\(withdraw\\) a case in state "
-                                          f"{LABELS[state]}"):
+    with pytest.raises(StepRefused, match=f"不能对{LABELS[state]} \\({state}\\) 的信访事项办理"
+                                          "撤回 \\(withdraw\\)"):
         api.take_step(node, case_id, "withdraw", {"date": "2026-06-20"}, today=TODAY)
 
 
@@ -447,8 +446,7 @@ def test_withdrawal_from_a_finished_state_is_refused(node, state):
 def test_step_dated_before_the_case_was_received_is_refused(node, state, step):
     case_id = reach(node, state)
     before = events(node)
-    with pytest.raises(StepRefused, match=r"date 2026-01-04 is before the case was received "
-                                          r"\(2026-01-05\)"):
+    with pytest.raises(StepRefused, match=r"日期 2026-01-04 早于信访事项的登记日期（2026-01-05）"):
         api.take_step(node, case_id, step, {"date": "2026-01-04", **ANY_VALUES[step]}, today=TODAY)
     assert events(node) == before
 
@@ -463,14 +461,14 @@ def test_step_dated_before_the_step_it_follows_is_refused(node, state, step, val
     case_id = reach(node, state)
     last = api.get_case(node, case_id).history[-1]["date"]
     before = events(node)
-    with pytest.raises(StepRefused, match=f"before .*{last}"):
+    with pytest.raises(StepRefused, match=f"早于该信访事项上一步办理的日期（{last}）"):
         api.take_step(node, case_id, step, dict(values), today=TODAY)
     assert events(node) == before
 
 
 def test_step_dated_in_the_future_is_refused(node):
     case_id = register(node)
-    with pytest.raises(InvalidInput, match="2026-07-02 is in the future"):
+    with pytest.raises(InvalidInput, match="2026-07-02 晚于今天"):
         api.take_step(node, case_id, "accept", {"date": "2026-07-02"}, today=TODAY)
     assert events(node) == 1
 

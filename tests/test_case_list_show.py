@@ -105,7 +105,7 @@ def test_list_text_is_a_table_with_flags_and_a_total(invoke, cases):
 
 def test_list_with_no_match_says_so(invoke, cases):
     assert ok(invoke, "case", "list", "--status", "已终结").stdout.strip() == \
-        "没有符合条件的信访事项 (no cases)"
+        "没有符合条件的信访事项"
 
 
 def test_list_never_prints_petitioners_identity(invoke, cases):
@@ -115,17 +115,17 @@ def test_list_never_prints_petitioners_identity(invoke, cases):
 
 
 @pytest.mark.parametrize("filters, says", [
-    (("--status", "待处理"), "unknown status '待处理'; statuses: 已登记(registered)"),
-    (("--category", "水利工程"), "unknown 问题类别 (category) '水利工程'"),
-    (("--channel", "微信"), "unknown 信访形式 (channel) '微信'"),
+    (("--status", "待处理"), "未知状态“待处理”；可用的状态：已登记(registered)"),
+    (("--category", "水利工程"), "问题类别 (category) 没有“水利工程”这一项"),
+    (("--channel", "微信"), "信访形式 (channel) 没有“微信”这一项"),
     (("--area", "43120x"), "area code"),
-    (("--due-within", "-3"), "--due-within takes a number of days"),
+    (("--due-within", "-3"), "--due-within 须为天数"),
 ])
 def test_list_with_a_bad_filter_is_refused_in_one_line(invoke, cases, filters, says):
     result = invoke("case", "list", *filters)
     assert result.exit_code != 0
     assert result.output.strip().splitlines() == [result.output.strip()]
-    assert result.output.startswith("Error: ") and says in result.output
+    assert result.output.startswith("错误：") and says in result.output
 
 
 def test_show_text_has_the_case_petitioners_deadlines_and_history(invoke, cases):
@@ -197,7 +197,7 @@ def test_register_text_names_the_case_and_its_flags(invoke):
 def test_show_of_an_unknown_case_is_refused(invoke, cases):
     result = invoke("case", "show", "431202101201-2026-09999")
     assert result.exit_code != 0
-    assert result.output.strip() == ("Error: 本节点没有信访事项 431202101201-2026-09999；"
+    assert result.output.strip() == ("错误：本节点没有信访事项 431202101201-2026-09999；"
                                      "`xinfang case list` 列出全部")
     assert len(access_log(invoke)) == 0
 

@@ -92,11 +92,11 @@ def test_township_node_registers_a_case_in_a_village_below_it(make_node):
 
 
 @pytest.mark.parametrize("bad_id, says", [
-    ("99000019800101001", "18 characters"),                # 17 characters
-    ("9900001980010100123", "18 characters"),              # 19 characters
-    ("99000019800101001A", "18 characters"),               # a letter other than X
-    ("9900001980O101001X", "18 characters"),               # letter O in the digits
-    ("990000198013010018", "birth date"),                  # month 13
+    ("99000019800101001", "共 18 位"),                     # 17 characters
+    ("9900001980010100123", "共 18 位"),                   # 19 characters
+    ("99000019800101001A", "共 18 位"),                    # a letter other than X
+    ("9900001980O101001X", "共 18 位"),                    # letter O in the digits
+    ("990000198013010018", "没有有效的出生日期"),          # month 13
 ])
 def test_malformed_id_number_is_refused_and_nothing_written(node, bad_id, says):
     with pytest.raises(InvalidInput, match=says):
@@ -108,7 +108,7 @@ def test_malformed_id_number_is_refused_and_nothing_written(node, bad_id, says):
 def test_id_number_with_wrong_check_digit_is_refused_naming_the_right_one(node):
     good = synthetic_id(1)
     wrong = good[:17] + ("0" if good[17] != "0" else "1")
-    with pytest.raises(InvalidInput, match=f"GB 11643.*should be {good[17]}"):
+    with pytest.raises(InvalidInput, match=f"GB 11643.*最后一位应为 {good[17]}"):
         api.register_case(node, case_input(
             petitioners=[api.PetitionerInput("赵某甲", wrong)]), today=TODAY)
     assert events(node) == 0
@@ -124,14 +124,14 @@ def test_one_bad_id_among_several_petitioners_writes_nothing(node):
 
 
 def test_unknown_category_is_refused_listing_the_categories(node):
-    with pytest.raises(InvalidInput, match=r"unknown 问题类别.*'水利工程'.*劳动社保\(labour\)"):
+    with pytest.raises(InvalidInput, match=r"问题类别.*没有“水利工程”这一项.*劳动社保\(labour\)"):
         api.register_case(node, case_input(category="水利工程"), today=TODAY)
     assert events(node) == 0
 
 
 @pytest.mark.parametrize("field, value", [("channel", "飞鸽传书"), ("kind", "求助")])
 def test_unknown_channel_or_kind_is_refused(node, field, value):
-    with pytest.raises(InvalidInput, match=f"unknown .*{value}"):
+    with pytest.raises(InvalidInput, match=f"没有“{value}”这一项"):
         api.register_case(node, case_input(**{field: value}), today=TODAY)
     assert events(node) == 0
 
@@ -156,7 +156,7 @@ def test_malformed_area_code_is_refused(node, area):
 
 def test_received_date_in_the_future_is_refused(node):
     tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
-    with pytest.raises(InvalidInput, match=f"{tomorrow} is in the future"):
+    with pytest.raises(InvalidInput, match=f"{tomorrow} 晚于今天"):
         api.register_case(node, case_input(received=tomorrow), today=TODAY)
     assert events(node) == 0
 
@@ -175,13 +175,13 @@ def test_empty_request_is_refused(node, request_text):
 
 
 def test_case_without_petitioners_is_refused(node):
-    with pytest.raises(InvalidInput, match="at least one petitioner"):
+    with pytest.raises(InvalidInput, match="至少要有一名信访人"):
         api.register_case(node, case_input(petitioners=[]), today=TODAY)
     assert events(node) == 0
 
 
 def test_petitioner_without_name_is_refused(node):
-    with pytest.raises(InvalidInput, match="needs a name"):
+    with pytest.raises(InvalidInput, match="每名信访人都须填写姓名"):
         api.register_case(node, case_input(
             petitioners=[api.PetitionerInput("  ", synthetic_id(1))]), today=TODAY)
     assert events(node) == 0
@@ -205,7 +205,7 @@ def test_more_than_five_representatives_is_refused(node):
 
 
 def test_phone_that_is_not_a_number_is_refused(node):
-    with pytest.raises(InvalidInput, match="phone"):
+    with pytest.raises(InvalidInput, match="不是电话号码"):
         api.register_case(node, case_input(
             petitioners=[api.PetitionerInput("赵某甲", synthetic_id(1), "打不通")]), today=TODAY)
     assert events(node) == 0
@@ -252,5 +252,5 @@ def test_a_registration_with_one_id_tag_twice_is_refused_on_arrival_too(node):
     body = {"channel": "visit", "category": "labour", "kind": "appeal", "request": "请求",
             "received": "2026-01-05", "headcount": 2, "petitioners": [person, dict(person)],
             "fields": {}, "by": "测试员"}
-    with pytest.raises(InvalidEvent, match="one ID number for two petitioners"):
+    with pytest.raises(InvalidEvent, match="为两名信访人填了同一个身份证号"):
         node.append(Draft("case.register", "case", f"{VILLAGE}-2026-00001", VILLAGE, body))

@@ -41,7 +41,7 @@ def test_help_works_on_every_command(path):
     cli = build_cli(get_plugin_manager([hearing]))
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("Usage: ")
+    assert result.output.startswith("用法：")
     assert result.exception is None
 
 
@@ -154,47 +154,47 @@ def register_with(**changes):
 
 BAD_INPUT = {
     "malformed id number": (register_with(**{"-p": "name=赵某甲,id=43120219800101"}),
-                            "must be 17 digits and a digit or X"),
+                            "应为 17 位数字加一位数字或 X"),
     "id number with a letter": (register_with(**{"-p": "name=赵某甲,id=99000019800101001Y"}),
-                                "must be 17 digits and a digit or X"),
+                                "应为 17 位数字加一位数字或 X"),
     "wrong check digit": (register_with(**{"-p": f"name=赵某甲,id={WRONG_CHECK}"}),
-                          "fails the GB 11643 check"),
+                          "未通过 GB 11643 校验"),
     "unknown category": (register_with(**{"--category": "水利工程"}),
-                         "unknown 问题类别 (category) '水利工程'"),
+                         "问题类别 (category) 没有“水利工程”这一项"),
     "area outside jurisdiction": (register_with(**{"--area": "431202101202"}),
                                   "问题属地 431202101202 不在本节点辖区"),
     "received date in the future": (register_with(**{"--received": TOMORROW}),
-                                    f"{TOMORROW} is in the future"),
+                                    f"{TOMORROW} 晚于今天"),
     "empty request": (register_with(**{"--request": "   "}), "诉求为空"),
     "petitioner without name=": (register_with(**{"-p": f"赵某甲,id={ID1}"}),
-                                 "cannot read petitioner part"),
+                                 "无法识别信访人信息"),
     "case field no plugin adds": (register_with(**{"--field": "major=是"}),
                                   "没有这些项：major"),
     "invalid lifecycle step": (["case", "answer", "{new}", "--outcome", "予以支持"],
-                               "cannot 答复 (answer) a case in state 已登记 (registered); "
-                               "allowed now: 转送交办(forward)"),
+                               "不能对已登记 (registered) 的信访事项办理答复 (answer)；"
+                               "当前可办理：转送交办(forward)"),
     "invalid lifecycle step typed without its values": (
-        ["case", "answer", "{new}"], "in state 已登记 (registered)"),
+        ["case", "answer", "{new}"], "不能对已登记 (registered) 的信访事项"),
     "finished step from a wrong state": (["case", "finalize", "{answered}"],
-                                         "in state 已答复 (answered)"),
+                                         "不能对已答复 (answered) 的信访事项"),
     "step dated before received": (["case", "accept", "{new}", "--date", "2026-01-04"],
-                                   "before the case was received (2026-01-05)"),
+                                   "早于信访事项的登记日期（2026-01-05）"),
     "step dated in the future": (["case", "accept", "{new}", "--date", TOMORROW],
-                                 "is in the future"),
+                                 "晚于今天"),
     "second extension": (["case", "extend", "{handling}", "--date", "2026-02-01", "--days", "5",
-                          "--reason", "仍复杂"], "延期 has already been recorded"),
+                          "--reason", "仍复杂"], "已记录过延期"),
     "extension of an answered case": (["case", "extend", "{answered}", "--days", "5",
-                                       "--reason", "x"], "in state 已答复"),
+                                       "--reason", "x"], "不能对已答复"),
     "review after its window": (["case", "request-review", "{answered}", "--date", "2026-03-04"],
-                                "after its window closed on 2026-03-03"),
+                                "已过申请期限 2026-03-03"),
     "rating not in the list": (["case", "rate", "{answered}", "--rating", "还行"],
-                               "unknown 评价 (rating) '还行'"),
+                               "评价 (rating) 没有“还行”这一项"),
     "step on an unknown case": (["case", "accept", "431202101201-2026-09999"],
                                 "本节点没有信访事项 431202101201-2026-09999"),
     "show an unknown case": (["case", "show", "431202101201-2026-09999"],
                              "本节点没有信访事项 431202101201-2026-09999"),
-    "list by unknown status": (["case", "list", "--status", "待办"], "unknown status '待办'"),
-    "node directory that already exists": (list(INIT), "already exists and is not empty"),
+    "list by unknown status": (["case", "list", "--status", "待办"], "未知状态“待办”"),
+    "node directory that already exists": (list(INIT), "已存在且不为空"),
 }
 
 
@@ -208,7 +208,7 @@ def test_bad_input_gives_one_error_line_and_writes_nothing(invoke, office, what)
     assert isinstance(result.exception, SystemExit), result.exception
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: "), lines[0]
+    assert lines[0].startswith("错误："), lines[0]
     assert says in lines[0]
     assert result.stdout == ""
     assert snapshot(invoke.home) == before
@@ -222,8 +222,7 @@ def test_extension_over_30_days_is_refused_in_one_line(invoke):
     result = invoke("case", "extend", case_id, "--date", "2026-01-20", "--days", "31",
                     "--reason", "复杂")
     assert result.exit_code != 0
-    assert result.output.strip() == ("Error: cannot 延期 (extend): an extension is at most 30 "
-                                     "days; 31 were asked")
+    assert result.output.strip() == "错误：不能办理延期 (extend)：延期最多 30 天；申请了 31 天"
     assert snapshot(invoke.home) == before
 
 
@@ -233,8 +232,8 @@ def test_init_over_an_existing_node_keeps_its_identity(invoke):
     before = snapshot(invoke.home)
     result = invoke("init", "--level", "township", "--area", "431202101", "--name", "另一个节点")
     assert result.exit_code != 0
-    assert result.output.strip() == (f"Error: node directory {invoke.home} already exists and "
-                                     "is not empty; choose another --home or remove it")
+    assert result.output.strip() == (f"错误：节点目录 {invoke.home} 已存在且不为空；"
+                                     "请另选 --home 或将其删除")
     assert snapshot(invoke.home) == before
     assert parsed(invoke, "node", "show")["fingerprint"] == created["fingerprint"]
 
@@ -245,19 +244,19 @@ def test_init_into_a_non_empty_directory_is_refused(invoke, tmp_path):
     (home / "台账.xlsx").write_bytes(b"not a node")
     result = invoke(*INIT, home_dir=home)
     assert result.exit_code != 0
-    assert result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("错误：") and len(result.output.strip().splitlines()) == 1
     assert sorted(p.name for p in home.iterdir()) == ["台账.xlsx"]
 
 
 @pytest.mark.parametrize("args, says", [
     (("init", "--level", "村", "--area", "4312021012", "--name", "测试村"), "has 10 digits"),
     (("init", "--level", "hamlet", "--area", VILLAGE, "--name", "测试村"), "unknown level"),
-    (("init", "--level", "village", "--area", VILLAGE, "--name", "  "), "node name is empty"),
+    (("init", "--level", "village", "--area", VILLAGE, "--name", "  "), "节点名称为空"),
 ])
 def test_init_with_bad_values_creates_nothing(invoke, args, says):
     result = invoke(*args)
     assert result.exit_code != 0
-    assert result.output.startswith("Error: ") and says in result.output
+    assert result.output.startswith("错误：") and says in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not invoke.home.exists()
 
@@ -265,5 +264,6 @@ def test_init_with_bad_values_creates_nothing(invoke, args, says):
 def test_commands_on_a_directory_without_a_node_say_to_run_init(invoke):
     result = invoke("case", "list")
     assert result.exit_code != 0
-    assert result.output.startswith("Error: no node at ") and "xinfang init" in result.output
+    assert result.output.startswith("错误：") and "没有节点" in result.output
+    assert "xinfang init" in result.output
     assert len(result.output.strip().splitlines()) == 1

@@ -143,15 +143,15 @@ def test_decode_refuses_non_canonical_byte_forms(raw):
 
 
 def test_decode_refuses_duplicate_keys_naming_the_key():
-    with pytest.raises(EncodingError, match="duplicate.*'a'"):
+    with pytest.raises(EncodingError, match="映射键 'a' 重复"):
         codec.decode(b'{"a":1,"a":1}')
-    with pytest.raises(EncodingError, match="duplicate"):
+    with pytest.raises(EncodingError, match="重复"):
         codec.decode(b'{"x":{"k":1,"k":2}}')
 
 
 @pytest.mark.parametrize("raw", [b"1.0", b"[1.5]", b'{"a":-0.5}', b"1e5", b"1E5", b"2e0"])
 def test_decode_refuses_floats(raw):
-    with pytest.raises(EncodingError, match="float"):
+    with pytest.raises(EncodingError, match="浮点数"):
         codec.decode(raw)
 
 
@@ -163,9 +163,9 @@ def test_decode_refuses_nan_and_infinity(raw):
 
 @pytest.mark.parametrize("n", [2**53, -(2**53), 2**64, -(10**30)])
 def test_decode_refuses_integers_outside_the_safe_range(n):
-    with pytest.raises(EncodingError, match="outside"):
+    with pytest.raises(EncodingError, match="超出"):
         codec.decode(str(n).encode())
-    with pytest.raises(EncodingError, match="outside"):
+    with pytest.raises(EncodingError, match="超出"):
         codec.decode(b'{"n":%d}' % n)
 
 
@@ -181,7 +181,7 @@ def test_decode_refuses_invalid_utf8(raw):
 
 
 def test_decode_refuses_an_escaped_lone_surrogate():
-    with pytest.raises(EncodingError, match="surrogate"):
+    with pytest.raises(EncodingError, match="代理字符"):
         codec.decode(b'"\\ud800"')
 
 
@@ -197,7 +197,7 @@ def test_decode_refuses_absurd_nesting_with_encoding_error_not_a_crash():
 
 
 def test_decode_refuses_text_instead_of_bytes():
-    with pytest.raises(EncodingError, match="bytes"):
+    with pytest.raises(EncodingError, match="字节串"):
         codec.decode('{"a":1}')
 
 
@@ -206,13 +206,13 @@ def test_decode_refuses_text_instead_of_bytes():
 
 @pytest.mark.parametrize("value", ["\ud800", ["ok", "\udfff"], {"k": "a\ud83d"}, {"\udc00": 1}])
 def test_encode_refuses_lone_surrogates(value):
-    with pytest.raises(EncodingError, match="surrogate"):
+    with pytest.raises(EncodingError, match="代理字符"):
         codec.encode(value)
 
 
 @pytest.mark.parametrize("value", [1.0, [0.5], {"a": float("nan")}, float("inf")])
 def test_encode_refuses_floats_naming_where(value):
-    with pytest.raises(EncodingError, match=r"float at \$"):
+    with pytest.raises(EncodingError, match=r"\$\S* 处是浮点数"):
         codec.encode(value)
 
 
@@ -223,7 +223,7 @@ def test_encode_names_the_path_of_a_bad_value():
 
 @pytest.mark.parametrize("n", [MAX + 1, -MAX - 1, 2**63])
 def test_encode_refuses_integers_outside_the_safe_range(n):
-    with pytest.raises(EncodingError, match="outside"):
+    with pytest.raises(EncodingError, match="超出"):
         codec.encode({"n": n})
 
 

@@ -59,7 +59,7 @@ def test_settling_needs_a_note_and_a_known_conflict(contested):
     [conflict] = settlements.list_conflicts(tree.county)
     with pytest.raises(Exception, match="note"):
         settlements.settle(tree.county, conflict.event_id, "  ")
-    with pytest.raises(NotFound, match="no conflict matches"):
+    with pytest.raises(NotFound, match="没有与“ffffffff”相符的冲突"):
         settlements.settle(tree.county, "ffffffff", "备注")
 
 

@@ -32,7 +32,8 @@ from xinfang.plugins.cases import api
 from xinfang.plugins.cases import hookspecs as case_hookspecs
 from xinfang.plugins.cases.idnumber import synthetic
 from xinfang.sync import send
-from xinfang.sync.http import BackgroundServer, NodeApp
+from xinfang.sync.http import NodeApp
+from xinfang.sync.server import BackgroundServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -49,7 +50,9 @@ HOOK_MODULES = (hookspecs, case_hookspecs)
 HOOKS = sorted(name for module in HOOK_MODULES for name, value in vars(module).items()
                if callable(value) and hasattr(value, "xinfang_spec"))
 #: hooks the example plugin leaves out, and why (their sections have their own example)
-NOT_IN_EXAMPLE = {"xinfang_transports": "moving events is the sync layer's business"}
+NOT_IN_EXAMPLE = {"xinfang_transports": "moving events is the sync layer's business",
+                  "xinfang_message_catalogs": "a catalogue is a directory of files beside "
+                                              "the module"}
 NAMED_TEST = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
 
 synthetic_id = synthetic
@@ -335,7 +338,7 @@ def test_example_relief_moves_through_its_lifecycle_with_history(county, plain):
     assert record.history[-1]["summary"] == "发放凭证号：FK-2026-017"
     listed = records.list_records(county, "relief", records.RecordFilter(status="已发放"))
     assert [r.id for r in listed] == [relief_id]
-    with pytest.raises(StepRefused, match=r"state 已发放 \(paid\); allowed now: 无"):
+    with pytest.raises(StepRefused, match=r"不能对已发放 \(paid\) 的.*；当前可办理：无"):
         relief_step(county, relief_id, "refuse", reason="重复申请")
     assert verify.rebuild(county, check_only=True).consistent
 
@@ -398,7 +401,7 @@ def test_example_vocabulary_adds_a_category_and_a_list_of_its_own(county, plain)
     # a node that lacks the code holds the case that uses it
     plain.ingest([e for e in store.all_events(county.db) if e.entity == "case"])
     (group,) = held.held(plain)
-    assert group.entity == "case" and "'hardship'" in group.reason
+    assert group.entity == "case" and "“hardship”" in group.reason
 
 
 def test_example_policy_key_decides_which_approvals_need_a_meeting(county, tmp_path, relief):
@@ -454,7 +457,7 @@ def test_example_validation_refuses_before_anything_is_written(county):
     before = event_count(county)
     with pytest.raises(InvalidEvent, match="'第3号' is not a case number"):
         apply_relief(county, "第3号")
-    with pytest.raises(InvalidInput, match="at most 50000"):
+    with pytest.raises(InvalidInput, match="不得大于 50000"):
         apply_relief(county, case_id, amount="80000")
     assert event_count(county) == before
     assert county.db.execute("select count(*) from reliefs").fetchone()[0] == 0
@@ -584,7 +587,7 @@ def test_example_commands_are_added(invoke, relief):
     result = invoke("relief", "approve", other, "--date", "2026-01-12", "--approver", "王某",
                     plugins=[relief])
     assert result.exit_code != 0 and "Traceback" not in result.output
-    assert result.output.strip().startswith("Error: cannot 批准 (approve): 救助金额 7000 元")
+    assert result.output.strip().startswith("错误：不能办理批准 (approve)：救助金额 7000 元")
     assert "relief" not in build_cli(plugin_manager()).commands
 
 
@@ -600,7 +603,7 @@ def test_example_report_and_renderer_run_through_the_cli(invoke, relief):
     assert json.loads(ok("report", "run", "relief.summary", "--param", "year=2025",
                          "--format", "json").stdout)["rows"] == []
     bad = invoke("report", "run", "relief.summary", "--param", "year=今年", plugins=[relief])
-    assert bad.exit_code != 0 and bad.output.startswith("Error: 报表参数 年度(year) 不对")
+    assert bad.exit_code != 0 and bad.output.startswith("错误：报表参数 年度(year) 不对")
     missing = invoke("report", "run", "relief.summary", "--format", "markdown")
     assert missing.exit_code != 0 and "relief.summary" in missing.output
 
@@ -657,5 +660,13 @@ def test_readme_test_command_is_what_ci_runs():
 def test_demo_runs_and_checks_itself():
     result = CliRunner().invoke(build_cli(), ["demo"])
     assert result.exit_code == 0, result.output
-    assert "every node holds exactly the state its scope allows; all nodes agree" in result.output
+    assert "检查通过：" in result.output
+    assert "个节点各自恰好持有其辖区应有的事件" in result.output
     assert "冲突：1 件" in result.output and "重复访：1 件" in result.output
+
+
+def test_demo_speaks_english_when_asked():
+    result = CliRunner().invoke(build_cli(), ["--lang", "en", "demo"])
+    assert result.exit_code == 0, result.output
+    assert "Checks passed: each of the 13 nodes holds exactly the events" in result.output
+    assert "Conflicts: 1" in result.output and "Repeat petitions: 1 case " in result.output

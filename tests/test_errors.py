@@ -40,15 +40,15 @@ def no_crash(result) -> None:
     out = result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"crashed with {result.exception!r}: {out}")
-    assert "Traceback" not in out and "internal error" not in out, out
+    assert "Traceback" not in out and "内部错误" not in out and "internal error" not in out, out
 
 
 def one_line_error(result, *needles: str) -> str:
-    """The command failed with exactly one line, ``Error: …``, naming ``needles``."""
+    """The command failed with exactly one line, ``错误：…``, naming ``needles``."""
     no_crash(result)
     assert result.exit_code != 0, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert len(lines) == 1 and lines[0].startswith("错误："), result.output
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
@@ -97,7 +97,8 @@ def test_a_refusal_names_the_parent_the_village_talked_to_and_the_reason(invoke,
     try:
         with serve(other.township) as url:
             said = one_line_error(invoke("sync", "--url", url, home_dir=tree.village.home),
-                                  "示例一镇信访办 refused", "400", "addressed to another node")
+                                  "上级 示例一镇信访办", "拒绝了同步请求", "400",
+                                  "发给另一个节点")
     finally:
         other.close()
     assert url in said
@@ -246,7 +247,7 @@ def test_acknowledged_never_exceeds_sent_after_bundles_and_http(invoke, tree, tm
         for row in rows(invoke, node):
             assert row["acknowledged"] <= row["sent"], (node.info.name, row)
     # the township acknowledges both of the village's events, which it sent
-    village_row = [r for r in rows(invoke, tree.village) if r["relation"].startswith("上级")][0]
+    village_row = [r for r in rows(invoke, tree.village) if r["relation"] == "parent"][0]
     assert (village_row["sent"], village_row["acknowledged"], village_row["pending"]) == (2, 2, 0)
 
     with serve(tree.county) as url:
@@ -261,9 +262,25 @@ def test_acknowledged_never_exceeds_sent_after_bundles_and_http(invoke, tree, tm
     assert up["sent"] == up["acknowledged"] and up["pending"] == 0
 
 
+def test_the_last_sync_error_is_stored_in_no_language_and_shown_in_the_reader_s(invoke, tree):
+    dead = f"http://127.0.0.1:{free_port()}"
+    one_line_error(invoke("sync", "--url", dead, home_dir=tree.village.home), "无法连接上级")
+    stored = tree.village.db.execute("select last_error from peers where author = ?",
+                                     [tree.township.info.author]).fetchone()[0]
+    assert "无法连接上级" not in stored and dead in stored
+    parent = [r for r in rows(invoke, tree.village) if r["relation"] == "parent"][0]
+    assert parent["last_error"].startswith("无法连接上级 示例一镇信访办")
+    english = json.loads(invoke("--lang", "en", "sync", "status", "--json",
+                                home_dir=tree.village.home).stdout)
+    assert [r["last_error"] for r in english if r["relation"] == "parent"][0].startswith(
+        "cannot reach the parent 示例一镇信访办")
+    text = invoke("sync", "status", home_dir=tree.village.home).output
+    assert "上级" in text and "无法连接上级" in text and "parent" not in text
+
+
 def test_sync_status_help_defines_its_columns(invoke):
     said = invoke("sync", "status", "--help").output
-    for column in ("已发送", "已确认", "待发送", "never more than sent"):
+    for column in ("已发送", "已确认", "待发送", "不超过已发送"):
         assert column in said
 
 

@@ -167,7 +167,7 @@ def test_parsing_oversized_bytes_is_refused_naming_the_limit():
 
 
 def test_parsing_huge_garbage_is_refused_by_size_before_decoding():
-    with pytest.raises(InvalidEvent, match="limit"):
+    with pytest.raises(InvalidEvent, match="上限"):
         Event.parse(b"\xff" * (MAX_EVENT_BYTES * 4), b"")
 
 
@@ -178,14 +178,14 @@ def test_parsing_huge_garbage_is_refused_by_size_before_decoding():
 def test_event_with_a_missing_field_is_refused(missing):
     value = content()
     del value[missing]
-    with pytest.raises(InvalidEvent, match="fields must be exactly") as caught:
+    with pytest.raises(InvalidEvent, match="字段必须恰好是") as caught:
         parse_content(value)
     # the message lists what the event carried, so the missing name is absent there
-    assert f"'{missing}'" not in str(caught.value).split("got", 1)[1]
+    assert f"'{missing}'" not in str(caught.value).split("实际为", 1)[1]
 
 
 def test_event_with_an_extra_field_is_refused():
-    with pytest.raises(InvalidEvent, match="fields"):
+    with pytest.raises(InvalidEvent, match="字段"):
         parse_content(content(extra="x"))
 
 
@@ -203,7 +203,7 @@ def test_event_with_an_extra_field_is_refused():
     (dict(author="ab" * 31), "author"),
     (dict(author="zz" * 32), "author"),
     (dict(author=7), "author"),
-    (dict(v=2), "version"),
+    (dict(v=2), "格式版本"),
     (dict(hlc=[1, 2, 3]), "hlc"),
     (dict(hlc=[-1, 0]), "hlc"),
     (dict(hlc=[1, MAX_COUNTER + 1]), "hlc"),
@@ -218,7 +218,7 @@ def test_event_with_an_extra_field_is_refused():
     (dict(body=[1]), "body"),
 ])
 def test_malformed_event_content_is_refused_naming_the_field(overrides, field):
-    with pytest.raises(InvalidEvent, match="malformed event") as caught:
+    with pytest.raises(InvalidEvent, match="事件格式错误") as caught:
         parse_content(content(**overrides))
     assert field in str(caught.value)
 
@@ -236,7 +236,7 @@ def test_creating_a_malformed_event_is_refused_naming_the_field(overrides, field
 
 def test_float_in_received_bytes_is_refused_as_invalid_event():
     raw = codec.encode(content()).replace(b'"headcount":2', b'"headcount":2.5')
-    with pytest.raises(InvalidEvent, match="float"):
+    with pytest.raises(InvalidEvent, match="浮点数"):
         Event.parse(raw, KEYS.sign(EVENT_DOMAIN + raw))
 
 
@@ -249,7 +249,7 @@ def test_creating_an_event_with_a_float_in_its_body_is_refused_as_invalid_event(
 
 def test_non_canonical_event_bytes_are_refused_even_with_a_valid_signature():
     spaced = EVENT.raw.replace(b'"area":', b'"area": ', 1)
-    with pytest.raises(InvalidEvent, match="canonical"):
+    with pytest.raises(InvalidEvent, match="规范形式"):
         Event.parse(spaced, KEYS.sign(EVENT_DOMAIN + spaced))
 
 

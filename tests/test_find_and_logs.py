@@ -85,7 +85,7 @@ def test_case_find_through_the_cli(invoke):
     none = invoke("case", "find", "--name", "李某丁")
     assert none.exit_code == 0 and "没有符合条件" in none.output
     bad = invoke("case", "find")
-    assert bad.exit_code != 0 and bad.output.startswith("Error: 请给出 --name 或 --id-number")
+    assert bad.exit_code != 0 and bad.output.startswith("错误：请给出 --name 或 --id-number")
     log = json.loads(invoke("access-log", "--json").output)
     assert [(r["entity_id"], r["what"]) for r in log] == [("*", "find by id_number"),
                                                          ("*", "find by name"),
@@ -128,7 +128,7 @@ def test_list_filters_through_the_cli(invoke):
     rows = json.loads(invoke("case", "list", "--to", "2026-01-31", "--unit", "所", "--json").output)
     assert rows == []
     bad = invoke("case", "list", "--from", "昨天")
-    assert bad.exit_code != 0 and bad.output.startswith("Error: --from '昨天' 不是日期")
+    assert bad.exit_code != 0 and bad.output.startswith("错误：--from “昨天” 不是日期")
 
 
 # -- access log ----------------------------------------------------------------------

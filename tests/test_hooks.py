@@ -37,7 +37,7 @@ from xinfang.core.routes import Response, Route
 from xinfang.core.transports import Transport
 from xinfang.plugins.cases import api
 from xinfang.sync import bundle, envelope, peers, trust
-from xinfang.sync.http import BackgroundServer
+from xinfang.sync.server import BackgroundServer
 
 TODAY = dt.date(2026, 3, 1)
 
@@ -75,7 +75,7 @@ def test_a_plugin_entity_type_is_folded_and_rebuilt_like_a_case(make_node):
 
 
 def test_two_plugins_registering_one_entity_name_is_a_start_up_error():
-    with pytest.raises(PluginError, match="registered twice"):
+    with pytest.raises(PluginError, match="记录类型“ledger”登记了两次"):
         Registry.collect(get_plugin_manager([Ledger(), Ledger()]))
 
 
@@ -317,7 +317,7 @@ def test_a_declared_policy_key_shows_with_its_default_and_is_set_at_the_root(inv
     bad = invoke("policy", "set", "relief.review_threshold", "0", plugins=with_key)
     assert bad.exit_code != 0 and len(bad.output.strip().splitlines()) == 1
     unknown = invoke("policy", "set", "relief.review_threshold", "8000")  # without the plugin
-    assert unknown.exit_code != 0 and "没有名为 'relief.review_threshold' 的策略" in unknown.output
+    assert unknown.exit_code != 0 and "没有名为“relief.review_threshold”的策略" in unknown.output
 
 
 def test_a_node_that_is_not_the_root_cannot_set_a_policy_key(invoke, tmp_path):
@@ -329,7 +329,7 @@ def test_a_node_that_is_not_the_root_cannot_set_a_policy_key(invoke, tmp_path):
                     plugins=with_key)
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert result.output.strip().splitlines() == [
-        "Error: 策略 relief.review_threshold 只能由根节点设定（未下放给本级）；请在根节点运行 "
+        "错误：策略 relief.review_threshold 只能由根节点设定（未下放给本级）；请在根节点运行 "
         "`xinfang policy set relief.review_threshold …`"]
     row = _policy_row(invoke, "relief.review_threshold", home_dir=home)
     assert (row["value"], row["default"]) == (5000, True)  # nothing was written
@@ -410,9 +410,9 @@ def test_a_plugin_renderer_adds_a_report_format(invoke):
     without = invoke("report", "run", "case.by_channel", "--format", "tsv", plugins=[ByChannel()])
     assert without.exit_code != 0
     message = without.output.strip()
-    assert message.startswith("Error: 没有名为 'tsv' 的输出格式") and "(csv)" in message
+    assert message.startswith("错误：没有名为“tsv”的输出格式") and "(csv)" in message
     assert len(message.splitlines()) == 1
-    with pytest.raises(PluginError, match="renderer 'tsv' is registered twice"):
+    with pytest.raises(PluginError, match="输出格式“tsv”登记了两次"):
         Registry.collect(plugin_manager([Tsv(), types.SimpleNamespace(
             xinfang_renderers=hookimpl(lambda: [Renderer("tsv", "又一个", "tsv", _tsv)]))]))
 
@@ -506,7 +506,7 @@ def test_the_registry_holds_bundle_http_and_a_plugin_transport(invoke):
     listed = json.loads(invoke("plugins", "--json", plugins=[SharedFolder()]).stdout)
     assert sorted(p["name"] == "xinfang.sync.plugin" for p in listed
                   if "xinfang_transports" in p["hooks"]) == [False, True]
-    with pytest.raises(PluginError, match="transport 'folder' is registered twice"):
+    with pytest.raises(PluginError, match="传输方式“folder”登记了两次"):
         Registry.collect(plugin_manager([SharedFolder(), SharedFolder()]))
 
 
@@ -533,6 +533,6 @@ def test_a_hook_implemented_with_a_wrong_argument_name_is_a_one_line_plugin_erro
         def xinfang_vocabulary(self, nme):
             return None
 
-    with pytest.raises(PluginError, match="implements a hook wrongly") as caught:
+    with pytest.raises(PluginError, match="实现钩子有误") as caught:
         get_plugin_manager([WrongArgument()])
     assert "\n" not in str(caught.value) and "nme" in str(caught.value)

@@ -14,7 +14,7 @@ import pytest
 
 from plugins import inspection
 from sync_helpers import build_tree, carry, views
-from xinfang.core import records, verify
+from xinfang.core import i18n, records, verify
 from xinfang.core.errors import InvalidInput, NotFound, PluginError
 from xinfang.core.entities import EntityType, Field, State, Step
 from xinfang.core.plugins import Registry, get_plugin_manager
@@ -112,6 +112,33 @@ def test_concurrent_steps_become_a_listed_conflict_on_every_node(tmp_path):
     tree.close()
 
 
+def test_a_conflict_folded_in_english_and_in_chinese_gives_the_same_views_in_each_readers_language(
+        tmp_path):
+    """Views are the same whatever language the node folding them runs in: the
+    conflict reason is stored as a message, rendered where it is read."""
+    tree = build_tree(tmp_path, plugins=WITH)
+    village, township = tree.village, tree.township
+    entity_id = records.create(village, "inspection", {"topic": "河道护栏"})
+    carry(village, township, tmp_path)
+    records.take_step(village, "inspection", entity_id, "inspect", {"date": "2026-03-02"})
+    records.take_step(township, "inspection", entity_id, "inspect", {"date": "2026-03-03"})
+    with i18n.language_scope("en"):
+        carry(village, township, tmp_path)  # the township folds the conflict in English
+    carry(township, village, tmp_path)  # the village folds it in Chinese
+    assert views(village) == views(township)
+    stored = {node.info.name: node.db.execute("select reason from conflicts").fetchall()
+              for node in (village, township)}
+    assert len(set(map(tuple, stored.values()))) == 1 and len(stored[village.info.name]) == 1
+    for node in (village, township):
+        with i18n.language_scope("en"):
+            (english,) = records.get(node, "inspection", entity_id).conflicts
+        (chinese,) = records.get(node, "inspection", entity_id).conflicts
+        assert english["reason"].startswith("cannot 检查 (inspect)"), english
+        assert "不能" in chinese["reason"] and "cannot" not in chinese["reason"], chinese
+        assert "已检查" in english["reason"] and "已检查" in chinese["reason"]
+    tree.close()
+
+
 def test_records_sync_up_the_tree_and_rebuild_to_the_same_views(tmp_path):
     tree = build_tree(tmp_path, plugins=WITH)
     village, township, county = tree.village, tree.township, tree.county
@@ -140,12 +167,12 @@ def test_a_field_named_like_a_kernel_column_is_refused_at_plugin_load():
                                create=Step("add", "新建", (), "open", (Field("by", "经办人"),)),
                                states=(State("open", "开"),))]
 
-    with pytest.raises(PluginError, match="'by'.*reserves"):
+    with pytest.raises(PluginError, match="“by”用了内核保留的名称"):
         Registry.collect(get_plugin_manager([Bad()]))
 
 
 def test_a_lifecycle_entity_needs_a_table_and_a_creation_step():
-    with pytest.raises(PluginError, match="apply= or both table= and create="):
+    with pytest.raises(PluginError, match="须给出 apply=，或同时给出 table= 和 create="):
         EntityType("half", "半", (), None, table="half_rows")
 
 
@@ -187,6 +214,6 @@ def test_a_stolen_village_key_cannot_step_a_sibling_villages_record(tmp_path, ki
     assert status == ("planned" if kind == "inspection" else "registered")
     reasons = [r[0] for r in township.db.execute(
         "select reason from conflicts where event_id = ?", [forged.id])]
-    assert reasons and "区划" in reasons[0]
+    assert reasons and "区划" in i18n.show(reasons[0])
     assert verify.rebuild(township, check_only=True).consistent
     tree.close()

@@ -88,7 +88,7 @@ def test_init_refuses_a_non_empty_directory_and_leaves_it_alone(tmp_path):
     home = tmp_path / "node"
     home.mkdir()
     (home / "notes.txt").write_text("旧文件")
-    with pytest.raises(NodeError, match="not empty"):
+    with pytest.raises(NodeError, match="不为空"):
         init(home)
     assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
     assert (home / "notes.txt").read_text() == "旧文件"
@@ -171,7 +171,7 @@ def test_wrong_passphrase_is_reported_as_wrong(tmp_path):
     home = tmp_path / "node"
     init(home, passphrase="村里的口令").close()
     with Node.open(home, passphrase="别的口令") as node:
-        with pytest.raises(KeyError_, match="wrong passphrase"):
+        with pytest.raises(KeyError_, match="口令错误"):
             node.keys
 
 
@@ -190,7 +190,7 @@ def test_damaged_key_file_is_reported_not_a_traceback(tmp_path):
     init(home).close()
     (home / KEYS_DIR / "signing.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n")
     with Node.open(home) as node:
-        with pytest.raises(KeyError_, match="damaged"):
+        with pytest.raises(KeyError_, match="已损坏"):
             node.keys
 
 
@@ -201,7 +201,7 @@ def test_keys_of_another_node_are_refused(tmp_path):
         (tmp_path / "a" / KEYS_DIR / name).write_bytes(
             (tmp_path / "b" / KEYS_DIR / name).read_bytes())
     with Node.open(tmp_path / "a") as node:
-        with pytest.raises(NodeError, match="do not belong"):
+        with pytest.raises(NodeError, match="不属于本节点"):
             node.keys
 
 
@@ -250,7 +250,7 @@ def test_open_refuses_a_directory_without_a_database(tmp_path):
     home = tmp_path / "node"
     init(home).close()
     (home / DB_NAME).unlink()
-    with pytest.raises(NodeError, match="no node"):
+    with pytest.raises(NodeError, match="没有节点"):
         Node.open(home)
 
 
@@ -259,7 +259,7 @@ def test_open_reports_a_database_overwritten_with_garbage_as_damaged(tmp_path):
     init(home).close()
     size = (home / DB_NAME).stat().st_size
     (home / DB_NAME).write_bytes(bytes(range(256)) * (size // 256 + 1))
-    with pytest.raises(NodeError, match="damaged"):
+    with pytest.raises(NodeError, match="已损坏"):
         Node.open(home)
 
 
@@ -267,7 +267,7 @@ def test_open_reports_an_empty_database_file_as_not_a_node(tmp_path):
     home = tmp_path / "node"
     init(home).close()
     (home / DB_NAME).write_bytes(b"")
-    with pytest.raises(NodeError, match="damaged|no node identity"):
+    with pytest.raises(NodeError, match="已损坏|没有节点身份"):
         Node.open(home)
 
 
@@ -295,7 +295,7 @@ def test_open_reports_a_database_with_damaged_event_pages_as_damaged(tmp_path):
         for _ in range(3):
             api.register_case(node, case_input(), today=TODAY)
     _overwrite_pages(home / DB_NAME, ("events",))
-    with pytest.raises(NodeError, match="damaged"):
+    with pytest.raises(NodeError, match="已损坏"):
         Node.open(home)
 
 

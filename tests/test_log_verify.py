@@ -90,10 +90,10 @@ def delete_event(home: Path, seq: int) -> int:
 
 
 TAMPERINGS = {
-    "raw byte": (change_one_byte_of_raw, "id is not the SHA-256"),
-    "raw encoding": (break_raw_encoding, "do not decode"),
-    "signature": (flip_signature_bit, "signature does not verify"),
-    "area column": (change_area_column, "index columns area disagree"),
+    "raw byte": (change_one_byte_of_raw, "不是所存字节的 SHA-256"),
+    "raw encoding": (break_raw_encoding, "无法解码"),
+    "signature": (flip_signature_bit, "验证签名不通过"),
+    "area column": (change_area_column, "索引列 area 与已签名的字节不符"),
 }
 
 
@@ -127,7 +127,7 @@ def test_untouched_log_verifies(node):
 def test_log_verify_cli_reports_an_untouched_log_as_verified(cli_node):
     result = cli_node("log", "verify")
     assert result.exit_code == 0, result.output
-    assert "log verified" in one_line(result)
+    assert "日志完好" in one_line(result) and "全部校验通过" in one_line(result)
     assert f"{CASES} 条事件" in result.output
 
 
@@ -159,7 +159,7 @@ def test_tampered_middle_event_is_the_first_problem_verify_reports(node, kind):
     first = report.problems[0]
     assert (first.pos, first.seq, first.epoch) == (pos, 2, 0)
     assert expected in first.what
-    assert f"event #{pos}" in first.describe() and "seq 2" in first.describe()
+    assert f"第 {pos} 条事件" in first.describe() and "序号 2" in first.describe()
 
 
 @pytest.mark.parametrize("kind", list(TAMPERINGS))
@@ -181,7 +181,7 @@ def test_one_damaged_event_in_the_middle_is_reported_once_not_also_as_a_gap(node
     tamper, expected = TAMPERINGS[kind]
     tamper(node.home, seq=2)
     problems = verify_log(node.db).problems
-    assert not any("gap" in p.what for p in problems), [p.describe() for p in problems]
+    assert not any("缺号" in p.what for p in problems), [p.describe() for p in problems]
     assert len(problems) == 1
 
 
@@ -192,7 +192,7 @@ def test_deleted_middle_event_is_reported_as_a_gap(node):
     assert len(report.problems) == 1
     first = report.problems[0]
     assert first.seq == 3
-    assert "gap" in first.what and "seq 3 follows seq 1" in first.what
+    assert "缺号" in first.what and "序号 3 接在序号 1 之后" in first.what
 
 
 def test_deleted_first_event_is_reported_as_a_gap(node):
@@ -200,7 +200,7 @@ def test_deleted_first_event_is_reported_as_a_gap(node):
     delete_event(node.home, seq=1)
     report = verify_log(node.db)
     assert report.problems[0].seq == 2
-    assert "gap" in report.problems[0].what
+    assert "缺号" in report.problems[0].what
 
 
 def test_altered_bytes_with_a_recomputed_id_still_fail_the_signature(node):
@@ -212,7 +212,7 @@ def test_altered_bytes_with_a_recomputed_id_still_fail_the_signature(node):
     report = verify_log(node.db)
     first = report.problems[0]
     assert (first.pos, first.seq, first.event_id) == (pos, 2, new_id)
-    assert "signature" in first.what
+    assert "签名" in first.what
 
 
 def test_validly_signed_event_with_a_wrong_prev_breaks_the_chain(node):
@@ -226,7 +226,7 @@ def test_validly_signed_event_with_a_wrong_prev_breaks_the_chain(node):
     report = verify_log(node.db)
     first = report.problems[0]
     assert first.seq == 2
-    assert "prev" in first.what and "chain" in first.what
+    assert "prev" in first.what and "链断裂" in first.what
 
 
 def test_verify_checks_every_epoch_as_its_own_chain(node):
@@ -237,7 +237,7 @@ def test_verify_checks_every_epoch_as_its_own_chain(node):
     sql(node.home, "delete from events where epoch = 1 and seq = 1")
     problems = verify_log(node.db).problems
     assert [(p.epoch, p.seq) for p in problems] == [(1, 2)]
-    assert "gap" in problems[0].what
+    assert "缺号" in problems[0].what
 
 
 def test_altered_sealed_value_is_reported(node):
@@ -245,7 +245,7 @@ def test_altered_sealed_value_is_reported(node):
     assert sql(node.home, "update secrets set value = '钱某乙' where value = '赵某甲'") == 1
     report = verify_log(node.db)
     assert not report.ok
-    assert "sealed value" in report.problems[0].describe()
+    assert "密封值" in report.problems[0].describe()
 
 
 # -- tampering, through the CLI ------------------------------------------------
@@ -258,8 +258,8 @@ def test_log_verify_cli_exits_non_zero_with_one_line_naming_the_problem(cli_node
     result = cli_node("log", "verify")
     assert result.exit_code == 1
     line = one_line(result)
-    assert "log damaged" in line
-    assert f"event #{pos}" in line and f"seq {CASES}" in line
+    assert "日志有问题" in line
+    assert f"第 {pos} 条事件" in line and f"序号 {CASES}" in line
     assert expected in line
 
 
@@ -268,7 +268,7 @@ def test_log_verify_cli_reports_a_deleted_event_as_a_gap(cli_node):
     result = cli_node("log", "verify")
     assert result.exit_code == 1
     line = one_line(result)
-    assert "gap" in line and "seq 3 follows seq 1" in line
+    assert "缺号" in line and "序号 3 接在序号 1 之后" in line
 
 
 def test_log_verify_cli_json_lists_the_problems(cli_node):
@@ -277,8 +277,8 @@ def test_log_verify_cli_json_lists_the_problems(cli_node):
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert data["ok"] is False and data["events"] == CASES
-    assert data["problems"][0].startswith(f"event #{pos} ")
-    assert "signature" in data["problems"][0]
+    assert data["problems"][0].startswith(f"第 {pos} 条事件")
+    assert "签名" in data["problems"][0]
 
 
 def test_log_verify_cli_reports_an_altered_sealed_value(cli_node):
@@ -288,7 +288,7 @@ def test_log_verify_cli_reports_an_altered_sealed_value(cli_node):
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         repr(result.exception)
-    assert "sealed value" in one_line(result)
+    assert "密封值" in one_line(result)
 
 
 def _overwrite_event_pages(path: Path) -> None:
@@ -310,7 +310,7 @@ def test_log_verify_cli_on_a_database_with_damaged_pages_gives_a_message_not_a_t
     result = cli_node("log", "verify")
     assert result.exit_code != 0
     assert not isinstance(result.exception, sqlite3.Error), repr(result.exception)
-    assert "damaged" in one_line(result)
+    assert "已损坏" in one_line(result)
 
 
 def test_log_verify_cli_without_a_node_says_how_to_make_one(invoke):
@@ -368,7 +368,7 @@ def test_rebuild_cli_check_reports_the_difference_and_exits_1_without_fixing(cli
     sql(cli_node.home, "update cases set status = 'closed' where id = ?", [case_id])
     result = cli_node("rebuild", "--check")
     assert result.exit_code == 1, result.output
-    assert "cases:" in result.output and "views differed" in result.output
+    assert "cases：" in result.output and "与存储的视图不同（--check：未写入）" in result.output
     assert "未写入" in result.output
     assert status_of(cli_node.home, case_id) == "closed"
 
@@ -387,7 +387,7 @@ def test_rebuild_cli_fixes_a_corrupted_view_and_then_reports_consistent(cli_node
     sql(cli_node.home, "update cases set status = 'closed' where id = ?", [case_id])
     result = cli_node("rebuild")
     assert result.exit_code == 0, result.output
-    assert "cases:" in result.output and "已按日志改正" in result.output
+    assert "cases：" in result.output and "已按日志改正" in result.output
     assert status_of(cli_node.home, case_id) == "registered"
 
     again = cli_node("rebuild", "--json")
@@ -401,7 +401,7 @@ def test_rebuild_cli_on_an_untouched_node_reports_consistent(cli_node):
     for args in (("rebuild",), ("rebuild", "--check")):
         result = cli_node(*args)
         assert result.exit_code == 0, result.output
-        assert "views consistent" in one_line(result)
+        assert "与存储的视图完全一致" in one_line(result)
         assert f"从 {CASES} 条事件" in result.output
 
 

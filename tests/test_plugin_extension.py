@@ -98,10 +98,11 @@ def test_built_in_steps_know_the_new_state(make_node):
     api.take_step(node, case_id, "accept", {"date": "2026-01-10"}, today=TODAY)
     api.take_step(node, case_id, "hold_hearing", {"date": "2026-02-01"}, today=TODAY)
     # no answer during a hearing; the refusal names the new state and its steps
-    with pytest.raises(StepRefused, match=r"state 听证中 \(hearing\); allowed now: ") as caught:
+    with pytest.raises(StepRefused, match=r"不能对听证中 \(hearing\) 的信访事项办理答复 \(answer\)；"
+                                          "当前可办理：") as caught:
         api.take_step(node, case_id, "answer", {"date": "2026-02-02", "outcome": "support"},
                       today=TODAY)
-    allowed = str(caught.value).split("allowed now: ")[1]
+    allowed = str(caught.value).split("当前可办理：")[1]
     assert set(allowed.split("、")) == {"撤回(withdraw)", "听证结束(end_hearing)"}
     # 撤回 applies to every open state, the plugin's too
     api.take_step(node, case_id, "withdraw", {"date": "2026-02-03"}, today=TODAY)
@@ -112,8 +113,8 @@ def test_hearing_from_a_wrong_state_is_refused_naming_it(invoke):
     ok(invoke, *INIT)
     case_id = register_json(invoke)["id"]
     message = refused(invoke, "case", "hold-hearing", case_id, "--date", "2026-01-06")
-    assert message.startswith("Error: cannot 举行听证 (hold_hearing) a case in state 已登记 "
-                              "(registered); allowed now: ")
+    assert message.startswith("错误：不能对已登记 (registered) 的信访事项办理举行听证 "
+                              "(hold_hearing)；当前可办理：")
     assert "受理(accept)" in message
     message = refused(invoke, "case", "end-hearing", case_id, "--date", "2026-01-06")
     assert "已登记 (registered)" in message
@@ -146,13 +147,13 @@ def test_case_field_is_recorded_and_shown(invoke):
 def test_case_field_with_a_value_that_is_not_yes_or_no_is_refused(invoke):
     ok(invoke, *INIT)
     message = refused(invoke, *REGISTER, "--field", "major=也许")
-    assert message == "Error: 重大案件 (major) must be yes or no, got '也许'"
+    assert message == "错误：重大案件 (major) 须为 是 或 否，收到“也许”"
 
 
 def test_case_field_is_refused_without_the_plugin(invoke):
     ok(invoke, *INIT, plugins=())
     message = refused(invoke, *REGISTER, "--field", "major=是", plugins=())
-    assert message == "Error: 信访事项的扩展字段 没有这些项：major；可填：无"
+    assert message == "错误：信访事项的扩展字段 没有这些项：major；可填：无"
     assert json.loads(ok(invoke, "case", "list", "--json", plugins=()).stdout) == []
 
 
@@ -211,7 +212,7 @@ def test_local_policy_keeps_the_other_statutory_deadlines_and_the_extension(make
                      "review_window": ("2026-03-01", "2026-03-31")}
     other = api.register_case(node, case_input(received="2026-01-05"), today=TODAY)
     api.take_step(node, other, "accept", {"date": "2026-01-10"}, today=TODAY)
-    with pytest.raises(StepRefused, match="at most 30 days; 31 were asked"):
+    with pytest.raises(StepRefused, match="延期最多 30 天；申请了 31 天"):
         api.take_step(node, other, "extend", {"date": "2026-01-20", "days": 31, "reason": "复杂"},
                       today=TODAY)
 
@@ -221,7 +222,7 @@ def test_extension_guard_uses_the_local_answer_deadline(make_node):
     case_id = api.register_case(node, case_input(received="2026-01-05"), today=TODAY)
     api.take_step(node, case_id, "accept", {"date": "2026-01-10"}, today=TODAY)
     # due 2026-02-09 under the local rule, so an extension on 02-10 comes too late
-    with pytest.raises(StepRefused, match="answer deadline 2026-02-09 has passed"):
+    with pytest.raises(StepRefused, match="办理答复期限 2026-02-09 已过"):
         api.take_step(node, case_id, "extend", {"date": "2026-02-10", "days": 10,
                                                 "reason": "复杂"}, today=TODAY)
 
@@ -249,7 +250,7 @@ def test_category_added_by_the_plugin_is_accepted_by_code_or_label(invoke):
 def test_category_of_the_plugin_is_unknown_without_it(invoke):
     ok(invoke, *INIT, plugins=())
     message = refused(invoke, *REGISTER, "--category", "水利工程", plugins=())
-    assert message.startswith("Error: unknown 问题类别 (category) '水利工程'")
+    assert message.startswith("错误：问题类别 (category) 没有“水利工程”这一项")
     assert "劳动社保(labour)" in message
 
 
@@ -279,6 +280,6 @@ def test_review_window_refusal_states_the_window_of_the_policy_in_force(make_nod
     with pytest.raises(StepRefused) as caught:
         api.take_step(node, case_id, "request_review", {"date": "2026-03-17"}, today=TODAY)
     message = str(caught.value)
-    assert "after its window closed on 2026-03-16" in message
+    assert "已过申请期限 2026-03-16" in message
     # the petitioner is told the rule that applies, not the statutory 30 days
-    assert "15 days after 答复 2026-03-01" in message, message
+    assert "答复 2026-03-01 后 15 天" in message, message

@@ -16,7 +16,7 @@ import pytest
 from conftest import case_input
 from plugins import hearing, inspection
 from sync_helpers import TODAY, build_tree, carry, enrol, register, send_pages, wire
-from xinfang.core import fold, policy, store, verify
+from xinfang.core import fold, i18n, policy, store, verify
 from xinfang.core.errors import InvalidInput, NotFound
 from xinfang.core.event import Event
 from xinfang.plugins.cases import api
@@ -114,7 +114,7 @@ def test_a_policy_event_from_a_node_without_authority_is_kept_as_a_conflict(tmp_
     summary = send_pages(township, county, [wire([forged], certs_from=township)], tmp_path)
     assert summary.applied == 1
     assert not collective(county, three)
-    reasons = [r[0] for r in county.db.execute(
+    reasons = [i18n.show(r[0]) for r in county.db.execute(
         "select reason from conflicts where event_id = ?", [forged.id])]
     assert reasons and "未下放" in reasons[0]
     assert county.context.policy("case.collective_threshold", "431202101") == 5

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from sync_helpers import build_tree, error_of, post, serve
 from xinfang.cli.main import build_cli
-from xinfang.core import codec, signed, store
+from xinfang.core import codec, i18n, signed, store
 from xinfang.core.certs import Certificate, TrustError, chain_from_wire, chain_of, validate_chain
 from xinfang.core.errors import InvalidEvent, InvalidInput, NodeError
 from xinfang.core.event import Event
@@ -165,19 +165,19 @@ def test_an_enrolment_request_shaped_like_a_certificate_is_not_a_certificate():
     document = signed.sign(KEYS, "enrolment", {**request_content(), "issuer": KEYS.author})
     cert = Certificate.from_wire(document.to_wire())
     assert cert.self_signed and not cert.signature_valid()
-    with pytest.raises(TrustError, match="does not verify"):
+    with pytest.raises(TrustError, match="签名验证不通过"):
         validate_chain([cert])
 
 
 def test_a_certificate_is_not_an_enrolment_request():
-    with pytest.raises(TrustError, match="signature does not verify"):
+    with pytest.raises(TrustError, match="注册申请的签名验证不通过"):
         read_request(a_certificate().to_wire())
 
 
 def test_an_event_is_not_a_certificate_nor_a_certificate_an_event():
-    with pytest.raises(InvalidInput, match="certificate is missing fields"):
+    with pytest.raises(InvalidInput, match="证书缺少字段"):
         Certificate.from_wire(an_event().to_wire())
-    with pytest.raises(InvalidEvent, match="malformed event: fields must be exactly"):
+    with pytest.raises(InvalidEvent, match="事件格式错误：字段必须恰好是"):
         Event.from_wire(a_certificate().to_wire())
 
 
@@ -205,18 +205,18 @@ def test_non_canonical_bytes_are_refused_even_when_validly_signed(kind, what):
     raw = non_canonical(MAKERS[kind]().raw)[what]
     signature = KEYS.sign(signed.KINDS[kind].domain + raw)
     wire = signed.to_wire(raw, signature)
-    with pytest.raises(SignedError, match="not in canonical form"):
+    with pytest.raises(SignedError, match="不是规范形式"):
         signed.parse(kind, raw, signature)
-    with pytest.raises(SignedError, match="not in canonical form"):
+    with pytest.raises(SignedError, match="不是规范形式"):
         signed.from_wire(kind, wire)
-    with pytest.raises(ERRORS[kind], match="not in canonical form"):
+    with pytest.raises(ERRORS[kind], match="不是规范形式"):
         READERS[kind](wire)
 
 
 def test_oversized_documents_are_refused_before_decoding():
     limit = signed.KINDS["certificate"].max_bytes
     raw = b'"' + b"x" * limit + b'"'
-    with pytest.raises(SignedError, match=f"certificate is {len(raw)} bytes; the limit is {limit}"):
+    with pytest.raises(SignedError, match=f"证书有 {len(raw)} 字节；上限为 {limit}"):
         signed.parse("certificate", raw, b"")
 
 
@@ -277,18 +277,18 @@ def test_malformed_wire_forms_are_refused_with_a_named_error(what):
         with pytest.raises(SignedError) as caught:
             signed.from_wire(kind, MALFORMED[what])
         message = _one_line_message(caught.value)
-        assert f"signed {signed.KINDS[kind].label}" in message or "encoding" in message
+        assert f"已签名{i18n._(signed.KINDS[kind].label)}" in message or "编码" in message
 
 
 def test_malformed_wire_messages_say_what_is_wrong():
     cases = {
-        "a dict": "travels as [base64 bytes, base64 signature]; got a map {'certificate'",
-        "three items": "got a list of 3 items",
-        "bytes instead of str": "bytes of a signed certificate must be a base64 string, not bytes",
-        "bad base64": "is not standard padded base64",
-        "unpadded base64": "signature of a signed certificate is not standard padded base64",
-        "release 0.1.0 chain form": "bytes of a signed certificate is not standard padded base64",
-        "base64 of nothing": "malformed certificate encoding",
+        "a dict": "以 [base64 字节, base64 签名] 的形式传输；收到的是 映射 {'certificate'",
+        "three items": "收到的是 含 3 项的列表",
+        "bytes instead of str": "已签名证书的字节必须是 base64 字符串，不能是 bytes",
+        "bad base64": "不是带填充的标准 base64",
+        "unpadded base64": "已签名证书的签名不是带填充的标准 base64",
+        "release 0.1.0 chain form": "已签名证书的字节不是带填充的标准 base64",
+        "base64 of nothing": "证书的编码格式错误",
     }
     for what, expected in cases.items():
         with pytest.raises(SignedError, match=expected.replace("[", r"\[").replace("]", r"\]")):
@@ -323,24 +323,24 @@ def test_every_reader_of_a_certificate_refuses_a_malformed_one_clearly(what):
     broken = MALFORMED[what]
     with pytest.raises(InvalidInput):
         Certificate.from_wire(broken)
-    with pytest.raises(SignedError, match="certificate 2 of the chain: "):
+    with pytest.raises(SignedError, match="证书链的第 2 张证书："):
         chain_from_wire([GOOD.to_wire(), broken])
     with pytest.raises(InvalidEvent):
         Event.from_wire(broken)
     if what in TRAVELLING:
-        with pytest.raises(TrustError, match="not an enrolment request file"):
+        with pytest.raises(TrustError, match="不是注册申请文件"):
             read_request(broken)
-    with pytest.raises(TrustError, match="not an enrolment request file"):
+    with pytest.raises(TrustError, match="不是注册申请文件"):
         trust.EnrolmentRequest.from_json(json.dumps({"enrolment_request": [RAW64, None]}))
-    with pytest.raises(PageError, match="malformed certificate"):
+    with pytest.raises(PageError, match="数据页含格式错误的证书"):
         Page.from_wire({"events": [], "secrets": [], "certs": [broken], "ranges": []})
-    with pytest.raises(PageError, match="malformed event"):
+    with pytest.raises(PageError, match="数据页含格式错误的事件"):
         Page.from_wire({"events": [broken], "secrets": [], "certs": [], "ranges": []})
 
 
 @pytest.mark.parametrize("chain", [None, "chain", {"0": [RAW64, SIG64]}, [[RAW64, SIG64]] * 9])
 def test_a_chain_that_is_not_a_short_list_is_refused(chain):
-    with pytest.raises(SignedError, match="a certificate chain is a list of at most 8"):
+    with pytest.raises(SignedError, match="证书链是至多 8 张证书的列表"):
         chain_from_wire(chain)
 
 
@@ -352,9 +352,9 @@ def test_enrolment_files_with_a_malformed_certificate_are_refused(tree):
         if not isinstance(broken, list):  # some lists are chains, only of wrong certificates
             forms += [{"certificate": village.certificate.to_wire(), "chain": broken}, broken]
         for data in forms:
-            with pytest.raises(TrustError, match="not a certificate file from `xinfang enroll"):
+            with pytest.raises(TrustError, match="不是 `xinfang enroll sign` 写出的证书文件"):
                 trust.import_certificate(village, data)
-    with pytest.raises(TrustError, match="written by an older release"):
+    with pytest.raises(TrustError, match="由旧版本写出"):
         trust.EnrolmentRequest.from_json(json.dumps(
             {"enrolment_request": RAW64, "signature": GOOD.signature.hex()}))
 
@@ -375,11 +375,11 @@ def test_a_bundle_with_a_broken_chain_entry_is_refused_in_one_line(tree, tmp_pat
         with pytest.raises(EnvelopeError) as caught:
             bundle.import_bundle(township, path)
         message = _one_line_message(caught.value)
-        assert message.startswith("bundle contents are malformed: certificate 2 of the chain: "), \
+        assert message.startswith("数据包内容格式有误：证书链的第 2 张证书："), \
             (what, message)
     path = tmp_path / "no-chain.xfb"
     path.write_bytes(_bundle_with_chain(village, township, {"chain": good}))
-    with pytest.raises(EnvelopeError, match="a certificate chain is a list"):
+    with pytest.raises(EnvelopeError, match="证书链是至多"):
         bundle.import_bundle(township, path)
     assert township.db.execute("select count(*) from seen_envelopes").fetchone() == seen
 
@@ -388,8 +388,8 @@ def test_a_bundle_with_a_broken_chain_entry_is_refused_in_one_line(tree, tmp_pat
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert "Traceback" not in result.output
     lines = result.output.strip().splitlines()
-    assert lines == ["Error: bundle contents are malformed: certificate 2 of the chain: a signed "
-                     "certificate travels as [base64 bytes, base64 signature]; got null"]
+    assert lines == ["错误：数据包内容格式有误：证书链的第 2 张证书：已签名证书以 "
+                     "[base64 字节, base64 签名] 的形式传输；收到的是 null"]
 
 
 def test_an_http_request_with_a_broken_chain_entry_gets_a_clear_400(tree):
@@ -403,8 +403,8 @@ def test_an_http_request_with_a_broken_chain_entry_gets_a_clear_400(tree):
                                  extra={"sent": int(time.time() * 1000)})
             status, answer = post(url, body)
             assert status == 400, (what, answer)
-            assert error_of(answer).startswith("malformed certificate chain: certificate 2 of "
-                                               "the chain: "), (what, error_of(answer))
+            assert error_of(answer).startswith("证书链格式错误：证书链的第 2 张证书："), \
+                (what, error_of(answer))
 
 
 # -- the 0.1.0 meta value --------------------------------------------------------
@@ -455,5 +455,5 @@ def test_a_stored_certificate_that_cannot_be_read_stops_the_migration_clearly(tm
         conn.execute("update meta set value = ? where key = 'certificate'",
                      [json.dumps({"certificate": "!!", "signature": "zz"})])
     conn.close()
-    with pytest.raises(NodeError, match="stored certificate cannot be read"):
+    with pytest.raises(NodeError, match="无法读取本节点保存的证书"):
         Node.open(home)

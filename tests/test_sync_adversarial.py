@@ -37,7 +37,7 @@ from sync_helpers import (COUNTY, OPERATOR, TODAY, Tree, build_tree, carry, copy
                           peer_refusals, post, quarantine, register, send_pages, serve,
                           signed_request, synthetic_id, views, wire)
 from xinfang.cli.main import build_cli
-from xinfang.core import codec, verify
+from xinfang.core import codec, i18n, verify
 from xinfang.core.certs import Certificate
 from xinfang.core.errors import InvalidEvent, InvalidInput, NotFound
 from xinfang.core.event import EVENT_DOMAIN, MAX_EVENT_BYTES, Event
@@ -126,7 +126,7 @@ def status_of(node: Node, peer: Node) -> dict:
 
 def forged_signature(tree: Tree):
     """Signed by the sibling village's key, naming this village as its author."""
-    return next_event(tree.village, signer=tree.sibling.keys), "bad signature"
+    return next_event(tree.village, signer=tree.sibling.keys), "签名无效"
 
 
 def altered_body(tree: Tree):
@@ -135,20 +135,20 @@ def altered_body(tree: Tree):
     real = feed(tree.village)[-1]
     raw = real.raw.replace("工资二".encode(), "工资三".encode())
     assert raw != real.raw and len(raw) == len(real.raw)
-    return Event.parse(raw, real.signature), "bad signature"
+    return Event.parse(raw, real.signature), "签名无效"
 
 
 def outside_area(tree: Tree):
     """A village key writing a case for the sibling village's area."""
     return next_event(tree.village, area=tree.sibling.info.area,
-                      entity_id=f"{tree.sibling.info.area}-2026-90002"), "outside jurisdiction"
+                      entity_id=f"{tree.sibling.info.area}-2026-90002"), "超出辖区"
 
 
 def gap(tree: Tree):
     """Seq 3 of the village's feed without seq 2."""
     register(tree.village, 2)
     register(tree.village, 3)
-    return feed(tree.village)[2], "(gap)"
+    return feed(tree.village)[2], "缺号："
 
 
 BAD_EVENTS = [forged_signature, altered_body, outside_area, gap]
@@ -179,10 +179,10 @@ def test_bad_event_is_refused_counted_and_reported(tree, tmp_path, make_bad, via
 
     # refused, with its reason, and counted
     assert list(refused) == [bad.id]
-    assert reason in refused[bad.id]
+    assert reason in i18n.show(refused[bad.id])
     # reported: the receiver's quarantine (and the CLI's list of it) names the reason
     row = quarantine(township)[bad.id]
-    assert reason in row["reason"] and row["peer"] == village.info.author
+    assert reason in i18n.show(row["reason"]) and row["peer"] == village.info.author
     assert (row["author"], row["epoch"], row["seq"]) == (bad.author, bad.epoch, bad.seq)
     listed = {r["event_id"]: r for r in cli_json(township, "quarantine", "list")}
     assert reason in listed[bad.id]["reason"]
@@ -204,7 +204,7 @@ def test_bad_event_is_refused_counted_and_reported(tree, tmp_path, make_bad, via
         with serve(township) as url:
             client = Client(village, url)
             client._reports(client.call({"op": "hello", "frontier": []}))
-    assert reason in peer_refusals(village, township)[bad.id]
+    assert reason in i18n.show(peer_refusals(village, township)[bad.id])
     assert status_of(village, township)["refused_by_peer"] == 1
 
 
@@ -231,8 +231,8 @@ def test_revoked_key_is_refused_everywhere_after_the_last_good_event(tree, tmp_p
     # the township relays seq 2 up: the county, which wrote the revocation, refuses it
     up = carry(township, county, tmp_path)
     assert [r.event_id for r in up.refused] == [late_event.id]
-    assert "revoked key" in up.refused[0].reason
-    assert "revoked key" in quarantine(county)[late_event.id]["reason"]
+    assert "密钥已吊销" in i18n.show(up.refused[0].reason)
+    assert "密钥已吊销" in i18n.show(quarantine(county)[late_event.id]["reason"])
     assert views(county) == county_views
 
     # the revocation travels down: the township keeps the seq 2 it holds in its log,
@@ -242,8 +242,8 @@ def test_revoked_key_is_refused_everywhere_after_the_last_good_event(tree, tmp_p
     assert down.applied == 1
     assert late_event.id in excluded_ids(township)
     excluded = {e.event_id: e.reason for e in verify.excluded_events(township.db)}
-    assert "revoked key" in excluded[late_event.id]
-    assert "revoked key" in peer_refusals(township, county)[late_event.id]
+    assert "密钥已吊销" in i18n.show(excluded[late_event.id])
+    assert "密钥已吊销" in i18n.show(peer_refusals(township, county)[late_event.id])
     with pytest.raises(NotFound):
         api.get_case(township, late, reveal=False)
     # exactly as if seq 2 had never arrived: a copy from before it, sent the same pages
@@ -265,16 +265,17 @@ def test_revoked_key_is_refused_everywhere_after_the_last_good_event(tree, tmp_p
     assert summary.applied == 0
     # seq 2 the township holds already (excluded): a duplicate; seq 3 is refused
     assert {r.event_id for r in summary.refused} == {later.id}
-    assert all("revoked key" in r.reason for r in summary.refused)
+    assert all("密钥已吊销" in i18n.show(r.reason) for r in summary.refused)
     assert views(township) == township_views
     assert status_of(township, village)["refused_from_peer"] == 1
     county_views = views(county)
     direct = apply_page(county, Page.from_wire(wire([late_event, later],
                                                     certs_from=village)))
-    assert direct.applied == 0 and all("revoked key" in r.reason for r in direct.refused)
+    assert direct.applied == 0 and all("密钥已吊销" in i18n.show(r.reason)
+                                       for r in direct.refused)
     assert views(county) == county_views
     carry(township, village, tmp_path)
-    assert "revoked key" in peer_refusals(village, township)[later.id]
+    assert "密钥已吊销" in i18n.show(peer_refusals(village, township)[later.id])
     assert status_of(village, township)["refused_by_peer"] == 1
 
 
@@ -290,7 +291,7 @@ def test_certificate_wider_than_its_issuer_is_refused(tree, tmp_path):
                                  encryption=rogue.encryption_public, area=area, level=level,
                                  name="越权签发的村站")
         chain = [wide, *trust.chain_of(county.db, township.info.author)]
-        with pytest.raises(trust.TrustError, match="wider than or equal to its issuer"):
+        with pytest.raises(trust.TrustError, match="宽于或等于其签发者"):
             trust.validate_chain(chain)
 
     wide = Certificate.issue(township.keys, subject=rogue.author,
@@ -304,17 +305,17 @@ def test_certificate_wider_than_its_issuer_is_refused(tree, tmp_path):
     page = Page([event], (), [wide, *trust.chain_of(county.db, township.info.author)]).to_wire()
     summary = send_pages(township, county, [page], tmp_path)
     assert summary.applied == 0
-    assert len(summary.refused) == 1 and "(unknown author" in summary.refused[0].reason
+    assert len(summary.refused) == 1 and "作者不明" in i18n.show(summary.refused[0].reason)
     assert trust.Authority(county.db).scope(rogue.author) is None
-    assert "unknown author" in quarantine(county)[event.id]["reason"]
+    assert "作者不明" in i18n.show(quarantine(county)[event.id]["reason"])
     assert views(county) == county_views
     carry(county, township, tmp_path)
-    assert "unknown author" in peer_refusals(township, county)[event.id]
+    assert "作者不明" in i18n.show(peer_refusals(township, county)[event.id])
 
     # an honest parent refuses to sign it in the first place
     request = trust.EnrolmentRequest(b"{}", b"", rogue.author, rogue.encryption_public,
                                      outside, "village", "越权签发的村站")
-    with pytest.raises(trust.TrustError, match="not inside this node's scope"):
+    with pytest.raises(trust.TrustError, match="不在本节点辖区 431202101 之内"):
         trust.sign_request(township, request)
 
 
@@ -366,7 +367,7 @@ def test_uncertified_callers_chain_does_not_shadow_a_genuine_certificate(tree, t
                          extra={"sent": int(time.time() * 1000)})
     with serve(county) as url:
         status, answer = post(url, body)
-    assert status == 403 and "not a certified node" in error_of(answer)
+    assert status == 403 and "不是本节点下属的已认证节点" in error_of(answer)
 
     case_id = register(village, 1)
     carry(village, township, tmp_path)
@@ -381,9 +382,9 @@ def _register_body(tree: Tree) -> dict:
 
 
 @pytest.mark.parametrize("subject, encryption, what", [
-    (IDENTITY, None, "signing key"), (MINUS_ONE, None, "signing key"), (ZERO, None, "signing key"),
-    (None, IDENTITY, "encryption key"), (None, MINUS_ONE, "encryption key"),
-    (None, ZERO, "encryption key"),
+    (IDENTITY, None, "签名密钥"), (MINUS_ONE, None, "签名密钥"), (ZERO, None, "签名密钥"),
+    (None, IDENTITY, "加密密钥"), (None, MINUS_ONE, "加密密钥"),
+    (None, ZERO, "加密密钥"),
 ])
 def test_small_order_keys_are_refused_at_enrolment(tree, subject, encryption, what):
     township = tree.township
@@ -393,7 +394,7 @@ def test_small_order_keys_are_refused_at_enrolment(tree, subject, encryption, wh
     request = trust.EnrolmentRequest(b"{}", b"", subject, encryption, "431202101209", "village",
                                      "弱密钥村站")
     certs_before = township.db.execute("select count(*) from certs").fetchone()[0]
-    with pytest.raises(InvalidInput, match=f"{what} .* has small order and is refused"):
+    with pytest.raises(InvalidInput, match=f"{what} .* 的阶过小，不予接受"):
         trust.sign_request(township, request)
     assert township.db.execute("select count(*) from certs").fetchone()[0] == certs_before
 
@@ -410,7 +411,7 @@ def test_identity_key_request_whose_signature_verifies_is_still_refused(tree):
     text = json.dumps({"enrolment_request": [base64.b64encode(raw).decode(),
                                              base64.b64encode(signature).decode()]})
     request = trust.EnrolmentRequest.from_json(text)  # any signature "verifies" for this key
-    with pytest.raises(InvalidInput, match="small order"):
+    with pytest.raises(InvalidInput, match="阶过小"):
         trust.sign_request(tree.township, request)
     assert trust.certificate(tree.township.db, IDENTITY) is None
 
@@ -438,7 +439,7 @@ def test_replayed_bundle_is_refused(tree, tmp_path):
     bundle.export_bundle(tree.village, tree.township.info.name, path)
     assert bundle.import_bundle(tree.township, path).applied == 1
     state = views(tree.township)
-    with pytest.raises(EnvelopeError, match="already imported"):
+    with pytest.raises(EnvelopeError, match="已于 .* 导入，无需再次导入"):
         bundle.import_bundle(tree.township, path)
     assert views(tree.township) == state
 
@@ -453,7 +454,7 @@ def test_replayed_signed_http_request_is_refused_409(tree):
         state = (views(township), event_ids(township))
         status, answer = post(url, body)
     assert status == 409
-    assert "replayed" in error_of(answer)
+    assert "重放的请求" in error_of(answer)
     assert (views(township), event_ids(township)) == state
 
 
@@ -468,7 +469,7 @@ def test_request_with_a_timestamp_ten_minutes_off_is_refused_401(tree, skew_seco
     with serve(township) as url:
         status, answer = post(url, body)
     assert status == 401
-    assert "timestamp" in error_of(answer)
+    assert "时间戳" in error_of(answer)
     assert (views(township), event_ids(township)) == state
 
 
@@ -497,14 +498,14 @@ def test_fork_is_quarantined_as_evidence_and_freezes_the_feed(tree, tmp_path):
     assert carry(village, township, tmp_path).applied == 2
     summary = carry(copy, township, tmp_path)
     assert [r.event_id for r in summary.refused] == [b.id]
-    assert "fork" in summary.refused[0].reason
+    assert "分叉" in i18n.show(summary.refused[0].reason)
     for event in (b, a):
         apply_page(county, Page.from_wire(wire([first, event], certs_from=village)))
 
     for node in (township, county):
         held = quarantine(node)
         assert {a.id, b.id} <= set(held) | excluded_ids(node), node.info.name
-        assert any("fork" in held[e]["reason"] for e in (a.id, b.id) if e in held)
+        assert any("分叉" in i18n.show(held[e]["reason"]) for e in (a.id, b.id) if e in held)
         # the log keeps the branch it stored, excluded from the views
         assert not {a.id, b.id} & (event_ids(node) - excluded_ids(node))
         assert {a.id, b.id} & event_ids(node) <= excluded_ids(node)
@@ -516,11 +517,11 @@ def test_fork_is_quarantined_as_evidence_and_freezes_the_feed(tree, tmp_path):
     register(village, 3)
     summary = carry(village, township, tmp_path)
     assert summary.applied == 0
-    assert "frozen feed" in summary.refused[-1].reason
+    assert "作者链冻结" in i18n.show(summary.refused[-1].reason)
     # and the sender hears of the fork at the next exchange
     carry(township, village, tmp_path)
     reported = peer_refusals(village, township)
-    assert "frozen feed" in reported[feed(village)[2].id]
+    assert "作者链冻结" in i18n.show(reported[feed(village)[2].id])
     copy.close()
 
 
@@ -550,13 +551,14 @@ def test_gap_is_refused_then_filled(tree, tmp_path):
     reference = copy_node(township, tmp_path / "reference")
     summary = send_pages(village, township, [wire([one, three], certs_from=village)], tmp_path)
     assert summary.applied == 1
-    assert [(r.event_id, "(gap)" in r.reason) for r in summary.refused] == [(three.id, True)]
-    assert "应为序号 2" in quarantine(township)[three.id]["reason"]
+    assert [(r.event_id, "缺号：" in i18n.show(r.reason)) for r in summary.refused] \
+        == [(three.id, True)]
+    assert "应为序号 2" in i18n.show(quarantine(township)[three.id]["reason"])
     apply_good_only(reference, [one], village)
     assert views(township) == views(reference)
     reference.close()
     carry(township, village, tmp_path)
-    assert "gap" in peer_refusals(village, township)[three.id]
+    assert "缺号" in i18n.show(peer_refusals(village, township)[three.id])
 
     # later: seq 2, then seq 3 again
     assert send_pages(village, township, [wire([two], certs_from=village)], tmp_path).applied == 1
@@ -584,7 +586,7 @@ def test_bundle_for_another_node_is_refused_naming_it(tree, tmp_path):
     path = tmp_path / "small.xfb"
     for wrong in (tree.sibling, tree.county):
         state = (views(wrong), event_ids(wrong))
-        with pytest.raises(EnvelopeError, match="addressed to another node") as caught:
+        with pytest.raises(EnvelopeError, match="这是发给另一个节点") as caught:
             bundle.import_bundle(wrong, path)
         assert fingerprint(tree.township) in str(caught.value)
         assert (views(wrong), event_ids(wrong)) == state
@@ -601,7 +603,7 @@ def test_bundle_truncated_at_every_offset_is_refused(tree, tmp_path):
         with pytest.raises(EnvelopeError):
             bundle.import_bundle(township, cut)
     cut.write_bytes(data + b"\0")
-    with pytest.raises(EnvelopeError, match="unexpected bytes"):
+    with pytest.raises(EnvelopeError, match="数据末尾之后多出 1 个字节"):
         bundle.import_bundle(township, cut)
     assert (views(township), event_ids(township)) == state
     assert township.db.execute("select count(*) from seen_envelopes").fetchone()[0] == 0
@@ -643,7 +645,7 @@ def test_oversized_event_is_refused(tree, tmp_path):
     register(village, 1)
     good = feed(village)[0]
     big_body = {**good.body, "request": "长" * (MAX_EVENT_BYTES // 3 + 10)}
-    with pytest.raises(InvalidEvent, match="the limit is 65536"):
+    with pytest.raises(InvalidEvent, match="上限为 65536"):
         Event.create(village.keys, epoch=0, seq=2, prev=good.id, hlc=village.clock.tick(),
                      type="case.register", entity="case", entity_id="431202101201-2026-00002",
                      area=village.info.area, body=big_body)
@@ -655,11 +657,11 @@ def test_oversized_event_is_refused(tree, tmp_path):
     page["events"].append(sign_raw(village.keys, raw))
     state = (views(township), event_ids(township))
 
-    with pytest.raises(PageError, match=f"event is {len(raw)} bytes; the limit is 65536"):
+    with pytest.raises(PageError, match=f"事件有 {len(raw)} 字节；上限为 65536"):
         send_pages(village, township, [page], tmp_path)
     with serve(township) as url:
         status, answer = post(url, signed_request(village, {"op": "push", "page": page}))
-    assert status == 400 and "the limit is 65536" in error_of(answer)
+    assert status == 400 and "上限为 65536" in error_of(answer)
     assert (views(township), event_ids(township)) == state
 
 
@@ -669,13 +671,13 @@ def test_page_with_too_many_events_is_refused(tree, tmp_path):
     page = wire(feed(village), certs_from=village)
     page["events"] = page["events"] * (MAX_PAGE_EVENTS + 1)
     state = (views(township), event_ids(township))
-    with pytest.raises(PageError, match=f"page has {MAX_PAGE_EVENTS + 1} events; the limit is"):
+    with pytest.raises(PageError, match=f"数据页含 {MAX_PAGE_EVENTS + 1} 条事件，上限为"):
         Page.from_wire(page)
-    with pytest.raises(PageError, match="the limit is 500"):
+    with pytest.raises(PageError, match="上限为 500 条"):
         send_pages(village, township, [page], tmp_path)
     with serve(township) as url:
         status, answer = post(url, signed_request(village, {"op": "push", "page": page}))
-    assert status == 400 and "the limit is 500" in error_of(answer)
+    assert status == 400 and "上限为 500 条" in error_of(answer)
     assert (views(township), event_ids(township)) == state
 
 
@@ -689,7 +691,7 @@ def test_page_over_the_byte_limit_is_refused(tree, tmp_path):
         events.append(next_event(village, seq=len(events) + 1, prev=events[-1].id, body=body))
     assert len(events) < MAX_PAGE_EVENTS
     state = (views(township), event_ids(township))
-    with pytest.raises(PageError, match="limit"):
+    with pytest.raises(PageError, match=f"上限为 {MAX_PAGE_BYTES} 字节"):
         send_pages(village, township, [wire(events, certs_from=village)], tmp_path)
     assert (views(township), event_ids(township)) == state
 
@@ -718,11 +720,11 @@ def test_non_canonical_event_bytes_are_refused(tree, tmp_path):
             assert raw != second.raw and json.loads(raw) == json.loads(second.raw), what
             page = wire([good], certs_from=village)
             page["events"].append(sign_raw(village.keys, raw))  # validly signed, wrong form
-            with pytest.raises(PageError, match="not in canonical form"):
+            with pytest.raises(PageError, match="不是规范形式"):
                 send_pages(village, township, [page], tmp_path)
             status, answer = post(url, signed_request(village, {"op": "push", "page": page}))
             assert status == 400, what
-            assert "not in canonical form" in error_of(answer), what
+            assert "不是规范形式" in error_of(answer), what
     assert (views(township), event_ids(township)) == state
 
 
@@ -792,7 +794,7 @@ def test_village_cannot_read_a_sibling_villages_cases(tree, tmp_path):
                 status, answer = post(url, signed_request(
                     village, {"op": op, "frontier": [], "area": area}))
                 assert status == 403, (op, area)
-                assert "may read only its own scope" in error_of(answer)
+                assert f"只能读取本身区划 {village.info.area} 内" in error_of(answer)
         summary = Client(village, url).sync()
     assert summary.pushed == 1
     cases = {r[0] for r in village.db.execute("select id from cases")}
@@ -854,7 +856,7 @@ def test_a_retired_key_cannot_be_certified_again_and_its_successor_is_the_only_n
                            "enrolment", trust.sign_request(township, new_request))
     trust.import_certificate(village, envelope.open_(village.keys, sealed, "enrolment").payload)
     carry(village, township, tmp_path)              # the retirement reaches the township
-    with pytest.raises(trust.TrustError, match="revoked or retired"):
+    with pytest.raises(trust.TrustError, match="已被吊销或停用"):
         trust.sign_request(township, old_request)
     from xinfang.sync import peers
     assert peers.resolve(township, village.info.name).subject == village.info.author

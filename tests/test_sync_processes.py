@@ -479,7 +479,7 @@ def test_sync_killed_at_random_moments_ends_exactly_like_an_uninterrupted_one(no
                 client.wait()
         said = (tmp_path / "client-cut.log").read_text(encoding="utf-8", errors="replace")
         assert "Traceback" not in said
-        # Exit 1 with "cannot reach" is right; depending on the instant of the
+        # Exit 1 with "无法连接上级" is right; depending on the instant of the
         # kill the client may instead crash with exit 2 (IncompleteRead), a bug
         # pinned down deterministically by the cut-answer test below.
         assert client.returncode in (1, 2), said
@@ -514,12 +514,12 @@ def test_scheduled_sync_retries_while_the_parent_is_down_then_succeeds(nodes, tm
     took = time.monotonic() - started
     failures = [line for line in down.stderr.splitlines() if line.startswith("同步失败")]
     assert len(failures) == 3, down.stderr
-    assert all("cannot reach" in line and COUNTY_NAME in line for line in failures), down.stderr
+    assert all("无法连接上级" in line and COUNTY_NAME in line for line in failures), down.stderr
     # a retry is promised after each attempt but the last, which is not followed by one
     assert ["秒后重试" in line for line in failures] == [True, True, False], down.stderr
     assert 3.0 <= took < 20, took                   # backoff: about 1 s, then about 2 s
     status = parent_status(town)
-    assert "cannot reach" in status["last_error"]
+    assert "无法连接上级" in status["last_error"]
     assert (status["sent"], status["acknowledged"], status["pending"]) == (0, 0, 2)
 
     with serving(county, port, tmp_path / "serve.log"):

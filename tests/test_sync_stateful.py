@@ -50,7 +50,8 @@ from xinfang.demo.county import AGREE
 from xinfang.plugins.cases import api, views
 from xinfang.core import scope
 from xinfang.sync import bundle, envelope, receive, send, trust, wire
-from xinfang.sync.http import BackgroundServer, Client, SyncError
+from xinfang.sync.http import Client, SyncError
+from xinfang.sync.server import BackgroundServer
 
 TODAY = dt.date(2026, 11, 22)
 COUNTY, T1, T2 = "431202", "431202101", "431202102"
@@ -505,7 +506,7 @@ class SyncTree(RuleBasedStateMachine):
         path, target = self.pocket.pop(index)
         result = bundle.import_bundle(self.tree[target], path)
         note(f"late bundle {path.name}: {result.applied} applied")
-        with pytest.raises(envelope.EnvelopeError, match="already imported"):
+        with pytest.raises(envelope.EnvelopeError, match="已于 .* 导入，无需再次导入"):
             bundle.import_bundle(self.tree[target], path)
 
     @rule(child=st.sampled_from([child for child, _ in EDGES]))
@@ -785,7 +786,7 @@ def test_a_village_never_holds_another_village_case(tree):
     assert neighbour.id not in held(tree[V1])
     # and the township's server will not answer for another village's scope
     client = Client(tree[V1], tree.url(T1))
-    with pytest.raises(SyncError, match="may read only its own scope"):
+    with pytest.raises(SyncError, match=f"只能读取本身区划 {V1} 内"):
         client.call({"op": "pull", "area": V2, "frontier": []})
 
 

@@ -12,6 +12,7 @@ import attrs
 from xinfang.core import areas, kernel, records, sealing
 from xinfang.core.entities import Field, convert_field
 from xinfang.core.errors import InvalidInput, NotFound
+from xinfang.core.i18n import N_, _
 from xinfang.core.node import Node
 from xinfang.core.sealing import Secret
 
@@ -90,16 +91,24 @@ def _today(today: dt.date | None) -> dt.date:
     return today or dt.date.today()
 
 
-def _choice(node: Node, vocabulary: str, label: str, raw: str) -> str:
-    field = Field(vocabulary.split(".")[-1], label, kind="choice", required=True,
-                  choices=vocabulary)
-    return convert_field(field, raw, node.registry.vocabulary(vocabulary))
+def _field(node: Node, step: str | None, name: str) -> Field:
+    """A field of the creation step (``step`` None) or of a lifecycle step, with its label."""
+    entity_type = node.registry.entity_type(ENTITY)
+    fields = (entity_type.create if step is None
+              else node.registry.lifecycle(ENTITY).steps[step]).fields
+    return next(f for f in fields if f.name == name)
+
+
+def _choice(node: Node, name: str, raw: str) -> str:
+    """``raw`` (a code or a label) as a code of the creation field ``name``."""
+    field = attrs.evolve(_field(node, None, name), required=True)
+    return convert_field(field, raw, node.registry.vocabulary(field.choices))
 
 
 def _petitioner(node: Node, person: PetitionerInput, secrets: list[Secret],
                 today: dt.date) -> dict[str, Any]:
     if not person.name or not person.name.strip():
-        raise InvalidInput("every petitioner (信访人) needs a name")
+        raise InvalidInput(N_("every petitioner needs a name"))
     sealed: dict[str, Any] = {"representative": bool(person.representative)}
     values = {"name": person.name.strip()}
     if person.id_number:
@@ -107,7 +116,8 @@ def _petitioner(node: Node, person: PetitionerInput, secrets: list[Secret],
         sealed["id_tag"] = sealing.match_tag(node.match_key, values["id_number"])
     if person.phone:
         if not _PHONE.match(person.phone.strip()):
-            raise InvalidInput(f"phone {person.phone!r} is not a phone number (digits, 7-20)")
+            raise InvalidInput(N_("phone “{phone}” is not a phone number (7 to 20 digits)"),
+                               phone=person.phone)
         values["phone"] = person.phone.strip()
     if person.address and person.address.strip():
         values["address"] = person.address.strip()
@@ -127,10 +137,13 @@ def _one_person_per_id_number(people, today: dt.date) -> None:
         number = idnumber.normalise(person.id_number, today=today)
         name = (person.name or "").strip()
         if number in seen and seen[number] != name:
-            raise InvalidInput(f"信访人 {seen[number]} 与 {name} 填了同一个身份证号 {number}："
-                               "一个身份证号只属于一个人，请核对后重新登记")
+            raise InvalidInput(N_("petitioners {first} and {second} were given the same ID "
+                                  "number {number}: an ID number belongs to one person only; "
+                                  "check them and register again"),
+                               first=seen[number], second=name, number=number)
         if number in seen:
-            raise InvalidInput(f"信访人 {name} 列了两次（身份证号 {number}）；每人只列一次")
+            raise InvalidInput(N_("petitioner {name} is listed twice (ID number {number}); "
+                                  "list each person once"), name=name, number=number)
         seen[number] = name
 
 
@@ -143,19 +156,24 @@ def register_case(node: Node, data: CaseInput, today: dt.date | None = None) -> 
     """Register a 信访事项 and return its number. Nothing is written on bad input."""
     today = _today(today)
     if not data.petitioners:
-        raise InvalidInput("一件信访事项至少要有一名信访人 (a case needs at least one petitioner)")
+        raise InvalidInput(N_("a case needs at least one petitioner"))
     representatives = sum(1 for p in data.petitioners if p.representative)
     if representatives > MAX_REPRESENTATIVES:
-        raise InvalidInput(f"指定了 {representatives} 名代表；集体访最多推选 {MAX_REPRESENTATIVES} 名代表")
+        raise InvalidInput(N_("{count} representatives were named; a collective visit chooses "
+                              "at most {limit} representatives"),
+                           count=representatives, limit=MAX_REPRESENTATIVES)
     if not data.request or not data.request.strip():
-        raise InvalidInput("诉求为空：请写明信访人的请求 (the request is empty)")
+        raise InvalidInput(N_("the request is empty: write what the petitioners ask for"))
     headcount = data.headcount if data.headcount is not None else len(data.petitioners)
     if not isinstance(headcount, int) or headcount < len(data.petitioners):
-        raise InvalidInput(f"人数 {headcount} 少于所列的 {len(data.petitioners)} 名信访人")
+        raise InvalidInput(N_("the headcount {headcount} is less than the {listed} petitioners "
+                              "listed"), headcount=headcount, listed=len(data.petitioners))
     area = data.area or node.info.area
     areas.check_code(area)
     if not node.in_jurisdiction(area):
-        raise InvalidInput(f"问题属地 {area} 不在本节点辖区 {node.info.area}（{node.info.name}）内")
+        raise InvalidInput(N_("the case's area {area} is outside this node's jurisdiction "
+                              "{own} ({name})"), area=area, own=node.info.area,
+                           name=node.info.name)
     _one_person_per_id_number(data.petitioners, today)
     secrets: list[Secret] = []
     people = [_petitioner(node, p, secrets, today) for p in data.petitioners]
@@ -174,11 +192,14 @@ def take_step(node: Node, case_id: str, step_name: str, given: dict[str, Any] | 
     if to_area:
         areas.check_code(to_area)
         own = node.info.area
+        field = _field(node, "forward", "to_area").label
         if not node.in_jurisdiction(to_area):
-            raise InvalidInput(f"交办至区划 {to_area} 不在本节点辖区 {own} 内")
+            raise InvalidInput(N_("{field} {area} is outside this node's jurisdiction {own}"),
+                               field=field, area=to_area, own=own)
         if len(to_area) <= len(own):
-            raise InvalidInput(f"交办至区划 {to_area} 是本节点自己的区划；请交办到下级区划，"
-                               "或用 --unit 交给责任单位")
+            raise InvalidInput(N_("{field} {area} is this node's own area; assign the case to an "
+                                  "area below it, or give it to a unit with --unit"),
+                               field=field, area=to_area)
     return records.take_step(node, ENTITY, case_id, step_name, given, today)
 
 
@@ -211,7 +232,8 @@ def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:
     """
     row = kernel.load(node.db, node.registry.entity_type(ENTITY), case_id)
     if row is None:
-        raise NotFound(f"本节点没有信访事项 {case_id}；`xinfang case list` 列出全部")
+        raise NotFound(N_("this node holds no case {id}; `xinfang case list` lists them all"),
+                       id=case_id)
     case = _row_to_case(node, row)
     db = node.db
     people = []
@@ -222,12 +244,18 @@ def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:
                                  bool(p["representative"])))
     if reveal:
         node.log_access(ENTITY, case_id, "read petitioners")
-    deadlines = tuple(dict(r, overdue=_overdue(r, row["status"], node)) for r in db.query(
-        "select kind, label, start, due, met_on, obligation from case_deadlines "
-        "where case_id = ? order by start, kind", [case_id]))
+    stored = db.query("select kind, label, start, due, met_on, obligation from case_deadlines "
+                      "where case_id = ? order by start, kind", [case_id])
+    deadlines = tuple(dict(r, label=_deadline_label(r["label"]),
+                           overdue=_overdue(r, row["status"], node)) for r in stored)
     return attrs.evolve(case, petitioners=tuple(people), deadlines=deadlines,
                         history=records.history(node, ENTITY, case_id),
                         conflicts=records.conflicts(node, ENTITY, case_id))
+
+
+def _deadline_label(label: str) -> str:
+    """A deadline's label as the view keeps it (a msgid), in the reader's language."""
+    return _(label) if label else label
 
 
 def fields_text(node: Node, values: dict[str, Any]) -> dict[str, Any]:
@@ -271,7 +299,8 @@ def _date_filter(value: str | dt.date | None, option: str) -> str | None:
     try:
         return dt.date.fromisoformat(str(value).strip()).isoformat()
     except ValueError:
-        raise InvalidInput(f"{option} {value!r} 不是日期：请写成 YYYY-MM-DD，如 2026-03-01") from None
+        raise InvalidInput(N_("{option} “{value}” is not a date: write it as YYYY-MM-DD, "
+                              "e.g. 2026-03-01"), option=option, value=value) from None
 
 
 def list_cases(node: Node, filters: CaseFilter = CaseFilter(),
@@ -283,16 +312,16 @@ def list_cases(node: Node, filters: CaseFilter = CaseFilter(),
         names = {s.name: s.name for s in lifecycle.states.values()}
         names.update({s.label: s.name for s in lifecycle.states.values()})
         if filters.status not in names:
-            raise InvalidInput(f"unknown status {filters.status!r}; statuses: " + "、".join(
-                f"{s.label}({s.name})" for s in lifecycle.states.values()))
+            raise InvalidInput(N_("unknown status “{status}”; statuses: {statuses}"),
+                               status=filters.status, statuses=_(", ").join(
+                                   f"{s.label}({s.name})" for s in lifecycle.states.values()))
         where.append("status = ?")
         params.append(names[filters.status])
-    for name, vocabulary, label in (("category", "case.category", "问题类别"),
-                                    ("channel", "case.channel", "信访形式")):
+    for name in ("category", "channel"):
         value = getattr(filters, name)
         if value:
             where.append(f"{name} = ?")
-            params.append(_choice(node, vocabulary, label, value))
+            params.append(_choice(node, name, value))
     if filters.area:
         areas.check_code(filters.area)
         where.append("area like ?")
@@ -300,18 +329,20 @@ def list_cases(node: Node, filters: CaseFilter = CaseFilter(),
     since = _date_filter(filters.received_from, "--from")
     until = _date_filter(filters.received_to, "--to")
     if since and until and since > until:
-        raise InvalidInput(f"--from {since} 晚于 --to {until}：起始日期不能晚于截止日期")
+        raise InvalidInput(N_("--from {since} is later than --to {until}: the start date cannot "
+                              "be after the end date"), since=since, until=until)
     if since:
         where.append("received >= ?")
         params.append(since)
     if until:
         where.append("received <= ?")
         params.append(until)
-    for name, label in (("handler", "办理人"), ("unit", "责任单位")):
+    for name in ("handler", "unit"):
         value = getattr(filters, name)
         if value is not None:
             if not value.strip():
-                raise InvalidInput(f"--{name} 为空：请写出要查找的{label}")
+                raise InvalidInput(N_("--{option} is empty: write the {label} to look for"),
+                                   option=name, label=_field(node, "accept", name).label)
             where.append(f"instr({name}, ?) > 0")
             params.append(value.strip())
     if filters.repeat is not None:
@@ -322,15 +353,16 @@ def list_cases(node: Node, filters: CaseFilter = CaseFilter(),
     open_states = _open_states(node)
     marks = ",".join("?" * len(open_states))
     if filters.overdue:
-        where.append(f"status in ({marks}) and id in (select case_id from case_deadlines where "
-                     "obligation = 1 and met_on is null and due < ?)")
+        where.append(f"status in ({marks}) and id in (select case_id "  # i18n: identifier
+                     "from case_deadlines where obligation = 1 and met_on is null and due < ?)")
         params.extend([*open_states, today.isoformat()])
     if filters.due_within is not None:
         if filters.due_within < 0:
-            raise InvalidInput("--due-within takes a number of days, 0 or more")
+            raise InvalidInput(N_("--due-within takes a number of days, 0 or more"))
         until = (today + dt.timedelta(days=filters.due_within)).isoformat()
-        where.append(f"status in ({marks}) and id in (select case_id from case_deadlines where "
-                     "obligation = 1 and met_on is null and due >= ? and due <= ?)")
+        where.append(f"status in ({marks}) and id in (select case_id "  # i18n: identifier
+                     "from case_deadlines where obligation = 1 and met_on is null "
+                     "and due >= ? and due <= ?)")
         params.extend([*open_states, today.isoformat(), until])
     rows = node.db.query(f"select * from cases where {' and '.join(where)} "
                          "order by received, id", params)
@@ -349,7 +381,7 @@ def _overdue_by_case(node: Node, today: dt.date) -> dict[str, tuple[dict[str, An
             "d.met_on is null and d.due < ? order by d.due",
             [*open_states, today.isoformat()]):
         days = (today - dt.date.fromisoformat(due)).days
-        found.setdefault(case_id, []).append({"kind": kind, "label": label, "due": due,
+        found.setdefault(case_id, []).append({"kind": kind, "label": _deadline_label(label), "due": due,
                                               "days": days})
     return {k: tuple(v) for k, v in found.items()}
 

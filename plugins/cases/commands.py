@@ -11,15 +11,20 @@ from __future__ import annotations
 import click
 
 from xinfang.cli import App, emit, json_option, pass_app, table
+from xinfang.cli.base import command, option
 from xinfang.cli.entities import build_entity_group, history_lines, parse_assignments
 from xinfang.core.errors import InvalidInput
+from xinfang.core.i18n import N_, _, ngettext
 from xinfang.core.plugins import Registry
 
 from . import api, find as find_mod
 
-_PETITIONER_KEYS = {"name": "name", "姓名": "name", "id": "id_number", "身份证号": "id_number",
-                    "phone": "phone", "电话": "phone", "address": "address", "地址": "address"}
-_REP_WORDS = {"rep", "representative", "代表"}
+#: the keys a petitioner part may be written with: input words, not messages
+_PETITIONER_KEYS = {"name": "name", "姓名": "name",  # i18n: identifier
+                    "id": "id_number", "身份证号": "id_number",  # i18n: identifier
+                    "phone": "phone", "电话": "phone",  # i18n: identifier
+                    "address": "address", "地址": "address"}  # i18n: identifier
+_REP_WORDS = {"rep", "representative", "代表"}  # i18n: identifier
 
 
 def parse_petitioner(text: str) -> api.PetitionerInput:
@@ -34,11 +39,11 @@ def parse_petitioner(text: str) -> api.PetitionerInput:
             continue
         key, sep, value = part.partition("=")
         if not sep or key.strip() not in _PETITIONER_KEYS:
-            raise InvalidInput(f"cannot read petitioner part {part!r}: write "
-                               "name=…,id=…,phone=…,address=…[,rep]")
+            raise InvalidInput(N_("cannot read petitioner part “{part}”: write "
+                                  "name=…,id=…,phone=…,address=…[,rep]"), part=part)
         values[_PETITIONER_KEYS[key.strip()]] = value.strip()
     if "name" not in values:
-        raise InvalidInput(f"petitioner {text!r} has no name=…")
+        raise InvalidInput(N_("petitioner “{text}” has no name=…"), text=text)
     return api.PetitionerInput(**values)
 
 
@@ -48,26 +53,26 @@ def build_case_group(registry: Registry) -> click.Group:
         registry.entity_type(api.ENTITY), registry, name="case", overrides=(register, list_, show, find),
         take=lambda node, case_id, step, given: api.take_step(node, case_id, step, given),
         summary=lambda node, case_id: _summary(api.get_case(node, case_id, reveal=False)),
-        help="信访事项：登记、列出、查看，并按办理流程逐步办理.")
+        help=N_("Cases: register, list and show them, and take them through the handling steps."))
 
 
-@click.command("register")
-@click.option("-p", "--petitioner", "petitioners", multiple=True, required=True,
-              help="信访人: name=…,id=…,phone=…,address=…[,rep]; repeat for each person.")
-@click.option("--channel", required=True, help="信访形式, e.g. 来访 or visit.")
-@click.option("--category", required=True, help="问题类别, e.g. 劳动社保 or labour.")
-@click.option("--kind", default="appeal", show_default=True,
-              help="诉求类型: 建议意见 / 检举控告 / 申诉求决.")
-@click.option("--request", "request_text", required=True, help="诉求: what is asked for.")
-@click.option("--received", help="登记日期 YYYY-MM-DD [default today].")
-@click.option("--headcount", type=int, help="人数 [default the number of petitioners].")
-@click.option("--area", help="问题属地 area code [default this node's].")
-@click.option("--field", "fields", multiple=True, help="A plugin's case field: name=value.")
+@command("register", help=N_("Register a case."))
+@option("-p", "--petitioner", "petitioners", multiple=True, required=True,
+        help=N_("A petitioner: name=…,id=…,phone=…,address=…[,rep]; repeat for each person."))
+@option("--channel", required=True, help=N_("Channel: a code or its label, e.g. visit."))
+@option("--category", required=True, help=N_("Category: a code or its label, e.g. labour."))
+@option("--kind", default="appeal", show_default=True,
+        help=N_("Kind of request: suggestion, report or appeal (a code or its label)."))
+@option("--request", "request_text", required=True, help=N_("The request: what is asked for."))
+@option("--received", help=N_("Date received, YYYY-MM-DD [default today]."))
+@option("--headcount", type=int, help=N_("Number of people [default the number of petitioners]."))
+@option("--area", help=N_("Area code of where the matter lies [default this node's]."))
+@option("--field", "fields", multiple=True, help=N_("A plugin's case field: name=value."))
 @json_option
 @pass_app
 def register(app: App, petitioners, channel, category, kind, request_text, received, headcount,
              area, fields, as_json):
-    """登记: register a 信访事项."""
+    """Petitioners, flags and the area check are the case's own, so not the generated create."""
     data = api.CaseInput(
         petitioners=[parse_petitioner(p) for p in petitioners], channel=channel,
         category=category, kind=kind, request=request_text, received=received,
@@ -75,27 +80,29 @@ def register(app: App, petitioners, channel, category, kind, request_text, recei
     with app.open_node() as node:
         case_id = api.register_case(node, data)
         case = api.get_case(node, case_id, reveal=False)
-    emit(_summary(case), as_json, lambda d: f"已登记 {d['id']}  {_flags_text(d)}".rstrip())
+    emit(_summary(case), as_json,
+         lambda d: _("Registered {id}  {flags}").format(id=d["id"], flags=_flags_text(d)).rstrip())
 
 
-@click.command("list")
-@click.option("--status", help="状态, e.g. 办理中 or accepted.")
-@click.option("--category", help="问题类别.")
-@click.option("--area", help="区划 prefix.")
-@click.option("--channel", help="信访形式.")
-@click.option("--overdue", is_flag=True, help="Only cases with an overdue deadline (超期).")
-@click.option("--due-within", type=int, help="Only cases with a deadline within N days.")
-@click.option("--repeat/--no-repeat", default=None, help="Only 重复访 (or only not).")
-@click.option("--collective/--no-collective", default=None, help="Only 集体访 (or only not).")
-@click.option("--from", "received_from", help="登记日期从 YYYY-MM-DD 起（含）.")
-@click.option("--to", "received_to", help="登记日期到 YYYY-MM-DD 止（含）.")
-@click.option("--handler", help="办理人（包含此文字）.")
-@click.option("--unit", help="责任单位（包含此文字）.")
+@command("list", help=N_("List cases, filtered."))
+@option("--status", help=N_("Status: a code or its label, e.g. accepted."))
+@option("--category", help=N_("Category."))
+@option("--area", help=N_("Area code prefix."))
+@option("--channel", help=N_("Channel."))
+@option("--overdue", is_flag=True, help=N_("Only cases with an overdue deadline."))
+@option("--due-within", type=int, help=N_("Only cases with a deadline within N days."))
+@option("--repeat/--no-repeat", default=None, help=N_("Only repeat petitions (or only not)."))
+@option("--collective/--no-collective", default=None,
+        help=N_("Only collective visits (or only not)."))
+@option("--from", "received_from", help=N_("Received on or after YYYY-MM-DD."))
+@option("--to", "received_to", help=N_("Received on or before YYYY-MM-DD."))
+@option("--handler", help=N_("Handler (containing this text)."))
+@option("--unit", help=N_("Responsible unit (containing this text)."))
 @json_option
 @pass_app
 def list_(app: App, status, category, area, channel, overdue, due_within, repeat, collective,
           received_from, received_to, handler, unit, as_json):
-    """List cases, filtered."""
+    """Flags and deadlines filter here, which the generated list does not know."""
     filters = api.CaseFilter(status=status, category=category, area=area, channel=channel,
                              overdue=overdue, due_within=due_within, repeat=repeat,
                              collective=collective, received_from=received_from,
@@ -105,34 +112,42 @@ def list_(app: App, status, category, area, channel, overdue, due_within, repeat
     emit(cases, as_json, _list_text)
 
 
+_LIST_HEADERS = (N_("Case number"), N_("Status"), N_("Channel"), N_("Category"),
+                 N_("People"), N_("Received"), N_("Locality"), N_("Flags"))
+
+
 def _list_text(rows: list[dict]) -> str:
     if not rows:
-        return "没有符合条件的信访事项 (no cases)"
+        return _("No cases match.")
     body = table([[r["id"], r["status_label"], r["channel"], r["category"], r["headcount"],
                    r["received"], r["area"], _flags_text(r)] for r in rows],
-                 ["编号", "状态", "形式", "类别", "人数", "登记日期", "属地", "标记"])
-    return f"{body}\n共 {len(rows)} 件"
+                 [_(h) for h in _LIST_HEADERS])
+    total = ngettext("{count} case in all", "{count} cases in all", len(rows))
+    return body + "\n" + total.format(count=len(rows))
 
 
-@click.command("find")
-@click.option("--name", help="信访人姓名（须本节点持有明文）.")
-@click.option("--id-number", help="信访人身份证号（无明文时按同人标记查找）.")
+@command("find", help=N_("Find cases by a petitioner's name or ID number (every search is "
+                         "written to the access log)."))
+@option("--name", help=N_("The petitioner's name (this node must hold the clear values)."))
+@option("--id-number", help=N_("The petitioner's ID number (without the clear values, found "
+                               "by the same-person tag)."))
 @json_option
 @pass_app
 def find(app: App, name, id_number, as_json):
-    """按信访人姓名或身份证号查找信访事项（每次查找都记入查阅记录）."""
+    """Searching is logged: who looked for whom is part of the access log."""
     with app.open_node() as node:
         found = find_mod.find_cases(node, name=name, id_number=id_number)
     rows = [dict(_summary(f.case), found_by=f.by) for f in found]
     emit(rows, as_json, _list_text)
 
 
-@click.command("show")
+@command("show", help=N_("A case with its petitioners, deadlines and full history (reading "
+                         "is logged)."))
 @click.argument("case_id")
 @json_option
 @pass_app
 def show(app: App, case_id, as_json):
-    """A case with its petitioners, deadlines and full history (reading is logged)."""
+    """Reveals the petitioners, so reading is logged in the access log."""
     with app.open_node() as node:
         case = api.get_case(node, case_id).to_dict()
         case["fields_text"] = api.fields_text(node, case["fields"])
@@ -149,33 +164,49 @@ def _summary(case: api.Case) -> dict:
 def _flags_text(case: dict) -> str:
     flags = []
     for late in case.get("overdue", ()):
-        flags.append(f"超期:{late['label']}{late['days']}天")
+        flags.append(_("overdue: {deadline} by {days} days").format(deadline=late["label"],
+                                                                     days=late["days"]))
     if case["collective"]:
-        flags.append("集体访")
+        flags.append(_("collective visit"))
     if case["repeat_of"]:
-        flags.append(f"重复访←{case['repeat_of']}")
+        flags.append(_("repeat of {case}").format(case=case["repeat_of"]))
     elif case["first_petition"]:
-        flags.append("初信初访")
+        flags.append(_("first petition"))
     return " ".join(flags)
 
 
+#: what ``show`` prints after the case's own values, when the case has them
+_HANDLING = ((N_("Responsible unit"), "unit"), (N_("Leader in charge"), "leader"),
+             (N_("Handler"), "handler"), (N_("Forwarded to"), "forwarded_to"),
+             (N_("Satisfaction"), "rating"))
+
+
+def _deadline_state(d: dict) -> str:
+    if d["met_on"]:
+        return _("met on {date}").format(date=d["met_on"])
+    return _("overdue") if d["overdue"] else _("not yet due")
+
+
 def _case_text(c: dict) -> str:
-    lines = [f"信访事项 {c['id']}  【{c['status_label']}】  {_flags_text(c)}",
-             f"  形式 {c['channel']}  类别 {c['category']}  诉求类型 {c['kind']}  人数 {c['headcount']}",
-             f"  属地 {c['area']}  登记日期 {c['received']}",
-             f"  诉求 {c['request']}"]
-    for label, key in (("责任单位", "unit"), ("包案领导", "leader"), ("办理人", "handler"),
-                       ("转送交办至", "forwarded_to"), ("满意度", "rating")):
+    lines = [_("Case {id}  [{status}]  {flags}").format(id=c["id"], status=c["status_label"],
+                                                       flags=_flags_text(c)),
+             "  " + _("channel {channel}  category {category}  kind {kind}  people {headcount}")
+             .format(channel=c["channel"], category=c["category"], kind=c["kind"],
+                     headcount=c["headcount"]),
+             "  " + _("area {area}  received {received}").format(area=c["area"],
+                                                                 received=c["received"]),
+             "  " + _("request {request}").format(request=c["request"])]
+    for label, key in _HANDLING:
         if c.get(key):
-            lines.append(f"  {label} {c[key]}")
+            lines.append(f"  {_(label)} {c[key]}")
     for label, value in c.get("fields_text", c["fields"]).items():
         lines.append(f"  {label} {value}")
-    lines.append("信访人:")
+    lines.append(_("Petitioners:"))
     for p in c["petitioners"]:
-        parts = [p["name"] or "（未释放）", p["id_number"], p["phone"], p["address"]]
-        lines.append("  " + "  ".join(x for x in parts if x) + ("  [代表]" if p["representative"] else ""))
-    lines.append("期限:")
+        parts = [p["name"] or _("(not released)"), p["id_number"], p["phone"], p["address"]]
+        mark = "  " + _("[representative]") if p["representative"] else ""
+        lines.append("  " + "  ".join(x for x in parts if x) + mark)
+    lines.append(_("Deadlines:"))
     for d in c["deadlines"]:
-        state = f"已于 {d['met_on']} 完成" if d["met_on"] else ("超期" if d["overdue"] else "未到期")
-        lines.append(f"  {d['label']:<8} {d['start']} → {d['due']}  {state}")
+        lines.append(f"  {d['label']:<8} {d['start']} → {d['due']}  {_deadline_state(d)}")
     return "\n".join(lines + history_lines(c))

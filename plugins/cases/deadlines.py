@@ -17,14 +17,18 @@ from typing import Any, Mapping
 
 import attrs
 
+from xinfang.core.i18n import N_
+
+#: msgids: the view keeps them as they are (views do not depend on the language)
+#: and the case API shows them translated
 LABELS = {
-    "dispatch": "转送交办期限",
-    "decide": "受理告知期限",
-    "answer": "办理答复期限",
-    "review_window": "复查申请期限",
-    "review": "复查答复期限",
-    "rereview_window": "复核申请期限",
-    "rereview": "复核答复期限",
+    "dispatch": N_("deadline to transfer or assign"),
+    "decide": N_("deadline to decide on acceptance"),
+    "answer": N_("deadline to handle and answer"),
+    "review_window": N_("window to request a review"),
+    "review": N_("deadline to answer the review"),
+    "rereview_window": N_("window to request a re-review"),
+    "rereview": N_("deadline to answer the re-review"),
 }
 #: windows bound the petitioner, not the office: they are never overdue.
 WINDOWS = frozenset({"review_window", "rereview_window"})
@@ -52,7 +56,7 @@ class Deadline:
 @attrs.frozen
 class StatutoryPolicy:
     code: str = STATUTORY_CODE
-    name: str = "信访工作条例（2022）"
+    name: str = N_("Regulations on Petition Work (2022)")
     days: Mapping[str, int] = attrs.field(factory=lambda: dict(STATUTORY_DAYS))
     max_extension: int = 30
 

@@ -14,6 +14,7 @@ import attrs
 
 from xinfang.core import sealing
 from xinfang.core.errors import InvalidInput
+from xinfang.core.i18n import N_
 from xinfang.core.node import Node
 
 from . import api, idnumber
@@ -42,12 +43,12 @@ def digests_of(node: Node, value: str) -> list[str]:
 def find_cases(node: Node, name: str | None = None, id_number: str | None = None) -> list[Found]:
     """Cases whose petitioners have this name or this ID number (give exactly one)."""
     if (name is None) == (id_number is None):
-        raise InvalidInput("请给出 --name 或 --id-number 之一（只能给一个）")
+        raise InvalidInput(N_("give one of --name or --id-number (only one)"))
     matched: dict[str, str] = {}
     if name is not None:
         value = name.strip()
         if not value:
-            raise InvalidInput("--name 为空：请写出信访人的姓名")
+            raise InvalidInput(N_("--name is empty: write the petitioner's name"))
         _collect(node, matched, "name_seal", digests_of(node, value), BY_NAME)
         what = "find by name"
     else:

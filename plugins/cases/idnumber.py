@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from xinfang.core.errors import InvalidInput
+from xinfang.core.i18n import N_
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -19,18 +20,21 @@ def normalise(raw: str, today: dt.date | None = None) -> str:
     """Return the ID number in canonical form (upper-case X), or say what is wrong."""
     text = raw.strip().upper()
     if len(text) != 18 or not text[:17].isdigit() or not (text[17].isdigit() or text[17] == "X"):
-        raise InvalidInput(f"身份证号 {raw!r} must be 17 digits and a digit or X (18 characters)")
+        raise InvalidInput(N_("ID number “{number}” must be 17 digits and a digit or X "
+                              "(18 characters)"), number=raw)
     try:
         born = dt.date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
     except ValueError:
-        raise InvalidInput(f"身份证号 {raw!r} holds no valid birth date "
-                           f"(characters 7-14 read {text[6:14]})") from None
+        raise InvalidInput(N_("ID number “{number}” holds no valid birth date (characters 7-14 "
+                              "read {digits})"), number=raw, digits=text[6:14]) from None
     if today is not None and born > today:
-        raise InvalidInput(f"身份证号 {raw!r} gives a birth date {born.isoformat()} in the future")
+        raise InvalidInput(N_("ID number “{number}” gives a birth date {born} in the future"),
+                           number=raw, born=born.isoformat())
     expected = check_character(text[:17])
     if text[17] != expected:
-        raise InvalidInput(f"身份证号 {raw!r} fails the GB 11643 check: the last character "
-                           f"should be {expected}; check the number for a typing error")
+        raise InvalidInput(N_("ID number “{number}” fails the GB 11643 check: the last "
+                              "character should be {expected}; check the number for a typing "
+                              "error"), number=raw, expected=expected)
     return text
 
 

@@ -4,6 +4,9 @@ Guards are pure functions of the case view and the step's values, so every
 node folding the same events refuses the same steps. The view a guard sees
 holds ``status``, ``received``, ``facts`` (the latest values of each step
 taken, by step name) and ``deadlines`` (by kind, from the deadline policy).
+A guard's reason is kept in the view as a conflict reason, so it is a
+``Message`` shown in the reader's language, never text in the language of the
+node that folded it.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import datetime as dt
 from typing import Any
 
 from xinfang.core.entities import ANY_OPEN, Field, State, Step
+from xinfang.core.i18n import Message, N_
 
-DATE = Field("date", "日期", kind="date", help="date of the step, YYYY-MM-DD (default today)")
+DATE = Field("date", "日期", kind="date", help=N_("date of the step, YYYY-MM-DD (default today)"))
 NOTE = Field("note", "备注")
 
 STATES = [
@@ -33,17 +37,19 @@ STATES = [
 ]
 
 
-def _not_before_received(view: dict[str, Any], values: dict[str, Any]) -> str | None:
+def _not_before_received(view: dict[str, Any], values: dict[str, Any]) -> Message | None:
     if values.get("date") and values["date"] < view["received"]:
-        return f"date {values['date']} is before the case was received ({view['received']})"
+        return Message(N_("date {date} is before the case was received ({received})"),
+                       date=values["date"], received=view["received"])
     if values.get("date") and values["date"] < view["updated"]:
-        return (f"date {values['date']} is before the case's last step "
-                f"({view['updated']}); steps are recorded in the order they happened")
+        return Message(N_("date {date} is before the case's last step ({updated}); steps are "
+                          "recorded in the order they happened"),
+                       date=values["date"], updated=view["updated"])
     return None
 
 
 def _guarded(*checks):
-    def guard(view: dict[str, Any], values: dict[str, Any]) -> str | None:
+    def guard(view: dict[str, Any], values: dict[str, Any]) -> Message | None:
         for check in (_not_before_received, *checks):
             reason = check(view, values)
             if reason:
@@ -52,10 +58,16 @@ def _guarded(*checks):
     return guard
 
 
-def _once(step: str, label: str):
+def _label(step: str) -> str:
+    """The label of a step of this lifecycle (looked up when a guard runs)."""
+    return next(s.label for s in STEPS if s.name == step)
+
+
+def _once(step: str):
     def check(view, values):
         if step in view["facts"]:
-            return f"{label} has already been recorded for this case ({view['facts'][step]['date']})"
+            return Message(N_("{step} has already been recorded for this case ({date})"),
+                           step=_label(step), date=view["facts"][step]["date"])
         return None
     return check
 
@@ -63,35 +75,43 @@ def _once(step: str, label: str):
 def _extension_allowed(view, values):
     limit = view["max_extension"]
     if values.get("days", 0) > limit:
-        return f"an extension is at most {limit} days; {values['days']} were asked"
+        return Message(N_("an extension is at most {limit} days; {asked} were asked"),
+                       limit=limit, asked=values["days"])
     due = view["deadlines"].get("answer", {}).get("due")
     if due and values["date"] > due:
-        return f"the answer deadline {due} has passed; an extension must be decided before it"
+        return Message(N_("the answer deadline {due} has passed; an extension must be decided "
+                          "before it"), due=due)
     return None
 
 
-def _within_window(window: str, what: str, earlier: str):
+def _within_window(window: str, step: str, earlier: str):
+    """``step`` asked after the ``window`` that ``earlier`` (a step) opened."""
     def check(view, values):
         deadline = view["deadlines"].get(window) or {}
         due = deadline.get("due")
         if due and values["date"] > due:
             days = (dt.date.fromisoformat(due) - dt.date.fromisoformat(deadline["start"])).days
-            return (f"{what} was asked on {values['date']}, after its window closed on {due} "
-                    f"({days} days after {earlier} {deadline['start']}); 依规不予受理")
+            return Message(N_("{step} was asked on {date}, after its window closed on {due} "
+                              "({days} days after {earlier} {start}); under the regulations "
+                              "it is not accepted"),
+                           step=_label(step), date=values["date"], due=due, days=days,
+                           earlier=_label(earlier), start=deadline["start"])
         return None
     return check
 
 
 def _forward_target(view, values):
     if not values.get("unit") and not values.get("to_area"):
-        return "say where the case goes: a unit (--unit) or an area code below (--to-area)"
+        return Message(N_("say where the case goes: a unit (--unit) or an area code below "
+                          "(--to-area)"))
     return None
 
 
 STEPS = [
     Step("forward", "转送交办", {"registered", "forwarded"}, "forwarded", (
         DATE, Field("mode", "方式", kind="choice", choices="case.forward_mode", required=True),
-        Field("unit", "责任单位"), Field("to_area", "交办至区划", help="area code below this node"),
+        Field("unit", "责任单位"),
+        Field("to_area", "交办至区划", help=N_("area code below this node")),
         NOTE), guard=_guarded(_forward_target)),
     Step("accept", "受理", {"registered", "forwarded"}, "accepted", (
         DATE, Field("unit", "责任单位"), Field("leader", "包案领导"), Field("handler", "办理人"),
@@ -106,24 +126,24 @@ STEPS = [
     Step("extend", "延期", {"accepted"}, None, (
         DATE, Field("days", "延期天数", kind="int", required=True, minimum=1),
         Field("reason", "延期理由", required=True)),
-        guard=_guarded(_once("extend", "延期"), _extension_allowed)),
+        guard=_guarded(_once("extend"), _extension_allowed)),
     Step("answer", "答复", {"accepted"}, "answered", (
         DATE, Field("outcome", "处理意见", kind="choice", choices="case.answer_outcome",
                     required=True), Field("text", "答复内容")), guard=_guarded()),
     Step("close", "办结", {"answered"}, "closed", (DATE, NOTE), guard=_guarded()),
     Step("rate", "满意度评价", {"answered", "closed"}, None, (
         DATE, Field("rating", "评价", kind="choice", choices="case.rating", required=True)),
-        guard=_guarded(_once("rate", "满意度评价"))),
+        guard=_guarded(_once("rate"))),
     Step("request_review", "复查申请", {"answered", "closed"}, "review_requested", (
         DATE, Field("reason", "申请理由")),
-        guard=_guarded(_within_window("review_window", "复查申请", "答复"))),
+        guard=_guarded(_within_window("review_window", "request_review", "answer"))),
     Step("answer_review", "复查答复", {"review_requested"}, "review_answered", (
         DATE, Field("outcome", "复查意见", kind="choice", choices="case.review_outcome",
                     required=True), Field("text", "复查意见书")),
         guard=_guarded(), retarget=lambda v: "accepted" if v.get("outcome") == "redo" else None),
     Step("request_rereview", "复核申请", {"review_answered"}, "rereview_requested", (
         DATE, Field("reason", "申请理由")),
-        guard=_guarded(_within_window("rereview_window", "复核申请", "复查答复"))),
+        guard=_guarded(_within_window("rereview_window", "request_rereview", "answer_review"))),
     Step("answer_rereview", "复核答复", {"rereview_requested"}, "rereview_answered", (
         DATE, Field("outcome", "复核意见", kind="choice", choices="case.review_outcome",
                     required=True), Field("text", "复核意见书")), guard=_guarded()),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from xinfang import hookimpl
 from xinfang.core.entities import EntityType, Field, Step
 from xinfang.core.errors import InvalidEvent
+from xinfang.core.i18n import N_
 from xinfang.core.policy import PolicyKey
 
 from . import hookspecs, lifecycle, reports, views
@@ -29,16 +30,21 @@ REGISTER = Step("register", "登记", (), "registered", (
 ))
 
 POLICY = [
-    PolicyKey("case.collective_threshold", "集体访人数下限", 5, kind="int", minimum=2,
-              help="visits of at least this many people are 集体访"),
-    PolicyKey("case.collective_channels", "集体访所指信访形式", ["visit"], kind="list",
-              help="channels (codes) a collective visit is counted in"),
-    PolicyKey("case.repeat_window_days", "重复访认定期限（天）", 365, kind="int", minimum=1,
-              help="an earlier case within this many days makes a case 重复访"),
-    PolicyKey("case.deadline_policy", "期限规则", STATUTORY_CODE, kind="code",
-              help="the deadline policy code in force (name@version)"),
-    PolicyKey("case.release_identity_upward", "向上级释放信访人身份", False, kind="bool",
-              help="send petitioner identity in clear to the levels above the case's office"),
+    PolicyKey("case.collective_threshold", N_("minimum headcount of a collective visit"), 5,
+              kind="int", minimum=2,
+              help=N_("visits of at least this many people are collective visits")),
+    PolicyKey("case.collective_channels", N_("channels counted for collective visits"),
+              ["visit"], kind="list",
+              help=N_("channels (codes) a collective visit is counted in")),
+    PolicyKey("case.repeat_window_days", N_("repeat petition window (days)"), 365, kind="int",
+              minimum=1,
+              help=N_("an earlier case within this many days makes a case a repeat petition")),
+    PolicyKey("case.deadline_policy", N_("deadline policy"), STATUTORY_CODE, kind="code",
+              help=N_("the deadline policy code in force (name@version)")),
+    PolicyKey("case.release_identity_upward", N_("release petitioner identity upward"), False,
+              kind="bool",
+              help=N_("send petitioner identity in clear to the levels above the case's "
+                      "office")),
 ]
 
 CASE = EntityType(
@@ -86,15 +92,15 @@ def xinfang_validate_event(event, node):
         return
     people = event.body.get("petitioners")
     if not isinstance(people, list) or not people:
-        raise InvalidEvent("case.register needs a list of petitioners")
+        raise InvalidEvent(N_("case.register needs a list of petitioners"))
     allowed = {"name", "id_number", "phone", "address", "id_tag", "representative"}
     for person in people:
         if not isinstance(person, dict) or set(person) - allowed or not all(
                 isinstance(v, str) for k, v in person.items() if k != "representative"):
-            raise InvalidEvent("case.register petitioners are maps of sealed digests")
+            raise InvalidEvent(N_("case.register petitioners are maps of sealed digests"))
     tags = [person["id_tag"] for person in people if person.get("id_tag")]
     if len(tags) != len(set(tags)):
-        raise InvalidEvent("case.register names one ID number for two petitioners")
+        raise InvalidEvent(N_("case.register names one ID number for two petitioners"))
 
 
 @hookimpl

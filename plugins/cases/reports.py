@@ -8,6 +8,7 @@ report hook for a plugin that owns an entity type.
 from __future__ import annotations
 
 from xinfang.core import areas
+from xinfang.core.i18n import N_
 from xinfang.core.reports import Column, Param, Report
 
 
@@ -27,8 +28,9 @@ def _status_counts(node, area: str | None = None) -> list[dict]:
 
 
 STATUS_COUNTS = Report(
-    "case.status", "信访事项状态统计",
-    (Column("status", "状态"), Column("category", "问题类别"), Column("cases", "件数"),
-     Column("people", "人次")),
-    _status_counts, (Param("area", "区划", convert=_area),),
-    description="本节点所持信访事项按状态和问题类别计数：件数为事项数，人次为登记人数之和。")
+    "case.status", N_("Cases by status"),
+    (Column("status", N_("Status")), Column("category", N_("Problem category")),
+     Column("cases", N_("Cases")), Column("people", N_("Person-visits"))),
+    _status_counts, (Param("area", N_("Area"), convert=_area),),
+    description=N_("Counts the cases this node holds by status and problem category: cases is "
+                   "the number of cases, person-visits the sum of their headcounts."))

@@ -19,6 +19,7 @@ from sqlite_utils.migrations import Migrations
 
 from xinfang.core import kernel
 from xinfang.core.errors import Hold, PluginError
+from xinfang.core.i18n import N_
 
 ENTITY = "case"
 VIEW_TABLES = ("cases", "case_petitioners", "case_deadlines")
@@ -82,14 +83,14 @@ def deadline_policy(ctx, area: str):
         for found in ctx.registry.pm.hook.xinfang_deadline_policies():
             for offered in found or ():
                 if offered.code in policies:
-                    raise PluginError(f"deadline policy code {offered.code!r} is offered twice; "
-                                      "give each rule a code of its own")
+                    raise PluginError(N_("deadline policy code “{code}” is offered twice; "
+                                         "give each rule a code of its own"), code=offered.code)
                 policies[offered.code] = offered
         ctx.registry.extras["case.deadline_policies"] = policies
     policy = policies.get(code)
     if policy is None:
-        raise Hold(f"期限规则 {code} 未在本节点安装；安装提供它的插件后再打开节点即可 "
-                   f"(deadline policy {code} is not installed)")
+        raise Hold(N_("deadline policy {code} is not installed on this node; install the plugin "
+                      "that offers it, then open the node again"), code=code)
     return policy
 
 

@@ -10,7 +10,9 @@ It adds, without touching the built-in case plugin:
   30 days to answer, 60 for a case registered as 重大案件, offered as
   policy code ``one-month@1`` (a county puts it in force with
   ``xinfang policy set case.deadline_policy one-month@1``);
-- a 问题类别 水利工程 (``water``).
+- a 问题类别 水利工程 (``water``);
+- its own message catalogue (``tests/plugins/locale``, domain ``hearing``),
+  so its refusals read in Chinese by default and in English with --lang en.
 
 A county that wants a 集体访 threshold of 3 sets the policy; a plugin cannot
 change it locally, since the fold may read only synced policy.
@@ -18,12 +20,14 @@ change it locally, since the fold may read only synced policy.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import attrs
 
 from xinfang import hookimpl
 from xinfang.core.entities import Choice, Field, State, Step
+from xinfang.core.i18n import N_, Catalog, Message
 from xinfang.plugins.cases.deadlines import STATUTORY_DAYS, StatutoryPolicy
 from xinfang.plugins.cases.lifecycle import DATE, NOTE
 
@@ -31,11 +35,14 @@ ENTITY = "case"
 GENERAL_ANSWER_DAYS = 30
 MAJOR_ANSWER_DAYS = 60
 ONE_MONTH = "one-month@1"
+LOCALE = Path(__file__).resolve().parent / "locale"
+BEFORE_RECEIVED = N_("a hearing cannot be dated {date}, before the case was received on "
+                     "{received}")
 
 
-def _not_before_received(view: dict[str, Any], values: dict[str, Any]) -> str | None:
+def _not_before_received(view: dict[str, Any], values: dict[str, Any]) -> Message | None:
     if values["date"] < view["received"]:
-        return f"date {values['date']} is before the case was received ({view['received']})"
+        return Message(BEFORE_RECEIVED, date=values["date"], received=view["received"])
     return None
 
 
@@ -46,7 +53,7 @@ STEPS = [
     Step("end_hearing", "听证结束", {"hearing"}, "accepted", (DATE, NOTE),
          guard=_not_before_received),
 ]
-MAJOR = Field("major", "重大案件", kind="bool", help="是 / 否")
+MAJOR = Field("major", "重大案件", kind="bool", help=N_("yes or no"))
 WATER = Choice("water", "水利工程")
 
 
@@ -64,6 +71,11 @@ class OneMonthPolicy(StatutoryPolicy):
             major = (case.get("fields") or {}).get("major")
             return MAJOR_ANSWER_DAYS if major else GENERAL_ANSWER_DAYS
         return super().days_for(kind, case)
+
+
+@hookimpl
+def xinfang_message_catalogs():
+    return [Catalog("hearing", LOCALE)]
 
 
 @hookimpl
