@@ -10,6 +10,7 @@ from __future__ import annotations
 import attrs
 
 from .errors import InvalidInput
+from .i18n import N_, _
 
 
 @attrs.frozen
@@ -37,10 +38,9 @@ def level(name: str) -> Level:
     """Look up a level by English name or Chinese label."""
     found = LEVELS.get(name) or LABELS.get(name)
     if found is None:
-        raise InvalidInput(
-            f"unknown level {name!r}: use one of "
-            + ", ".join(f"{lv.name} ({lv.label})" for lv in LEVELS.values())
-        )
+        raise InvalidInput(N_("there is no level “{name}”: use one of {levels}"), name=name,
+                           levels=_(", ").join(f"{lv.name} ({lv.label})"
+                                               for lv in LEVELS.values()))
     return found
 
 
@@ -48,22 +48,19 @@ def level_for_code(code: str) -> Level:
     for lv in LEVELS.values():
         if lv.digits == len(code):
             return lv
-    raise InvalidInput(
-        f"area code {code!r} has {len(code)} digits; a code has "
-        + "/".join(map(str, VALID_LENGTHS)) + " digits"
-    )
+    raise InvalidInput(N_("area code “{code}” has {digits} digits; a code has {lengths} digits"),
+                       code=code, digits=len(code), lengths="/".join(map(str, VALID_LENGTHS)))
 
 
 def check_code(code: str, for_level: Level | None = None) -> str:
     """Return ``code`` if it is a well-formed area code (of ``for_level``)."""
     if not isinstance(code, str) or not code.isascii() or not code.isdigit():
-        raise InvalidInput(f"area code {code!r} must be digits only "
-                           "(统计用区划代码, e.g. 431202101201)")
+        raise InvalidInput(N_("area code “{code}” must be digits only (a statistical area "
+                              "code, e.g. 431202101201)"), code=code)
     if for_level is not None and len(code) != for_level.digits:
-        raise InvalidInput(
-            f"area code {code!r} has {len(code)} digits, but a {for_level.name} "
-            f"({for_level.label}) code has {for_level.digits}"
-        )
+        raise InvalidInput(N_("area code “{code}” has {digits} digits, but a code of a {level} "
+                              "has {wanted}"), code=code, digits=len(code),
+                           level=for_level.label, wanted=for_level.digits)
     level_for_code(code)
     return code
 

@@ -25,30 +25,8 @@ from xinfang.sync import bundle, envelope, trust
 from xinfang.sync.http import Client, SyncError
 from xinfang.sync.server import BackgroundServer
 
-from .synthetic import GIVEN, SURNAMES, synthetic_id
-
-#: The nodes, people and wording the demo writes into its databases and
-#: certificates. They are synthetic data, like the names in ``synthetic.py``,
-#: not messages: what a node stores and signs must not depend on the
-#: language of whoever ran the demo, so they stay the same in every language.
-COUNTY = ("431202", "示例县信访局")  # i18n: identifier
-TOWNSHIPS = [("431202101", "示例一镇信访办"), ("431202102", "示例二镇信访办"),  # i18n: identifier
-             ("431202103", "示例三镇信访办")]  # i18n: identifier
-VILLAGES = ("示例一村信访站", "示例二村信访站", "示例三村信访站")  # i18n: identifier
-OPERATOR = "演示员"  # i18n: identifier
-UNIT = "属地村委会"  # i18n: identifier
-REQUEST = "反映{category}问题（示例{serial}）"  # i18n: identifier
-REPEATED = "再次反映同一问题（示例）"  # i18n: identifier
-REFERRED = "移民后扶资金发放问题（市转交，示例）"  # i18n: identifier
-WITHDRAWN = "信访人电话告知撤回（示例）"  # i18n: identifier
-#: codes of the case.category vocabulary the villages' cases cycle through
-CATEGORIES = ["labour", "resettlement", "land", "neighbour", "urban_construction"]
-
-
-def person(n: int, given: str) -> str:
-    """A synthetic name such as 钱某甲: the n-th surname, 某 and a placeholder."""
-    return f"{SURNAMES[n % 16]}某{given}"  # i18n: identifier
-
+from .synthetic import (CATEGORIES, COUNTY, GIVEN, OPERATOR, REFERRED, REPEATED, REQUEST,
+                        TOWNSHIPS, UNIT, VILLAGES, WITHDRAWN, person, synthetic_id)
 
 def say(text: str = "", **style) -> None:
     click.secho(text, **style)

@@ -13,8 +13,9 @@ import random
 
 from xinfang.plugins.cases.idnumber import synthetic as synthetic_id
 
-__all__ = ["GIVEN", "KINDS", "SURNAMES", "TEXTS", "random_id", "random_name", "random_phone",
-           "synthetic_id"]
+__all__ = ["CATEGORIES", "COUNTY", "GIVEN", "KINDS", "OPERATOR", "REFERRED", "REPEATED",
+           "REQUEST", "SURNAMES", "TEXTS", "TOWNSHIPS", "UNIT", "VILLAGES", "WITHDRAWN", "person",
+           "random_id", "random_name", "random_phone", "synthetic_id"]
 
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
 #: placeholders for a given name: 赵某甲, 钱某乙 …
@@ -40,3 +41,26 @@ def random_id(rng: random.Random) -> str:
 def random_phone(rng: random.Random) -> str:
     """A mobile number of 11 digits starting 13."""
     return f"13{rng.randrange(10**9):09d}"
+
+
+#: The nodes, people and wording the demo writes into its databases and
+#: certificates. They are synthetic data, like the names above,
+#: not messages: what a node stores and signs must not depend on the
+#: language of whoever ran the demo, so they stay the same in every language.
+COUNTY = ("431202", "示例县信访局")
+TOWNSHIPS = [("431202101", "示例一镇信访办"), ("431202102", "示例二镇信访办"),
+             ("431202103", "示例三镇信访办")]
+VILLAGES = ("示例一村信访站", "示例二村信访站", "示例三村信访站")
+OPERATOR = "演示员"
+UNIT = "属地村委会"
+REQUEST = "反映{category}问题（示例{serial}）"
+REPEATED = "再次反映同一问题（示例）"
+REFERRED = "移民后扶资金发放问题（市转交，示例）"
+WITHDRAWN = "信访人电话告知撤回（示例）"
+#: codes of the case.category vocabulary the villages' cases cycle through
+CATEGORIES = ["labour", "resettlement", "land", "neighbour", "urban_construction"]
+
+
+def person(n: int, given: str) -> str:
+    """A synthetic name such as 钱某甲: the n-th surname, 某 and a placeholder."""
+    return f"{SURNAMES[n % 16]}某{given}"

@@ -24,9 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = ("tests", "benchmarks", "build", ".venv", "locale")
-#: synthetic names and places for the demo, the level names; and the catalogue's own
-#: maintenance tool, which speaks to developers
-DATA_MODULES = {"demo/synthetic.py", "core/areas.py", "core/catalogue.py"}
+#: synthetic names and places for the demo, and the catalogue's own maintenance tool,
+#: which speaks to developers
+DATA_MODULES = {"demo/synthetic.py", "core/catalogue.py"}
 MARKERS = {"_", "N_", "gettext", "ngettext"}
 SHOWN = {"echo", "secho", "fail", "ClickException", "UsageError", "BadParameter", "prompt",
          "confirm", "progress", "progress_to", "progressbar", "Message", "Abort"}

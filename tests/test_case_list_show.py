@@ -8,6 +8,8 @@ import sqlite3
 
 import pytest
 
+from xinfang.core import i18n
+
 from conftest import case_input, synthetic_id
 from xinfang.plugins.cases import api
 
@@ -118,7 +120,7 @@ def test_list_never_prints_petitioners_identity(invoke, cases):
     (("--status", "待处理"), "未知状态“待处理”；可用的状态：已登记(registered)"),
     (("--category", "水利工程"), "问题类别 (category) 没有“水利工程”这一项"),
     (("--channel", "微信"), "信访形式 (channel) 没有“微信”这一项"),
-    (("--area", "43120x"), "area code"),
+    (("--area", "43120x"), "区划代码"),
     (("--due-within", "-3"), "--due-within 须为天数"),
 ])
 def test_list_with_a_bad_filter_is_refused_in_one_line(invoke, cases, filters, says):
@@ -162,8 +164,8 @@ def test_show_json_of_a_repeat_names_the_earlier_case(invoke, cases):
 def access_log(invoke):
     db = sqlite3.connect(invoke.home / "xinfang.db")
     try:
-        return db.execute("select who, entity, entity_id, what from access_log "
-                          "order by pos").fetchall()
+        return [(*row[:3], i18n.show(row[3])) for row in db.execute(
+            "select who, entity, entity_id, what from access_log order by pos")]
     finally:
         db.close()
 
@@ -173,8 +175,8 @@ def test_show_logs_who_read_the_petitioners(invoke, cases):
     ok(invoke, "case", "list")
     ok(invoke, "case", "show", cases["handling"])
     ok(invoke, "case", "show", cases["group"], "--json")
-    assert access_log(invoke) == [("测试员", "case", cases["handling"], "read petitioners"),
-                                  ("测试员", "case", cases["group"], "read petitioners")]
+    assert access_log(invoke) == [("测试员", "case", cases["handling"], "查阅信访人信息"),
+                                  ("测试员", "case", cases["group"], "查阅信访人信息")]
 
 
 def test_register_output_does_not_echo_identity(invoke):

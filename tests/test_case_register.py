@@ -149,7 +149,7 @@ def test_area_outside_the_node_jurisdiction_is_refused(node, area):
 
 @pytest.mark.parametrize("area", ["4312021012", "43120210120x", "abc"])
 def test_malformed_area_code_is_refused(node, area):
-    with pytest.raises(InvalidInput, match="area code"):
+    with pytest.raises(InvalidInput, match="区划代码"):
         api.register_case(node, case_input(area=area), today=TODAY)
     assert events(node) == 0
 

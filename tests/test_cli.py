@@ -249,8 +249,8 @@ def test_init_into_a_non_empty_directory_is_refused(invoke, tmp_path):
 
 
 @pytest.mark.parametrize("args, says", [
-    (("init", "--level", "村", "--area", "4312021012", "--name", "测试村"), "has 10 digits"),
-    (("init", "--level", "hamlet", "--area", VILLAGE, "--name", "测试村"), "unknown level"),
+    (("init", "--level", "村", "--area", "4312021012", "--name", "测试村"), "有 10 位"),
+    (("init", "--level", "hamlet", "--area", VILLAGE, "--name", "测试村"), "没有“hamlet”这一层级"),
     (("init", "--level", "village", "--area", VILLAGE, "--name", "  "), "节点名称为空"),
 ])
 def test_init_with_bad_values_creates_nothing(invoke, args, says):

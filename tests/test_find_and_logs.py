@@ -10,6 +10,7 @@ import pytest
 
 from conftest import case_input, synthetic_id
 from sync_helpers import build_tree, carry, register
+from xinfang.core import i18n
 from xinfang.core.errors import InvalidInput
 from xinfang.core.keys import fingerprint
 from xinfang.plugins.cases import api, find
@@ -22,7 +23,8 @@ def person(name: str, serial: int) -> api.PetitionerInput:
 
 
 def access_rows(node) -> list[tuple[str, str, str]]:
-    return node.db.execute("select entity, entity_id, what from access_log order by pos").fetchall()
+    return [(entity, entity_id, i18n.show(what)) for entity, entity_id, what in node.db.execute(
+        "select entity, entity_id, what from access_log order by pos")]
 
 
 @pytest.fixture
@@ -44,8 +46,8 @@ def test_find_by_name_and_id_number_where_the_clear_values_are_held(node):
     assert [(f.case.id, f.by) for f in find.find_cases(node, id_number=synthetic_id(2))] == [
         (second, "id_number")]
     assert find.find_cases(node, name="李某丁") == []
-    assert access_rows(node) == [("case", "*", "find by name"), ("case", "*", "find by id_number"),
-                                 ("case", "*", "find by name")]
+    assert access_rows(node) == [("case", "*", "按姓名查找"), ("case", "*", "按身份证号查找"),
+                                 ("case", "*", "按姓名查找")]
 
 
 def test_a_node_without_the_clear_values_finds_an_id_number_by_its_tag(tree, tmp_path):
@@ -57,7 +59,7 @@ def test_a_node_without_the_clear_values_finds_an_id_number_by_its_tag(tree, tmp
     assert find.find_cases(county, name="赵某7") == []
     found = find.find_cases(county, id_number=synthetic_id(7))
     assert [(f.case.id, f.by) for f in found] == [(case_id, "id_tag")]
-    assert access_rows(county)[-1] == ("case", "*", "find by id_number")
+    assert access_rows(county)[-1] == ("case", "*", "按身份证号查找")
 
 
 def test_find_refuses_bad_input_and_logs_nothing(node):
@@ -87,9 +89,9 @@ def test_case_find_through_the_cli(invoke):
     bad = invoke("case", "find")
     assert bad.exit_code != 0 and bad.output.startswith("错误：请给出 --name 或 --id-number")
     log = json.loads(invoke("access-log", "--json").output)
-    assert [(r["entity_id"], r["what"]) for r in log] == [("*", "find by id_number"),
-                                                         ("*", "find by name"),
-                                                         ("*", "find by name")]
+    assert [(r["entity_id"], r["what"]) for r in log] == [("*", "按身份证号查找"),
+                                                         ("*", "按姓名查找"),
+                                                         ("*", "按姓名查找")]
     assert all(r["who"] == "测试员" for r in log)
 
 
@@ -144,8 +146,8 @@ def test_access_log_lists_who_read_which_case(invoke):
     invoke("case", "show", ids[0])
     invoke("--operator", "张某", "case", "show", ids[1])
     rows = json.loads(invoke("access-log", "--json").output)
-    assert [(r["entity_id"], r["what"]) for r in rows] == [(ids[0], "read petitioners"),
-                                                          (ids[1], "read petitioners")]
+    assert [(r["entity_id"], r["what"]) for r in rows] == [(ids[0], "查阅信访人信息"),
+                                                          (ids[1], "查阅信访人信息")]
     only = json.loads(invoke("access-log", "--case", ids[1], "--json").output)
     assert [r["entity_id"] for r in only] == [ids[1]]
     text = invoke("access-log")

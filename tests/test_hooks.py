@@ -469,7 +469,7 @@ def test_an_unknown_path_or_bad_input_gets_a_json_error_never_500(served):
     status, _, body = served("/cases/open", method="POST")
     assert status == 404 and "POST /cases/open" in body["error"]
     status, _, body = served("/cases/open?" + urllib.parse.urlencode({"area": "县城"}))
-    assert status == 400 and "must be digits only" in body["error"]
+    assert status == 400 and "只能由数字组成" in body["error"]
 
 
 # -- xinfang_transports: ways to move events --------------------------------------------

@@ -106,7 +106,7 @@ def test_init_refuses_to_overwrite_an_existing_node(tmp_path):
 
 @pytest.mark.parametrize("level", ["district", "", "Village", "区"])
 def test_init_refuses_an_unknown_level_listing_the_known_ones(tmp_path, level):
-    with pytest.raises(InvalidInput, match="unknown level.*village"):
+    with pytest.raises(InvalidInput, match="没有.*这一层级.*village"):
         init(tmp_path / "node", level=level)
     assert not (tmp_path / "node").exists()
 
@@ -119,14 +119,14 @@ def test_init_refuses_an_unknown_level_listing_the_known_ones(tmp_path, level):
     ("province", "431"),
 ])
 def test_init_refuses_an_area_code_of_the_wrong_length_for_the_level(tmp_path, level, area):
-    with pytest.raises(InvalidInput, match="digits"):
+    with pytest.raises(InvalidInput, match="区划代码.*位"):
         init(tmp_path / "node", level=level, area=area)
     assert not (tmp_path / "node").exists()
 
 
 @pytest.mark.parametrize("area", ["43120210120X", "4312021012-1", "４３１２０２", " 431202", ""])
 def test_init_refuses_an_area_code_with_non_digits(tmp_path, area):
-    with pytest.raises(InvalidInput, match="digits only"):
+    with pytest.raises(InvalidInput, match="只能由数字组成"):
         init(tmp_path / "node", level="county" if len(area) <= 7 else "village", area=area)
     assert not (tmp_path / "node").exists()
 

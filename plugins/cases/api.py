@@ -12,7 +12,7 @@ import attrs
 from xinfang.core import areas, kernel, records, sealing
 from xinfang.core.entities import Field, convert_field
 from xinfang.core.errors import InvalidInput, NotFound
-from xinfang.core.i18n import N_, _
+from xinfang.core.i18n import N_, Message, _
 from xinfang.core.node import Node
 from xinfang.core.sealing import Secret
 
@@ -243,7 +243,7 @@ def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:
                                  value(p["phone_seal"]), value(p["address_seal"]),
                                  bool(p["representative"])))
     if reveal:
-        node.log_access(ENTITY, case_id, "read petitioners")
+        node.log_access(ENTITY, case_id, Message(N_("read the petitioners")).stored())
     stored = db.query("select kind, label, start, due, met_on, obligation from case_deadlines "
                       "where case_id = ? order by start, kind", [case_id])
     deadlines = tuple(dict(r, label=_deadline_label(r["label"]),

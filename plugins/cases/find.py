@@ -14,7 +14,7 @@ import attrs
 
 from xinfang.core import sealing
 from xinfang.core.errors import InvalidInput
-from xinfang.core.i18n import N_
+from xinfang.core.i18n import N_, Message
 from xinfang.core.node import Node
 
 from . import api, idnumber
@@ -50,13 +50,13 @@ def find_cases(node: Node, name: str | None = None, id_number: str | None = None
         if not value:
             raise InvalidInput(N_("--name is empty: write the petitioner's name"))
         _collect(node, matched, "name_seal", digests_of(node, value), BY_NAME)
-        what = "find by name"
+        what = Message(N_("searched by name"))
     else:
         value = idnumber.normalise(id_number)
         _collect(node, matched, "id_seal", digests_of(node, value), BY_ID)
         _collect(node, matched, "id_tag", [sealing.match_tag(node.match_key, value)], BY_TAG)
-        what = "find by id_number"
-    node.log_access(ENTITY, "*", what)
+        what = Message(N_("searched by ID number"))
+    node.log_access(ENTITY, "*", what.stored())
     if not matched:
         return []
     marks = ",".join("?" * len(matched))
