@@ -33,14 +33,14 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from sync_helpers import (COUNTY, OPERATOR, TODAY, Tree, build_tree, carry, copy_node, enrol,
-                          error_of, event_ids, excluded_ids, feed, fingerprint, new_node, open_reply,
-                          peer_refusals, post, quarantine, register, send_pages, serve,
-                          signed_request, synthetic_id, views, wire)
+                          error_of, event_ids, excluded_ids, feed, fingerprint, new_node,
+                          next_event, open_reply, peer_refusals, post, quarantine, register,
+                          send_pages, serve, sign_raw, signed_request, synthetic_id, views, wire)
 from xinfang.cli.main import build_cli
 from xinfang.core import codec, i18n, verify
 from xinfang.core.certs import Certificate
 from xinfang.core.errors import InvalidEvent, InvalidInput, NotFound
-from xinfang.core.event import EVENT_DOMAIN, MAX_EVENT_BYTES, Event
+from xinfang.core.event import MAX_EVENT_BYTES, Event
 from xinfang.core.keys import NodeKeys
 from xinfang.core.node import Draft, Node
 from xinfang.core.plugins import get_plugin_manager
@@ -63,40 +63,6 @@ def tree(tmp_path) -> Tree:
     built = build_tree(tmp_path / "tree")
     yield built
     built.close()
-
-
-# -- making events by hand -------------------------------------------------------
-
-
-def next_event(node: Node, *, signer: NodeKeys | None = None, seq: int | None = None,
-               prev: str | None = None, **fields) -> Event:
-    """The event ``node`` would write next, signed but stored nowhere.
-
-    ``fields`` override type, entity, entity_id, area and body; by default it
-    is a valid ``case.register`` in the node's own area (the node must have
-    written one event already). ``signer`` signs the
-    bytes while the event still names ``node`` as its author (a forgery).
-    """
-    head_seq, head_id = node.db.execute(
-        "select seq, head from feeds where author = ? and epoch = ?",
-        [node.info.author, node.info.epoch]).fetchone() or (0, None)
-    if seq is None:
-        seq, prev = head_seq + 1, head_id
-    content = {
-        "v": 1, "author": node.info.author, "epoch": node.info.epoch, "seq": seq, "prev": prev,
-        "hlc": node.clock.tick().to_list(), "type": "case.register", "entity": "case",
-        "id": f"{node.info.area}-2026-{90000 + seq}", "area": node.info.area,
-        "body": feed(node)[0].body,  # a valid case.register body the node wrote
-    }
-    content.update({("id" if k == "entity_id" else k): v for k, v in fields.items()})
-    raw = codec.encode(content)
-    return Event.parse(raw, (signer or node.keys).sign(EVENT_DOMAIN + raw))
-
-
-def sign_raw(signer: NodeKeys, raw: bytes) -> list[str]:
-    """A page wire entry for ``raw`` bytes signed by ``signer`` (no checks at all)."""
-    signature = signer.sign(EVENT_DOMAIN + raw)
-    return [base64.b64encode(raw).decode(), base64.b64encode(signature).decode()]
 
 
 def apply_good_only(reference: Node, good: list[Event], certs_from: Node) -> None:
