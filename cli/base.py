@@ -21,6 +21,7 @@ from xinfang.core.errors import XinfangError
 from xinfang.core.i18n import N_, _
 from xinfang.core.node import Node
 
+from .output import message_text
 from .texts import Argument, Command, Option, _TranslatedCommand, argument, option
 
 
@@ -52,8 +53,8 @@ class Group(_TranslatedCommand, click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except XinfangError as exc:
-            raise click.ClickException(str(exc)) from None
+        except XinfangError as exc:  # its values may be another node's text
+            raise click.ClickException(message_text(exc.message)) from None
         except sqlite3.OperationalError as exc:
             raise click.ClickException(_(
                 "database error: {error} (is another xinfang process writing to this node?)"

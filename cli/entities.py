@@ -21,7 +21,7 @@ from xinfang.core.i18n import N_, _
 
 from .base import App, Argument, Command, Group, Option, argument, command, option, pass_app
 from .texts import Help
-from .output import emit, json_option, table
+from .output import cleaned, emit, json_option, table
 
 #: ``(node, entity_id, step_name, values) -> event id``: how a step command takes its step
 TakeStep = Callable[[Any, str, str, dict[str, Any]], str]
@@ -203,7 +203,7 @@ def show_command(entity_type: EntityType, registry) -> click.Command:
     def show(app: App, entity_id, as_json):
         with app.open_node() as node:
             record = shown_conflicts(records.get(node, entity_type.name, entity_id).to_dict())
-            text = record_text(record, entity_type, node)
+            text = record_text(cleaned(record), entity_type, node)  # made while open
         emit(record, as_json, lambda _d: text)
 
     return show

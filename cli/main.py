@@ -14,7 +14,7 @@ import click
 import pluggy
 
 from xinfang import __version__
-from xinfang.core import areas, i18n, store
+from xinfang.core import areas, certs, i18n, store
 from xinfang.core import verify as verify_mod
 from xinfang.core.i18n import N_, _, ngettext
 from xinfang.core.keys import fingerprint
@@ -109,17 +109,23 @@ def _level_help() -> str:
 @option("--name", required=True,
         help=N_("The office's name, e.g. Moumou Village Petition Office."))
 @option("--root", is_flag=True, help=N_("This node is the trust anchor (self-signed)."))
+@option("--root-fingerprint",
+        help=N_("The root's fingerprint as its office reads it out: the first `enroll "
+                "import` must end there."))
 @option("--ask-passphrase", is_flag=True,
         help=N_("Prompt for a passphrase to encrypt the key files."))
 @json_option
 @pass_app
-def init(app: App, level, area, name, root, ask_passphrase, as_json):
+def init(app: App, level, area, name, root, root_fingerprint, ask_passphrase, as_json):
+    pin = certs.root_pin(root_fingerprint, root)
     passphrase = app.passphrase
     if ask_passphrase and not passphrase:
         passphrase = click.prompt(_("Passphrase for the key files"), hide_input=True,
                                   confirmation_prompt=True)
     with Node.init(app.home, level=level, area=area, name=name, root=root,
                    passphrase=passphrase, pm=app.pm) as node:
+        if pin:
+            certs.pin_root(node.db, pin)
         _show_node(node, as_json, created=True)
 
 

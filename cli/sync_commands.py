@@ -20,7 +20,7 @@ from xinfang.sync.http import SyncError
 from xinfang.sync.server import make_server
 
 from .base import App, Group, command, option, pass_app
-from .output import emit, json_option, progress_to, table
+from .output import echo, emit, json_option, progress_to, table
 
 
 @click.group("enroll", cls=Group,
@@ -54,7 +54,7 @@ def enroll_sign(app: App, request_file, out):
         data = envelope.seal(node.keys, request.subject, request.encryption, "enrolment", payload)
     path = out or Path(f"{request.area}.cert")
     path.write_bytes(data)
-    click.echo(_("Issued the certificate {path} for {name} ({area}, fingerprint {fingerprint}): "
+    echo(_("Issued the certificate {path} for {name} ({area}, fingerprint {fingerprint}): "
                  "check the fingerprint, then take the file back to that node, which runs "
                  "`xinfang enroll import {path}`").format(
         path=path, name=request.name, area=request.area,
@@ -64,12 +64,15 @@ def enroll_sign(app: App, request_file, out):
 @enroll_group.command("import", help=N_("Import the certificate the parent signed; pins the "
                                         "root's fingerprint."))
 @click.argument("cert_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@option("--root-fingerprint",
+        help=N_("The root's fingerprint as its office reads it out: nothing is imported "
+                "unless the chain ends there."))
 @json_option
 @pass_app
-def enroll_import(app: App, cert_file, as_json):
+def enroll_import(app: App, cert_file, root_fingerprint, as_json):
     with app.open_node() as node:
         opened = envelope.open_(node.keys, cert_file.read_bytes(), "enrolment")
-        root = trust.import_certificate(node, opened.payload)
+        root = trust.import_certificate(node, opened.payload, root_fingerprint)
         parent = trust.certificate(node.db, node.certificate.issuer)
         if parent is None or parent.subject != opened.header["from"]:
             raise trust.TrustError(N_("the certificate file was not sent by the issuing parent"))
@@ -153,7 +156,7 @@ def bundle_import(app: App, bundle_file, as_json):
 def serve(app: App, host, port):
     """Served by waitress; the request log is ``NodeApp``'s, one line per request."""
     server = make_server(app.home, host, port, passphrase=app.passphrase, pm=app.pm,
-                         log=lambda line: click.echo(line, err=True))
+                         log=lambda line: echo(line, err=True, lines=False))
     click.echo(_("xinfang serving {name} on {url} (directory {home})").format(
         name=server.xinfang_node.info.name, url=f"http://{host}:{server.effective_port}",
         home=app.home), err=True)

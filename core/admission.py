@@ -48,7 +48,7 @@ def validate(node, event) -> None:
         return  # held: no installed plugin can judge it, and none may refuse it
     entity_type = registry.entity_type(event.entity)
     if entity_type.lifecycle_entity:
-        validate_body(registry, event)
+        validate_body(registry, event, node.db)
     node.pm.hook.xinfang_validate_event(event=event, node=node)
 
 
@@ -97,7 +97,8 @@ class Admission:
         own = event.author == self.me  # its scope is this node's own area
         cert = None if own else self.authority.scope(event.author)
         if cert is None and not own:
-            return Message(N_("unknown author: no certificate chain to the trusted root"))
+            return self.authority.refusal(event.author) or Message(
+                N_("unknown author: no certificate chain to the trusted root"))
         scope = cert.area if cert else self.own_scope
         name = cert.name if cert else Message(N_("this node"))
         if not event.area.startswith(scope):

@@ -18,20 +18,45 @@ restricted so that each value has exactly one byte form:
 re-encodes and compares, so a second byte form of the same value (extra
 space, escaped letter, reordered keys) is refused rather than silently given a
 second event id.
+
+Nesting is limited to ``MAX_DEPTH`` levels of lists and maps, on both sides:
+``encode`` refuses a deeper value and ``decode`` refuses deeper bytes before
+parsing them (a scan of the brackets outside strings), so a hand-made
+``[[[[…`` ten thousand deep is a named ``EncodingError``, never a
+``RecursionError``, and whether bytes decode never depends on how deep the
+caller's stack is (the parser's own recursion limit made it so). The deepest
+document xinfang writes is a bundle page's fork evidence (payload, pages,
+page, forks, pair, wire form: six levels; an event is four), so 32 leaves
+plugins room and stays far below Python's recursion limit.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .errors import EncodingError
 from .i18n import N_
 
 MAX_SAFE_INT = 2**53 - 1
+#: the most lists and maps nested in one another (the outermost one is level 1)
+MAX_DEPTH = 32
+
+#: a JSON string, or a run of characters that are neither brackets nor quotes
+_NOT_BRACKETS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\[\]{}"]+')
+#: an innermost pair of brackets
+_PAIR = re.compile(r"\[\]|\{\}")
+#: more openers in a row than the limit allows
+_OPENERS = re.compile(r"[\[{]{%d}" % (MAX_DEPTH + 1))
 
 
-def _check(value: Any, path: str) -> None:
+def _too_deep(path: str) -> EncodingError:
+    return EncodingError(N_("lists and maps nested deeper than {limit} levels at {path}"),
+                         limit=MAX_DEPTH, path=path)
+
+
+def _check(value: Any, path: str, depth: int = 0) -> None:
     if value is None or value is True or value is False:
         return
     if isinstance(value, int):
@@ -46,9 +71,11 @@ def _check(value: Any, path: str) -> None:
             raise EncodingError(N_("string at {path} holds a lone surrogate"),
                                 path=path) from None
         return
+    if isinstance(value, (list, tuple, dict)) and depth >= MAX_DEPTH:
+        raise _too_deep(path)
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _check(item, f"{path}[{i}]")
+            _check(item, f"{path}[{i}]", depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
@@ -56,7 +83,7 @@ def _check(value: Any, path: str) -> None:
                 raise EncodingError(N_("map key at {path} is not a string: {key}"),
                                     path=path, key=repr(key))
             _check(key, f"{path}.<key>")
-            _check(item, f"{path}.{key}")
+            _check(item, f"{path}.{key}", depth + 1)
         return
     if isinstance(value, float):
         raise EncodingError(N_("float at {path} ({value}): write decimals and dates as strings"),
@@ -94,6 +121,27 @@ def _no_constant(text: str) -> Any:
     raise EncodingError(N_("{text} is not allowed in the canonical encoding"), text=text)
 
 
+def _check_depth(text: str) -> None:
+    """Refuse text nested deeper than ``MAX_DEPTH`` before the parser descends into it.
+
+    Strings and everything but brackets are cut away (in C, by one regular
+    expression); each pass then removes the innermost ``[]`` and ``{}`` pairs,
+    so well-formed text of depth d is gone after d passes. A pair still there
+    after ``MAX_DEPTH`` passes, or more openers in a row than that in what
+    will not pair up, is a container nested deeper. Other brackets that do not
+    match are left to the parser, which says where.
+    """
+    skeleton = _NOT_BRACKETS.sub("", text)
+    for _ in range(MAX_DEPTH):
+        shorter = _PAIR.sub("", skeleton)
+        if shorter == skeleton:
+            break
+        skeleton = shorter
+    if _PAIR.search(skeleton) or _OPENERS.search(skeleton):
+        raise EncodingError(N_("lists and maps nested deeper than {limit} levels"),
+                            limit=MAX_DEPTH)
+
+
 def decode(data: bytes) -> Any:
     """Parse canonical bytes, refusing any byte form ``encode`` would not make."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -103,6 +151,7 @@ def decode(data: bytes) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise EncodingError(N_("not UTF-8 at byte {position}"), position=exc.start) from None
+    _check_depth(text)
     try:
         value = json.loads(
             text,

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 
 import attrs
 
+from .areas import LEVELS
 from .errors import InvalidInput, StepRefused
 from .i18n import N_, Message
 
@@ -73,6 +74,22 @@ class State:
 
 
 @attrs.frozen
+class Author:
+    """The office that signed an event, as its certificate says: key, area and level.
+
+    What an ``authority`` rule judges. It comes from the certificate this
+    node holds for the key (never from the area an event claims), so every
+    node holding the event decides alike; a key without a certificate here
+    (a node before its enrolment, or a trusted copy without trust data) has
+    no certified office, and no authority rule is applied to it.
+    """
+
+    key: str
+    area: str
+    level: str
+
+
+@attrs.frozen
 class Step:
     """A lifecycle transition.
 
@@ -80,6 +97,13 @@ class Step:
     a reason to refuse, or None. It must be a pure function of those two, so
     every node folding the same events decides alike. ``target`` None keeps
     the state; ``retarget`` may pick the target from the values.
+
+    ``authority`` says who may take the step: ``authority(view, author)``
+    returns a reason to refuse, or None, from the view (which holds, under
+    ``taken_by``, the certified office that took each earlier step) and the
+    ``Author`` taking it. It is checked when a node authors the step and
+    again by every node folding it, where a refusal is kept as a conflict,
+    so a stolen key cannot take a step its office may not.
     """
 
     name: str
@@ -90,6 +114,7 @@ class Step:
     guard: Callable[[dict[str, Any], dict[str, Any]], str | None] | None = attrs.field(
         default=None, eq=False)
     retarget: Callable[[dict[str, Any]], str | None] | None = attrs.field(default=None, eq=False)
+    authority: Callable[[dict[str, Any], Author], Any] | None = attrs.field(default=None, eq=False)
 
     def target_for(self, current: str, values: dict[str, Any]) -> str:
         if self.retarget is not None:
@@ -141,11 +166,13 @@ class Lifecycle:
         found = self.states.get(state)
         return found.label if found else state
 
-    def check(self, view: dict[str, Any], step_name: str, values: dict[str, Any]) -> Step:
+    def check(self, view: dict[str, Any], step_name: str, values: dict[str, Any],
+              author: Author | None = None) -> Step:
         """Return the step if it may be taken now, else raise ``StepRefused``.
 
         The reason is a ``Message`` (a guard's reason, text or ``Message``,
-        inside it): the fold stores it as a conflict reason.
+        inside it): the fold stores it as a conflict reason. The step's
+        ``authority`` is asked only with an ``author`` (a certified office).
         """
         state = view["status"]
         step = self.steps.get(step_name)
@@ -165,7 +192,19 @@ class Lifecycle:
             if reason:
                 raise StepRefused(N_("cannot {step} ({name}): {reason}"), step=step.label,
                                   name=step.name, reason=reason)
+        if author is not None and step.authority is not None:
+            reason = step.authority(view, author)
+            if reason:
+                raise StepRefused(N_("{level} {area} may not {step} ({name}): {reason}"),
+                                  level=level_label(author.level), area=author.area,
+                                  step=step.label, name=step.name, reason=reason)
         return step
+
+
+def level_label(name: str) -> str:
+    """The users' word for a level (村, 乡镇, 县 …); the name itself if unknown."""
+    found = LEVELS.get(name)
+    return found.label if found else name
 
 
 def convert_field(field: Field, raw: Any, choices: list[Choice] | None = None,

@@ -19,7 +19,7 @@ import attrs
 
 from . import keys, signed
 from .errors import InvalidEvent
-from .hlc import MAX_COUNTER, Timestamp
+from .hlc import MAX_COUNTER, MAX_WALL_MS, Timestamp
 from .i18n import N_, Message
 
 KIND = "event"
@@ -36,9 +36,36 @@ def event_id(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+#: wall times below this take 15 digits in an order key, as every key stored so far does
+_FAR = 10**15
+
+
 def order_key(ts: Timestamp, author: str, epoch: int, seq: int) -> str:
-    """A string whose sort order is the total order of events."""
-    return f"{ts.wall_ms:015d}.{ts.counter:010d}.{author}.{epoch:010d}.{seq:012d}"
+    """A string whose sort order is the total order of events.
+
+    A wall time from the year 33658 on (10**15 ms and more, up to
+    ``MAX_WALL_MS``) is written as ``:`` and 16 digits: ``:`` sorts after
+    every digit, so such keys sort after all 15-digit ones and among
+    themselves by value, and the keys already stored keep their form.
+    """
+    return f"{_stamp(ts)}.{author}.{epoch:010d}.{seq:012d}"
+
+
+def _stamp(ts: Timestamp) -> str:
+    wall = f"{ts.wall_ms:015d}" if ts.wall_ms < _FAR else f":{ts.wall_ms:016d}"
+    return f"{wall}.{ts.counter:010d}"
+
+
+def timestamp_of(key: str) -> Timestamp:
+    """The timestamp an order key begins with."""
+    wall, counter = key.split(".")[:2]
+    return Timestamp(int(wall.lstrip(":")), int(counter))
+
+
+def order_key_ceiling(ts: Timestamp) -> str:
+    """A string sorting after the order key of every event stamped at ``ts`` or before,
+    and before that of every event stamped later."""
+    return f"{_stamp(ts)}.~"  # "~" sorts after the hex digits of every author
 
 
 @attrs.frozen
@@ -149,6 +176,10 @@ def _check_content(content: Any) -> None:
     if (not isinstance(hlc, list) or len(hlc) != 2 or any(type(x) is not int for x in hlc)
             or hlc[0] < 0 or not 0 <= hlc[1] <= MAX_COUNTER):
         raise bad(N_("hlc must be [wall milliseconds, counter] with non-negative integers"))
+    if hlc[0] > MAX_WALL_MS:
+        raise bad(N_("hlc wall time {wall} leaves no later timestamp within the encoding's "
+                     "integers; the latest an event may carry is {limit}"),
+                  wall=hlc[0], limit=MAX_WALL_MS)
     for name in ("type", "entity"):
         if not isinstance(content[name], str) or not _NAME.match(content[name]):
             raise bad(N_("{name} must be a dotted lower-case name, got {value}"), name=name,

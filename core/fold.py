@@ -115,6 +115,8 @@ class FoldContext:
         self.db.conn.execute(
             "insert or replace into exclusions (author, epoch, seq, reason, source) "
             "values (?,?,?,?,?)", [author, epoch, seq, reason, source])
+        if self._excluding is not None:  # a re-fold may have read the table without it
+            self._excluding.add(author)
         self.effect(("exclusion", author, source), tuple(row) if row else None, (epoch, seq),
                     lambda: self.exclusions_changed(author))
 

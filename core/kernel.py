@@ -19,15 +19,19 @@ a step ``{"values": {<field>: value, …}, "by": …}``; dates are strings.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from .entities import EntityType, Field, convert_field, require
+from .entities import Author, EntityType, Field, convert_field, require
 from .errors import Hold, InvalidEvent, StepRefused, XinfangError
 from .i18n import N_, Message
 
 #: body keys the kernel itself writes; no field may take these names
 RESERVED = frozenset({"by", "fields", "values", "id", "area", "status", "author", "facts",
                       "updated", "created_key"})
+#: each epoch of a node numbers its records in a range of its own (``records.next_id``)
+EPOCH_SERIALS = 100_000
+_NUMBER = re.compile(r"(?P<area>[0-9]+)-(?P<year>[0-9]{4})-(?P<serial>[0-9]+)")
 
 
 def dumps(value: Any) -> str:
@@ -62,11 +66,45 @@ def history_details(db, entity: str, entity_id: str) -> list[dict[str, Any]]:
 
 
 def guard_view(ctx, entity_type: EntityType, entity_id: str) -> dict[str, Any] | None:
-    """What a lifecycle guard sees: the row, its facts, and what the plugin adds."""
+    """What a lifecycle guard sees: the row, its facts, and what the plugin adds.
+
+    Where a step of the lifecycle has an ``authority`` rule, ``taken_by``
+    holds the certified office (area, level) that took each step last, from
+    the history and the certificates: 复查 goes to the level above the office
+    that answered, whoever folds it and whenever its certificate arrived.
+    """
     view = load(ctx.db, entity_type, entity_id)
+    if view is not None and _has_authority(ctx.registry, entity_type.name):
+        view["taken_by"] = taken_by(ctx.db, entity_type.name, entity_id)
     if view is not None and entity_type.guard_view is not None:
         entity_type.guard_view(ctx, view)
     return view
+
+
+def _has_authority(registry, entity: str) -> bool:
+    cache = registry.extras.setdefault("core.authority", {})
+    if entity not in cache:
+        cache[entity] = any(step.authority is not None
+                            for step in registry.lifecycle(entity).steps.values())
+    return cache[entity]
+
+
+def author_of(db, key: str) -> Author | None:
+    """The office behind ``key`` as the certificate this node holds says, or None.
+
+    Only certificates whose chain this node has checked are kept (``certs``),
+    and every node that admitted an event of ``key`` holds its certificate,
+    so this is the same on every node that judges the event.
+    """
+    row = db.execute("select area, level from certs where subject = ?", [key]).fetchone()
+    return Author(key, row[0], row[1]) if row else None
+
+
+def taken_by(db, entity: str, entity_id: str) -> dict[str, dict[str, str]]:
+    """Step name -> the certified office (area, level) of its latest taker."""
+    return {step: {"area": area, "level": level} for step, area, level in db.execute(
+        "select h.step, c.area, c.level from entity_history h join certs c on c.subject = "
+        "h.author where h.entity = ? and h.entity_id = ? order by h.ord", [entity, entity_id])}
 
 
 def apply(ctx, entity_type: EntityType, event) -> None:
@@ -145,8 +183,13 @@ def _step(ctx, entity_type: EntityType, event, step_name: str) -> None:
             Message(N_("the step claims area {claimed}, not the area {area} of the {entity}; "
                        "it is not taken"), claimed=event.area, area=view["area"],
                     entity=entity_type.label))
+    author = author_of(ctx.db, event.author)
+    require(author is None or view["area"].startswith(author.area),
+            Message(N_("the {entity} lies in area {area}, outside the area {scope} its author "
+                       "is certified for; the step is not taken"), entity=entity_type.label,
+                    area=view["area"], scope=author.area if author else ""))
     values = dict(event.body.get("values", {}))
-    step = lifecycle.check(view, step_name, values)
+    step = lifecycle.check(view, step_name, values, author)
     _known_choices(ctx, step.fields, values)
     status = step.target_for(view["status"], values)
     changes: dict[str, Any] = {"status": status}
@@ -189,12 +232,14 @@ def reset(ctx, entity_type: EntityType, entity_id: str) -> None:
 # -- checking bodies, on creation and on arrival -------------------------------
 
 
-def validate(registry, event) -> None:
+def validate(registry, event, db=None) -> None:
     """The shape of a lifecycle entity's event body; raises ``InvalidEvent``.
 
     Only shape: whether a step fits the state is decided by the fold, which
     keeps a misfit as a conflict rather than refusing the event; a code from
-    a vocabulary this node lacks is held by the fold, not refused here.
+    a vocabulary this node lacks is held by the fold, not refused here. With
+    ``db`` (this node's trust data) a creation's number is checked against its
+    author's certificate and epoch too (``check_number``).
     """
     entity_type = registry.entity_type(event.entity)
     step_name = event.type.removeprefix(f"{event.entity}.")
@@ -215,6 +260,8 @@ def validate(registry, event) -> None:
             _canonical(registry, event.type,
                        _fields_by_name(registry, event.entity, "*", registry.fields(event.entity)),
                        body.get("fields", {}), unknown_ok=True)
+            if db is not None:
+                check_number(db, entity_type, event)
             return
         step = registry.lifecycle(event.entity).steps[step_name]
         values = body.get("values")
@@ -257,3 +304,65 @@ def _canonical(registry, event_type: str, fields: dict[str, Field], values: dict
         if convert_field(field, value) != value:
             raise InvalidEvent(N_("{type} value “{name}” is not in canonical form"),
                                type=event_type, name=name)
+
+
+# -- record numbers ------------------------------------------------------------
+
+
+def serial_range(epoch: int) -> tuple[int, int, int]:
+    """The first and last serial of an epoch's range, and the digits they are written in."""
+    first = epoch * EPOCH_SERIALS + 1
+    return first, first + EPOCH_SERIALS - 2, len(f"{first:05d}")
+
+
+def check_number(db, entity_type: EntityType, event) -> None:
+    """A creation's number is its author's: ``AREA-YEAR-SERIAL`` with the area of the
+    author's certificate, the year of the record's date and a serial in the range of
+    the event's epoch; raises ``InvalidEvent``.
+
+    A pure function of the event and its author's certificate, so a number is
+    refused on arrival, never kept as a conflict: a stolen key cannot take a
+    number of another node's area (its next registration would become a
+    conflict) nor one of a later epoch (kept for the node after a restore). A
+    draft is this node's own (its key and epoch in ``meta``); a key without a
+    certificate here is not judged (see ``author_of``).
+    """
+    key = getattr(event, "author", None) or _meta(db, "author")
+    author = author_of(db, key)
+    if author is None:
+        return
+    epoch = event.epoch if hasattr(event, "epoch") else int(_meta(db, "epoch"))
+    date = date_field(entity_type)
+    dated = event.body.get(date.name) if date else None
+    problem = number_problem(event.entity_id, author.area, epoch,
+                             dated[:4] if isinstance(dated, str) else None)
+    if problem is not None:
+        raise InvalidEvent(N_("{type}: the number {id} {problem}"), type=event.type,
+                           id=event.entity_id, problem=problem)
+
+
+def number_problem(entity_id: str, area: str, epoch: int, year: str | None) -> Message | None:
+    """What is wrong with ``entity_id`` as a number of ``area`` in ``epoch``, or None."""
+    first, last, width = serial_range(epoch)
+    found = _NUMBER.fullmatch(entity_id)
+    if found is None:
+        return Message(N_("is not written AREA-YEAR-SERIAL, as {example}"),
+                       example=f"{area}-{year or 2026}-{first:0{width}d}")
+    if found["area"] != area:
+        return Message(N_("begins with area {given}, but its author is certified for area "
+                          "{area}: a node numbers only under its own area"),
+                       given=found["area"], area=area)
+    if year is not None and found["year"] != year:
+        return Message(N_("names the year {given}, but the record is dated in {year}"),
+                       given=found["year"], year=year)
+    serial = found["serial"]
+    if len(serial) != width or not first <= int(serial) <= last:
+        return Message(N_("has the serial {serial}, outside the range of its author's epoch "
+                          "{epoch} ({first} to {last})"), serial=serial, epoch=epoch,
+                       first=f"{first:0{width}d}", last=f"{last:0{width}d}")
+    return None
+
+
+def _meta(db, key: str) -> str | None:
+    row = db.execute("select value from meta where key = ?", [key]).fetchone()
+    return row[0] if row else None

@@ -25,8 +25,8 @@ from . import areas, fold, migrations, store
 from .admission import DUPLICATE, Admission, validate
 from .certs import Certificate
 from .errors import InvalidEvent, InvalidInput, NodeError
-from .event import Event
-from .hlc import HybridClock, Timestamp
+from .event import Event, order_key_ceiling, timestamp_of
+from .hlc import MAX_COUNTER, MAX_DRIFT_MS, HybridClock, Timestamp
 from .i18n import N_, Message, show
 from .keys import NodeKeys, fingerprint, keys_need_passphrase
 from .plugins import Registry, get_plugin_manager
@@ -161,14 +161,21 @@ class Node:
             migrations.apply(db, entity_type.migrations)
         node = cls(home=home, db=db, pm=pm, registry=registry, passphrase=passphrase)
         try:
-            latest = db.execute("select max(order_key) from events").fetchone()[0]
+            # its own latest stamp, however far off; others' only within the drift
+            own = db.execute("select max(e.order_key) from feeds f join events e on "
+                             "e.id = f.head where f.author = ?",
+                             [store.get_meta(db, "author")]).fetchone()[0]
+            ceiling = Timestamp(node.clock.read_wall() + MAX_DRIFT_MS, MAX_COUNTER)
+            latest = db.execute("select max(order_key) from events where order_key <= ?",
+                                [order_key_ceiling(ceiling)]).fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise NodeError(N_("database in {home} is damaged ({error}); restore it from a "
                                "backup and run `xinfang node new-epoch`"),
                             home=str(home), error=str(exc)) from None
+        if own:
+            node.clock.restore(timestamp_of(own))
         if latest:
-            wall, counter = latest.split(".")[:2]
-            node.clock.observe(Timestamp(int(wall), int(counter)))
+            node.clock.observe(timestamp_of(latest))
         node._catch_up()
         return node
 

@@ -17,10 +17,11 @@ import attrs
 from . import areas
 from .entities import EntityType, Field, Step, convert_field, listing
 from .errors import InvalidInput, NotFound
+from .event import Event
 from .i18n import N_, Message, _, show
-from .kernel import column, date_field, guard_view, load
-
-EPOCH_SERIALS = 100_000
+# numbering lives in the kernel, which checks it on arrival; EPOCH_SERIALS is kept here too
+from .kernel import (EPOCH_SERIALS, author_of, column, date_field, guard_view,  # noqa: F401
+                     load, serial_range)
 
 
 @attrs.frozen
@@ -74,21 +75,54 @@ def next_id(node, entity: str, year: int) -> str:
     restored from a backup cannot know which numbers it gave out after the
     backup, and must never give one out twice. Within a range the serials
     have one width, so the largest is found by an index range query.
+
+    Only this node's own numbers count (``own_keys``: its key and the keys it
+    had before a rotation, up to where they were revoked or retired): another
+    key certified for the same area, a stolen one or one a stolen parent key
+    certified, cannot make this node's numbering jump to the end of its range
+    by registering a high serial. Every node refuses on arrival a number
+    outside its author's area and epoch range (``kernel.check_number``).
     """
     info = node.info
     prefix = f"{info.area}-{year}-"
-    low = info.epoch * EPOCH_SERIALS
-    width = len(f"{low + 1:05d}")
+    first, last, width = serial_range(info.epoch)
+    keys = own_keys(node)
     row = node.db.execute(
-        "select max(entity_id) from events where entity = ? and entity_id >= ? and entity_id <= ? "
-        "and length(entity_id) = ?",
-        [entity, f"{prefix}{low + 1:0{width}d}", f"{prefix}{low + EPOCH_SERIALS - 1:0{width}d}",
-         len(prefix) + width]).fetchone()
-    serial = int(row[0][len(prefix):]) if row and row[0] else low
-    if serial + 1 >= low + EPOCH_SERIALS:
+        "select entity_id from events e where entity = ? and entity_id >= ? and entity_id <= ? "
+        f"and length(entity_id) = ? and author in ({', '.join('?' * len(keys))}) "
+        "and not exists (select 1 from exclusions x where x.author = e.author and "
+        "(e.epoch > x.epoch or (e.epoch = x.epoch and e.seq > x.seq))) "
+        "order by entity_id desc limit 1",
+        [entity, f"{prefix}{first:0{width}d}", f"{prefix}{last:0{width}d}",
+         len(prefix) + width, *keys]).fetchone()
+    serial = int(row[0][len(prefix):]) if row else first - 1
+    if serial >= last:
         raise InvalidInput(N_("this epoch's numbers are used up ({prefix}…); run "
                               "`xinfang node new-epoch`, then register again"), prefix=prefix)
     return f"{prefix}{serial + 1:0{width}d}"
+
+
+def own_keys(node) -> list[str]:
+    """This node's key and the keys it rotated away from, newest first.
+
+    A rotation leaves the old key in ``meta.previous_author`` and, unless it
+    was revoked, a ``trust.retire`` it signed naming its successor; following
+    both back gives every key whose numbers this node gave out.
+    """
+    retired: dict[str, str] = {}
+    for raw, sig in node.db.execute("select raw, sig from events where entity = 'trust' and "
+                                    "type = 'trust.retire' and author = entity_id"):
+        event = Event.parse(raw, sig)
+        successor = event.body.get("successor")
+        if isinstance(successor, str):
+            retired.setdefault(successor, event.author)
+    keys = [node.info.author]
+    previous = node.db.execute("select value from meta where key = 'previous_author'").fetchone()
+    if previous and previous[0] not in keys:
+        retired.setdefault(keys[0], previous[0])
+    while keys[-1] in retired and retired[keys[-1]] not in keys:
+        keys.append(retired[keys[-1]])
+    return keys
 
 
 def create(node, entity: str, given: dict[str, Any], *, area: str | None = None,
@@ -148,7 +182,7 @@ def take_step(node, entity: str, entity_id: str, step_name: str,
     if any(f.name == "date" for f in step.fields):
         given.setdefault("date", today.isoformat())
     values = convert_values(node, step.fields, given, today, f"{step.label}({step.name})")
-    lifecycle.check(view, step_name, values)
+    lifecycle.check(view, step_name, values, author_of(node.db, node.info.author))
     event = node.append(Draft(f"{entity}.{step_name}", entity, entity_id, view["area"],
                               {"values": values, "by": node.operator}))
     return event.id

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import unicodedata
 from typing import Any, Callable
 
@@ -110,14 +111,43 @@ def render(registry, result: ReportResult, fmt: str) -> bytes:
     return registry.lookup("renderers", fmt, N_("output format")).render(result)
 
 
+#: characters a terminal may act on rather than show: C0 and C1 controls and DEL (ESC
+#: starts colour, cursor and title sequences; CR overwrites a line; BEL rings) and the
+#: bidirectional marks, embeddings, overrides and isolates that reorder what follows
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                    "\u2028\u2029]")
+#: of those, the ones that break or space a line: shown as one space
+_SPACES = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _shown(match: re.Match) -> str:
+    return " " if match.group() in _SPACES else "\ufffd"
+
+
+def terminal_safe(text: str, lines: bool = False) -> str:
+    """``text`` with nothing a terminal would act on: what to print of a value that may
+    come from another node (a case number, a request, a name, a reason).
+
+    Line breaks and tabs become a space, so a value cannot start a line that looks
+    like the program's own; every other control or bidirectional character becomes
+    U+FFFD, so it is seen that something was there. With ``lines``, ``\\n`` stays:
+    for a whole output whose values were made safe one by one.
+    """
+    if lines:
+        return "\n".join(UNSAFE.sub(_shown, line) for line in text.split("\n"))
+    return UNSAFE.sub(_shown, text)
+
+
 def text_width(text: str) -> int:
     """Columns a string takes in a terminal: wide (CJK) characters take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def text_table(rows: list[list[Any]], headers: list[str]) -> str:
-    """A plain aligned table."""
-    cells = [[("" if c is None else str(c)) for c in row] for row in [headers, *rows]]
+    """A plain aligned table; each cell made one safe line (``terminal_safe``), since
+    cells hold what other nodes wrote and a newline in one would break the table."""
+    cells = [[terminal_safe("" if c is None else str(c)) for c in row]
+             for row in [headers, *rows]]
     widths = [max(text_width(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(c + " " * (widths[i] - text_width(c)) for i, c in enumerate(row)).rstrip()
              for row in cells]

@@ -2,44 +2,54 @@
 
 One endpoint, ``POST /v1/sync``, takes a sealed envelope (see ``envelope``):
 signed by the calling node, encrypted to the server, with a timestamp and a
-random id the server remembers, so a replayed request is refused. The server
-answers only within the caller's certified scope, in an envelope sealed to
-the caller. Operations are stateless: the child sends its frontier with
-every pull and the server reports its own with every push, so a connection
-cut at any moment resumes where the frontiers stand.
+random id the server remembers while the timestamp is acceptable, so a
+replayed request is refused. The server answers only a certified node below
+it whose key is not revoked, only within its scope, in an envelope sealed to
+the caller that names the request it answers. Operations are stateless: the
+child sends its frontier with every pull and the server reports its own with
+every push, so a connection cut at any moment resumes where the frontiers stand.
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
 from typing import Any, Callable
 
-from http import HTTPStatus
-from urllib.parse import parse_qsl
 
 import attrs
 
 from xinfang.core import keys
 from xinfang.core.certs import Certificate, chain_from_wire, chain_to_wire
-from xinfang.core.errors import Explained, InvalidInput, XinfangError
+from xinfang.core.errors import InvalidInput, XinfangError
 from xinfang.core.i18n import N_, _
 from xinfang.core.routes import Request, Response
 from xinfang.core.node import Node
 
 from . import envelope, peers, receive, send, wire
+from .server import BAD_REQUEST, CONFLICT, FORBIDDEN, NOTE, UNAUTHORIZED, Refused
+from .server import MAX_REQUEST_BYTES, NodeApp  # noqa: F401 (imported from here too)
 from .trust import Authority, TrustError, admit, certificate, chain_of, own_certificate
 
 PATH = "/v1/sync"
 MAX_SKEW_SECONDS = 300
-MAX_REQUEST_BYTES = 16 * 1024 * 1024
-#: the status lines of the refusals
-BAD_REQUEST, UNAUTHORIZED, FORBIDDEN = "400 Bad Request", "401 Unauthorized", "403 Forbidden"
-NOT_FOUND, CONFLICT, TOO_LARGE = "404 Not Found", "409 Conflict", "413 Payload Too Large"
+#: how long a served request's id is kept against replay: twice the window, so a server
+#: clock stepped back by up to the window does not make a forgotten request acceptable again
+REPLAY_KEEP_SECONDS = 2 * MAX_SKEW_SECONDS
+
+
+#: why a revoked or retired key is served nothing, by the kind of its ``revocations`` row
+REVOKED = dict(revoke=N_("{name} ({fingerprint}) is refused: its key was revoked (trust.revoke) "
+                         "after epoch {epoch} seq {seq}, so this node serves it nothing more; "
+                         "the node must run `xinfang enroll rotate` and have its parent certify "
+                         "the new key"),
+               retire=N_("{name} ({fingerprint}) is refused: its key was retired (trust.retire) "
+                         "after epoch {epoch} seq {seq}; the node syncs with its new key once "
+                         "its parent has certified it"))
 
 
 class SyncError(XinfangError):
@@ -60,75 +70,6 @@ def _chain_parse(data: Any) -> list[Certificate]:
 # -- server ----------------------------------------------------------------------
 
 
-#: who the request being served came from and what it did, for the request log
-_NOTE = threading.local()
-
-
-class _Refused(Explained):
-    """A request refused with an HTTP status; the message is rendered in the server's
-    language when the answer is written."""
-
-    def __init__(self, status: str, message: str, **args):
-        super().__init__(message, **args)
-        self.status = status
-
-
-@attrs.define
-class NodeApp:
-    """The node's WSGI application: every registered route, one lock.
-
-    SQLite has one writer and the node one connection, so requests are
-    served one at a time; a handler's ``XinfangError`` is a 400 with its
-    message, never a 500.
-    """
-
-    node: Node
-    log: Callable[[str], None] | None = None
-    lock: threading.Lock = attrs.Factory(threading.Lock)
-
-    def __call__(self, environ, start_response):
-        _NOTE.peer, _NOTE.detail = None, ""
-        try:
-            status, headers, data = self._serve(environ)
-        except (_Refused, XinfangError) as exc:
-            status = getattr(exc, "status", BAD_REQUEST)
-            _NOTE.detail = _NOTE.detail or str(exc)
-            data = json.dumps({"error": str(exc)}, ensure_ascii=False).encode("utf-8")
-            headers = [("Content-Type", "application/json; charset=utf-8")]
-        if self.log is not None:  # one line: who, what, the answer, what moved
-            self.log(f"{peers.now()} {_NOTE.peer or environ.get('REMOTE_ADDR') or '?'} "
-                     f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} "
-                     f"{status.split()[0]} {_NOTE.detail}".rstrip())
-        start_response(status, [*headers, ("Content-Length", str(len(data)))])
-        return [data]
-
-    def _serve(self, environ):
-        path, method = environ.get("PATH_INFO") or "/", environ.get("REQUEST_METHOD", "GET")
-        route = self.node.registry.routes_by_path.get(path)
-        if route is None or method not in route.methods:
-            known = _(", ").join(" ".join((*r.methods, r.path))
-                                 for r in self.node.registry.routes.values())
-            raise _Refused(NOT_FOUND, N_("this node does not serve {method} {path}; it serves: "
-                                         "{known}"), method=method, path=path, known=known)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            raise _Refused(BAD_REQUEST, N_("Content-Length is not a number")) from None
-        if length > MAX_REQUEST_BYTES:
-            raise _Refused(TOO_LARGE,
-                           N_("the request is {length} bytes, over the limit of {limit}"),
-                           length=length, limit=MAX_REQUEST_BYTES)
-        request = Request(method, path, dict(parse_qsl(environ.get("QUERY_STRING", ""))),
-                          {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
-                           if k.startswith("HTTP_")},
-                          environ["wsgi.input"].read(length) if length else b"",
-                          environ.get("REMOTE_ADDR"))
-        with self.lock:
-            response = route.handler(self.node, request)
-        return (f"{response.status} {HTTPStatus(response.status).phrase}",
-                [("Content-Type", response.content_type), *response.headers], response.data)
-
-
 def sync_route(node: Node, request: Request) -> Response:
     """``POST /v1/sync``: one sealed request from a child, one sealed answer."""
     return Response(SyncEndpoint(node).handle(request.body),
@@ -143,46 +84,77 @@ class SyncEndpoint:
     clock: Callable[[], float] = time.time
 
     def handle(self, body: bytes) -> bytes:
-        node = self.node
+        """Open, authorise, serve; the answer names the request it answers (its envelope
+        id, sealed and signed with the rest), so a relay cannot pass off an old answer.
+
+        The caller is authorised from the envelope's header and credentials, before
+        one byte of its payload is inflated or parsed."""
+        callers: list[Certificate] = []
+        header, payload = self.open(body, lambda header, credentials: callers.append(
+            self.authorise(header, credentials)))
+        result = {**self.dispatch(callers[0], payload), "request": header["id"]}
+        return envelope.seal(self.node.keys, callers[0].subject, callers[0].encryption,
+                             "response", result)
+
+    def open(self, body: bytes, check: envelope.Check) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The request's header and payload, once it is whole, signed and ``check``ed."""
         try:
-            opened = envelope.open_(node.keys, body, "request")
+            opened = envelope.open_(self.node.keys, body, "request", check)
         except envelope.EnvelopeError as exc:
-            raise _Refused(BAD_REQUEST, N_("request refused: {error}"), error=exc.message) from None
-        header, payload = opened.header, opened.payload
-        if not isinstance(payload, dict):
-            raise _Refused(BAD_REQUEST,
-                           N_("the request body is not a map of an operation and its values"))
+            raise Refused(BAD_REQUEST, N_("request refused: {error}"), error=exc.message) from None
+        if not isinstance(opened.payload, dict):
+            raise Refused(BAD_REQUEST,
+                          N_("the request body is not a map of an operation and its values"))
+        return opened.header, opened.payload
+
+    def authorise(self, header: dict[str, Any], credentials: dict[str, Any]) -> Certificate:
+        """The caller's certificate, if the request is in time, the caller a certified
+        node below this one, its key not revoked and the request new; then the
+        request's id is kept.
+
+        Decided in one transaction, rolled back by any refusal, so a caller that is
+        not a certified node below this one writes nothing: neither the certificates
+        it offers (even genuine ones, of a node elsewhere in the tree) nor a replay
+        row, with which any key could fill the table. A replay of a genuine request
+        is still refused, since its id is kept before the answer is made.
+        """
         sent = header.get("sent")
         if type(sent) is not int or abs(self.clock() * 1000 - sent) > MAX_SKEW_SECONDS * 1000:
-            raise _Refused(UNAUTHORIZED, N_("the request's timestamp is more than {minutes} "
-                                            "minutes from the server's clock; check the "
-                                            "client's clock"), minutes=MAX_SKEW_SECONDS // 60)
-        caller = header["from"]
+            raise Refused(UNAUTHORIZED, N_("the request's timestamp is more than {minutes} "
+                                           "minutes from the server's clock; check the "
+                                           "client's clock"), minutes=MAX_SKEW_SECONDS // 60)
+        chain = _chain_parse(credentials.get("chain", []) if isinstance(credentials, dict)
+                             else credentials)
+        node, caller = self.node, header["from"]
         with node.db.atomic():
-            if node.db.execute("select 1 from seen_envelopes where id = ?",
-                               [header["id"]]).fetchone():
-                raise _Refused(CONFLICT, N_("a replayed request was refused (its nonce was "
-                                            "already used)"))
-            node.db.execute("insert into seen_envelopes (id, sender, at) values (?,?,?)",
-                            [header["id"], caller, peers.now()])
-            chain = _chain_parse(payload.get("chain", []))
             if chain and chain[0].subject == caller:
                 admit(node.db, chain)
-        cert = Authority(node.db).scope(caller)
-        _NOTE.peer = cert.name if cert is not None else keys.fingerprint(caller)
-        mine = own_certificate(node)
-        if cert is None or not (cert.area.startswith(mine.area) and cert.subject != mine.subject):
-            raise _Refused(FORBIDDEN, N_("the caller is not a certified node below this one"))
-        result = self.dispatch(cert, payload)
-        return envelope.seal(node.keys, caller, cert.encryption, "response", result)
+            cert = Authority(node.db).scope(caller)
+            NOTE.peer = cert.name if cert is not None else keys.fingerprint(caller)
+            mine = own_certificate(node)
+            if cert is None or not (cert.area.startswith(mine.area)
+                                    and cert.subject != mine.subject):
+                raise Refused(FORBIDDEN, Authority(node.db).refusal(caller)  # a void chain
+                              or N_("the caller is not a certified node below this one"))
+            revoked = peers.revocation(node, caller)
+            if revoked is not None:
+                raise Refused(FORBIDDEN, REVOKED.get(revoked[0], REVOKED["revoke"]),
+                              name=cert.name, fingerprint=keys.fingerprint(caller),
+                              epoch=revoked[1], seq=revoked[2])
+            if peers.request_seen(node, header["id"]):
+                raise Refused(CONFLICT, N_("a replayed request was refused (its nonce was "
+                                           "already used)"))
+            peers.remember_request(node, header["id"], caller, header["sent"],
+                                   int(self.clock() * 1000), REPLAY_KEEP_SECONDS * 1000)
+        return cert
 
     def dispatch(self, caller: Certificate, payload: dict[str, Any]) -> dict[str, Any]:
         node, op = self.node, payload.get("op")
         scope = payload.get("area") or caller.area
         if not isinstance(scope, str) or not scope.startswith(caller.area):
-            raise _Refused(FORBIDDEN, N_("{name} may read only its own scope {area}, not "
-                                         "“{scope}”"),
-                           name=caller.name, area=caller.area, scope=scope)
+            raise Refused(FORBIDDEN, N_("{name} may read only its own scope {area}, not "
+                                        "“{scope}”"),
+                          name=caller.name, area=caller.area, scope=scope)
         reports = peers.refusals_to_report(node, caller.subject)
         if op == "hello":
             theirs = wire.frontier_from_wire(payload.get("frontier", []))
@@ -190,7 +162,7 @@ class SyncEndpoint:
             result = {"chain": _chain_wire(node.db, node.info.author),
                       "frontier": wire.frontier_to_wire(wire.frontier(node.db)),
                       "pending": pending, "refused": reports}
-            _NOTE.detail = "hello: " + _("{count} events to send to the peer").format(
+            NOTE.detail = "hello: " + _("{count} events to send to the peer").format(
                 count=pending)
         elif op == "pull":
             theirs = wire.frontier_from_wire(payload.get("frontier", []))
@@ -201,7 +173,7 @@ class SyncEndpoint:
                 if page is not None:
                     peers.record_sent(node, caller.subject, len(page.events))
             result = {"page": page.to_wire() if page else None, "refused": reports}
-            _NOTE.detail = "pull: " + _("{count} events sent").format(
+            NOTE.detail = "pull: " + _("{count} events sent").format(
                 count=len(page.events) if page else 0)
         elif op == "push":
             page = wire.Page.from_wire(payload.get("page"))
@@ -209,19 +181,39 @@ class SyncEndpoint:
             result = {"applied": outcome.applied, "duplicates": outcome.duplicates,
                       "refused": [[r.event_id, r.reason] for r in outcome.refused],
                       "frontier": wire.frontier_to_wire(wire.frontier(node.db))}
-            _NOTE.detail = "push: " + _(
+            NOTE.detail = "push: " + _(
                 "{applied} events taken, {duplicates} duplicates, {refused} refused").format(
                 applied=outcome.applied, duplicates=outcome.duplicates,
                 refused=len(outcome.refused))
             reports = []
         else:
-            raise _Refused(BAD_REQUEST, N_("unknown operation “{op}”"), op=op)
+            raise Refused(BAD_REQUEST, N_("unknown operation “{op}”"), op=op)
         with node.db.atomic():
             peers.mark_reported(node, caller.subject, [r[0] for r in reports])
         return result
 
 
 # -- client ----------------------------------------------------------------------
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _refusals(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(r, list) and len(r) == 2 and all(isinstance(x, str) for x in r)
+        for r in value)
+
+
+#: what each answer holds, checked before any of it is used, so an answer of another
+#: shape (another release, a stolen parent key) is a named error, never a crash; the
+#: frontier and the page are read by ``wire``, whose errors name what is wrong in them
+ANSWERS = {"hello": {"frontier": lambda v: isinstance(v, list), "pending": _count,
+                     "refused": _refusals},
+           "push": {"applied": _count, "refused": _refusals,
+                    "frontier": lambda v: isinstance(v, list)},
+           "pull": {"page": lambda v: v is None or isinstance(v, dict), "refused": _refusals}}
 
 
 @attrs.frozen
@@ -249,19 +241,38 @@ class Client:
                                "parent's certificate is missing"))
 
     def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        request_id, body = self.request(payload)
+        answer = self.answer(self.post(body), request_id)
+        for field, fits in ANSWERS.get(payload.get("op"), {}).items():
+            if field not in answer or not fits(answer[field]):
+                raise SyncError(N_("the answer of the parent {name} ({url}) to “{op}” has no "
+                                   "valid {field}, and nothing of it was taken; check that the "
+                                   "parent runs the same release of xinfang"),
+                                name=self.parent.name, url=self.url, op=payload["op"],
+                                field=field)
+        return answer
+
+    def request(self, payload: dict[str, Any]) -> tuple[str, bytes]:
+        """The sealed request and its envelope id, which the answer must name."""
         node, parent = self.node, self.parent
         payload = {**payload, "chain": _chain_wire(node.db, node.info.author)}
         body = envelope.seal(node.keys, parent.subject, parent.encryption, "request", payload,
                              extra={"sent": int(time.time() * 1000)})
+        return envelope.read_header(io.BytesIO(body), len(body))[1]["id"], body
+
+    def post(self, body: bytes) -> bytes:
+        """The parent's answer to one sealed request, as bytes."""
+        parent = self.parent
         request = urllib.request.Request(self.url.rstrip("/") + PATH, data=body, method="POST",
                                          headers={"Content-Type": "application/octet-stream"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                reply = response.read()
+                return response.read()
         except urllib.error.HTTPError as exc:
             try:
                 message = json.loads(exc.read().decode("utf-8"))["error"]
-            except (ValueError, KeyError, TypeError, OSError, http.client.HTTPException):
+            except (ValueError, KeyError, TypeError, RecursionError, OSError,
+                    http.client.HTTPException):
                 message = exc.reason
             raise SyncError(N_("the parent {name} ({url}) refused the sync request (HTTP "
                                "{code}): {error}"), name=parent.name, url=self.url,
@@ -272,8 +283,18 @@ class Client:
                                "parent runs `xinfang serve` and that the address and the network "
                                "are right"), name=parent.name, url=self.url,
                             reason=str(reason)) from None
+
+    def answer(self, reply: bytes, request_id: str) -> dict[str, Any]:
+        """The payload of the parent's answer to the request ``request_id``.
+
+        The parent seals and signs the id of the request it answers with the
+        answer, so an answer recorded earlier (by a relay, a proxy, anyone on the
+        path) and given back for another request is refused here, before any of it
+        is applied or acknowledged.
+        """
+        parent = self.parent
         try:
-            opened = envelope.open_(node.keys, reply, "response")
+            opened = envelope.open_(self.node.keys, reply, "response")
             if opened.header["from"] != parent.subject or not isinstance(opened.payload, dict):
                 raise envelope.EnvelopeError(N_("it was not signed by this node's parent"))
         except envelope.EnvelopeError as exc:
@@ -281,6 +302,18 @@ class Client:
                                "{name} ({error}); check that --url points at the `xinfang serve` "
                                "of this node's parent"), url=self.url, name=parent.name,
                             error=exc.message) from None
+        answered = opened.payload.get("request")
+        if answered is None:
+            raise SyncError(N_("the answer from the parent {name} ({url}) does not name the "
+                               "request it answers: the parent runs an older release of "
+                               "xinfang; upgrade it, then sync again"),
+                            name=parent.name, url=self.url)
+        if answered != request_id:
+            raise SyncError(N_("the answer from {url} was made by the parent {name} for another "
+                               "request, not this one: an old answer was replayed on the way, "
+                               "and nothing of it was taken; check what stands between this "
+                               "node and its parent (a proxy or relay), then sync again"),
+                            url=self.url, name=parent.name)
         return opened.payload
 
     def sync(self, progress: Callable[[int, int], None] | None = None,

@@ -68,9 +68,53 @@ def check_url(url: str) -> str:
     return url.strip()
 
 
+#: where HTTP requests' ids are kept in ``seen_envelopes``: a bundle carries no timestamp, so
+#: its id is kept bare and for ever; a request's id is kept under this prefix only while its
+#: timestamp could still be accepted (``remember_request``), so the table stays bounded.
+#: The two strings bound the prefix's range of the primary key, read without a scan.
+REQUEST_IDS = ("http:", "http;")
+
+
+def _utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(
+        timespec="milliseconds")
+
+
+def request_seen(node, envelope_id: str) -> bool:
+    return node.db.execute("select 1 from seen_envelopes where id = ?",
+                           [REQUEST_IDS[0] + envelope_id]).fetchone() is not None
+
+
+def remember_request(node, envelope_id: str, sender: str, sent_ms: int, now_ms: int,
+                     keep_ms: int) -> None:
+    """Keep a served request's id, and forget those stamped more than ``keep_ms`` ago.
+
+    A row is dated by the request's own timestamp, not by its arrival: a request
+    stamped ahead of the server's clock stays acceptable until its own time plus
+    the window, so a row dated by arrival would be forgotten while the request
+    could still be replayed. Once a row is older than the window the timestamp
+    check refuses the request anyway; ``keep_ms`` may exceed the window so that a
+    clock stepped back (an NTP correction) does not reopen it.
+    """
+    node.db.execute("delete from seen_envelopes where id >= ? and id < ? and at < ?",
+                    [*REQUEST_IDS, _utc(now_ms - keep_ms)])
+    node.db.execute("insert into seen_envelopes (id, sender, at) values (?,?,?)",
+                    [REQUEST_IDS[0] + envelope_id, sender, _utc(sent_ms)])
+
+
+def revocation(node, author: str) -> tuple[str, int, int] | None:
+    """(``revoke`` or ``retire``, epoch, seq) if this node holds a ``trust.revoke`` or
+    ``trust.retire`` for the key ``author``, else None."""
+    row = node.db.execute("select kind, epoch, seq from revocations where subject = ?",
+                          [author]).fetchone()
+    return (row[0], row[1], row[2]) if row else None
+
+
 def ack(node, peer: str) -> wire.Frontier:
+    """What the peer last said it holds; nothing yet is the column's default, ``{}``."""
     row = node.db.execute("select ack from peers where author = ?", [peer]).fetchone()
-    return wire.frontier_from_wire(json.loads(row[0])) if row else {}
+    stored = json.loads(row[0]) if row else None
+    return wire.frontier_from_wire(stored) if stored else {}
 
 
 def record_ack(node, peer: str, frontier: wire.Frontier, transport: str) -> None:

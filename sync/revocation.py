@@ -10,19 +10,31 @@ with the county's feed); nodes that already hold some keep them in the log,
 skips them and re-folds what they touched, so a revocation has the same
 effect whatever order things arrived in, and a rebuild reproduces it.
 
+``trust.certify`` is written by an issuer for each certificate it signs
+(``trust.sign_request``), naming the certificate's digest. It is what makes
+"issued before the revocation" decidable (``certs.issued_in_time``): once a
+key is revoked, a certificate it issued counts only if its ``trust.certify``
+lies at or before the point. The fold excludes every event of a key whose
+stored certificate a revocation voids, and of the keys certified below it
+(``_void_below``), so events taken in before the revocation leave the views
+exactly as events refused after it never entered them.
+
 The ``trust`` migration set is the sync layer's own.
 """
 
 from __future__ import annotations
 
+import re
+
 from sqlite_utils.migrations import Migrations
 
 from xinfang import hookimpl
+from xinfang.core import certs, keys
 from xinfang.core.entities import EntityType, require
-from xinfang.core.errors import InvalidEvent
+from xinfang.core.errors import InvalidEvent, InvalidInput
 from xinfang.core.i18n import N_, Message
 
-from xinfang.core.certs import Authority
+from xinfang.core.certs import CERTIFY, Authority, Point
 from xinfang.core.scope import TRUST_ENTITY
 
 
@@ -34,6 +46,7 @@ EXCLUDED = {"trust.retire": N_("key retired: events after epoch {epoch} seq {seq
                                "accepted"),
             "trust.revoke": N_("key revoked: events after epoch {epoch} seq {seq} are not "
                                "accepted")}
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @MIGRATIONS(name="0001_revocations")
@@ -46,7 +59,16 @@ def _schema(db) -> None:
     """)
 
 
+def void_source(issuer: str) -> str:
+    """The ``exclusions.source`` of the keys a revocation of ``issuer`` voids: one per
+    revoked key, so each revocation's fold owns and resets its own."""
+    return "void " + issuer
+
+
 def _apply(ctx, event) -> None:
+    if event.type == CERTIFY:
+        _certified(ctx, event)
+        return
     body = event.body
     subject = event.entity_id
     if event.type == "trust.retire":
@@ -58,21 +80,97 @@ def _apply(ctx, event) -> None:
                               [subject]).fetchone()
     if row is not None and tuple(row) <= point:
         return  # an earlier point already holds; the earliest wins everywhere
+    kind = event.type.split(".")[1]
     ctx.db.conn.execute(
         "insert into revocations (subject, epoch, seq, event_id, kind, reason) "
         "values (?,?,?,?,?,?) on conflict (subject) do update set epoch = excluded.epoch, "
         "seq = excluded.seq, event_id = excluded.event_id, kind = excluded.kind, "
         "reason = excluded.reason",
-        [subject, point[0], point[1], event.id, event.type.split(".")[1],
-         body.get("reason", "")])
+        [subject, point[0], point[1], event.id, kind, body.get("reason", "")])
     reason = Message(EXCLUDED.get(event.type, EXCLUDED["trust.revoke"]), epoch=point[0],
                      seq=point[1])
     ctx.exclude(subject, point[0], point[1], reason.stored(), "revocation")
+    _void_below(ctx, subject, Point(point[0], point[1], kind))
+
+
+def _void_below(ctx, issuer: str, point: Point) -> None:
+    """Exclude every event of a key whose stored certificate ``issuer`` signed without
+    logging it by ``point``, and of every key certified below that one.
+
+    Only keys the log holds events of get a row: a key without events has nothing
+    to leave the views, and its events are refused on arrival (``Authority.scope``),
+    so the rows are the same whether the certificate came before the revocation or
+    after, and a rebuild makes the same ones.
+    """
+    db = ctx.db
+    own = certs.certificate(db, issuer)
+    if own is not None and own.self_signed:
+        return  # the root's certificates are not judged (``certs.void_reason``)
+    name = _name(db, issuer)
+    for cert in _issued_by(db, issuer):
+        if certs.issued_in_time(db, cert, point):
+            continue
+        reason = certs.void_message(cert, name, point).stored()
+        for subject in _below(db, cert.subject):
+            if db.conn.execute("select 1 from events where author = ? limit 1",
+                               [subject]).fetchone():
+                ctx.exclude(subject, 0, 0, reason, void_source(issuer))
+
+
+def _issued_by(db, issuer: str) -> list[certs.Certificate]:
+    found = []
+    for raw, sig in db.conn.execute("select raw, sig from certs where issuer = ? and "
+                                    "subject != issuer order by subject", [issuer]).fetchall():
+        try:
+            found.append(certs.Certificate.parse(raw, sig))
+        except InvalidInput:
+            continue  # not a certificate this release reads: it validates nothing
+    return found
+
+
+def _below(db, subject: str) -> list[str]:
+    """``subject`` and every key whose stored chain passes through it."""
+    found, layer = [subject], [subject]
+    for _depth in range(certs.MAX_CHAIN):
+        layer = [row[0] for key in layer for row in db.conn.execute(
+            "select subject from certs where issuer = ? and subject != issuer", [key])
+            if row[0] not in found]
+        if not layer:
+            break
+        found.extend(layer)
+    return found
+
+
+def _name(db, key: str) -> str:
+    row = db.conn.execute("select name from certs where subject = ?", [key]).fetchone()
+    return row[0] if row else keys.fingerprint(key)
+
+
+def _certified(ctx, event) -> None:
+    """A ``trust.certify`` within its issuer's revocation point arrived after the fold
+    voided the certificate it names: fold the revocation again, which finds it now."""
+    point = certs.revocation_of(ctx.db, event.author)
+    if point is not None and point.holds(event.epoch, event.seq) and ctx.db.conn.execute(
+            "select 1 from exclusions where source = ? limit 1",
+            [void_source(event.author)]).fetchone():
+        ctx.refold_later(TRUST_ENTITY, event.author)
 
 
 def _reset(ctx, subject: str) -> None:
-    ctx.db.conn.execute("delete from revocations where subject = ?", [subject])
+    """Take back what the subject's revocation did; and since this entity is re-folded
+    when its issuer's feed freezes (a fork), have each revoked issuer's revocation
+    judge its certificates again."""
+    db = ctx.db.conn
+    db.execute("delete from revocations where subject = ?", [subject])
     ctx.unexclude(subject, "revocation")
+    for author, in db.execute("select author from exclusions where source = ?",
+                              [void_source(subject)]).fetchall():
+        ctx.unexclude(author, void_source(subject))
+    for issuer, in db.execute(
+            "select distinct author from events where entity = ? and entity_id = ? and "
+            "type = ? and author in (select subject from revocations)",
+            [TRUST_ENTITY, subject, CERTIFY]).fetchall():
+        ctx.refold_later(TRUST_ENTITY, issuer)
 
 
 @hookimpl
@@ -85,17 +183,7 @@ def xinfang_entity_types():
 def xinfang_validate_event(event, node):
     author = getattr(event, "author", None)
     if author is None:  # a draft: this node is about to sign it
-        revoked = node.db.execute(
-            "select epoch, seq, kind from revocations where subject = "
-            "(select value from meta where key = 'author')").fetchone()
-        if revoked:
-            message = (N_("this node's key was retired after epoch {epoch} seq {seq}; every "
-                          "node refuses what it signs now: run `xinfang enroll rotate` and have "
-                          "the parent sign the new key") if revoked[2] == "retire" else
-                       N_("this node's key was revoked after epoch {epoch} seq {seq}; every "
-                          "node refuses what it signs now: run `xinfang enroll rotate` and have "
-                          "the parent sign the new key"))
-            raise InvalidEvent(message, epoch=revoked[0], seq=revoked[1])
+        _check_own_key(node)
     if event.entity != TRUST_ENTITY:
         return
     body = event.body
@@ -110,5 +198,35 @@ def xinfang_validate_event(event, node):
     elif event.type == "trust.retire":
         if not isinstance(body.get("successor"), str):
             raise InvalidEvent(N_("trust.retire names the successor key"))
+    elif event.type == CERTIFY:
+        digest = body.get("certificate") if set(body) == {"certificate"} else None
+        if not (isinstance(digest, str) and _DIGEST.fullmatch(digest)
+                and _DIGEST.fullmatch(event.entity_id)):
+            raise InvalidEvent(N_("trust.certify names the certified key and the SHA-256 of "
+                                  "its certificate in hex, and nothing else"))
     else:
         raise InvalidEvent(N_("unknown trust event type {type}"), type=event.type)
+
+
+def _check_own_key(node) -> None:
+    """Refuse to sign with a key every node refuses: revoked, retired, or certified by a
+    revoked key after its point (the node must move to a new key)."""
+    db = node.db
+    if not db.execute("select 1 from revocations limit 1").fetchone():
+        return
+    revoked = db.execute(
+        "select epoch, seq, kind from revocations where subject = "
+        "(select value from meta where key = 'author')").fetchone()
+    if revoked:
+        message = (N_("this node's key was retired after epoch {epoch} seq {seq}; every "
+                      "node refuses what it signs now: run `xinfang enroll rotate` and have "
+                      "the parent sign the new key") if revoked[2] == "retire" else
+                   N_("this node's key was revoked after epoch {epoch} seq {seq}; every "
+                      "node refuses what it signs now: run `xinfang enroll rotate` and have "
+                      "the parent sign the new key"))
+        raise InvalidEvent(message, epoch=revoked[0], seq=revoked[1])
+    void = certs.void_reason(db, certs.chain_of(db, node.info.author))
+    if void is not None:
+        raise InvalidEvent(N_("{reason}; every node refuses what this node signs now: run "
+                              "`xinfang enroll rotate` and have the parent sign the new key"),
+                           reason=void)

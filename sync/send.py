@@ -23,20 +23,31 @@ from .wire import Frontier, Page
 
 
 def _feeds_to_send(node, peer_scope: str, peer_frontier: Frontier):
-    """(author, epoch, from, to) for each feed this node can complete for the peer."""
+    """(author, epoch, from, to) for each feed this node can complete for the peer.
+
+    A peer that says it holds more of a feed seen through its filter than
+    this node, which completes that feed for it, holds itself was told so
+    falsely (by a stolen key above it, or by a copy of this node since
+    lost): the feed goes again from its start, which the peer takes as
+    the end of the false claim (``receive._reopen``). A whole feed the peer
+    holds more of is its own business: its chain shows what it holds.
+    """
     db = node.db
     own_scope, me = node.info.area, node.info.author
     authority = Authority(db)
     for author, epoch, top in db.execute("select author, epoch, max(seq, covered) from feeds "
                                          "order by author, epoch").fetchall():
         start = peer_frontier.get((author, epoch), 0)
-        if top <= start or not _complete_for(authority, author, me, own_scope, peer_scope):
+        if top == start or not _complete_for(authority, author, me, own_scope, peer_scope):
             continue
         cert = authority.scope(author)
         if cert is not None and not (cert.area.startswith(peer_scope)
                                      or peer_scope.startswith(cert.area)):
             continue  # an author writes only inside its own area: nothing here is the peer's
-        yield author, epoch, start, top
+        if top > start:
+            yield author, epoch, start, top
+        elif top > 0 and cert is not None and not cert.area.startswith(peer_scope):
+            yield author, epoch, 0, top
 
 
 def pages_for(node, peer_scope: str, peer_frontier: Frontier,
@@ -60,7 +71,8 @@ def pages_for(node, peer_scope: str, peer_frontier: Frontier,
                 {"author": author, "epoch": epoch, "after": last, "scope": peer_scope}).fetchall()
             for raw, sig, seq in rows:
                 if len(events) >= wire.MAX_PAGE_EVENTS or size + len(raw) > wire.MAX_PAGE_BYTES:
-                    ranges.append((author, epoch, begin, last))
+                    if last > begin:  # a range claims something, or is not sent
+                        ranges.append((author, epoch, begin, last))
                     yield _page(node, events, ranges, release, peer_scope)
                     events, size, ranges, begin = [], 0, [], last
                 events.append(Event.parse(raw, sig))
@@ -68,7 +80,8 @@ def pages_for(node, peer_scope: str, peer_frontier: Frontier,
                 last = seq
             if len(rows) < wire.MAX_PAGE_EVENTS:
                 break
-        ranges.append((author, epoch, begin, top))
+        if top > begin:
+            ranges.append((author, epoch, begin, top))
     if events or ranges:
         yield _page(node, events, ranges, release, peer_scope)
     elif fork_evidence(node.db, peer_scope):

@@ -17,8 +17,9 @@ from typing import Any
 import attrs
 
 from xinfang.core import areas, keys, signed, store
-from xinfang.core.certs import (MAX_CHAIN, Authority, Certificate, TrustError, certificate,
-                                chain_from_wire, chain_of, chain_to_wire, validate_chain)
+from xinfang.core.certs import (CERTIFY, MAX_CHAIN, Authority, Certificate, TrustError,
+                                certificate, chain_from_wire, chain_of, chain_to_wire,
+                                check_root, field_problem, validate_chain, void_reason)
 from xinfang.core.errors import InvalidInput
 from xinfang.core.i18n import N_
 
@@ -44,11 +45,12 @@ class EnrolmentRequest:
 
     @classmethod
     def from_document(cls, document: signed.Signed) -> "EnrolmentRequest":
-        values, problem = signed.string_fields(document, FIELDS)
+        problem = field_problem(document.content, FIELDS, exact=False)
         if problem:
             raise TrustError(N_("not an enrolment request file (the request {problem})"),
                              problem=problem)
-        return cls(document.raw, document.signature, *values)
+        return cls(document.raw, document.signature,
+                   *(document.content[name] for name in FIELDS))
 
     def signature_valid(self) -> bool:
         return signed.signature_valid(KIND, self.subject, self.raw, self.signature)
@@ -88,7 +90,7 @@ class EnrolmentRequest:
     def from_json(cls, text: str) -> "EnrolmentRequest":
         try:
             data = json.loads(text)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:  # or nested too deep
             raise TrustError(N_("not an enrolment request file (not JSON: {reason})"),
                              reason=str(exc)) from None
         if not isinstance(data, dict) or REQUEST_KEY not in data:
@@ -125,7 +127,14 @@ def own_certificate(node) -> Certificate:
 
 
 def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
-    """The parent's side: certify a child whose scope lies strictly inside its own."""
+    """The parent's side: certify a child whose scope lies strictly inside its own.
+
+    The parent logs the certificate's digest as a ``trust.certify`` event in the
+    same transaction: should its key be revoked later, that event, lying before
+    the revocation point, is what keeps this certificate valid (``certs``). The
+    root logs none: it is the pinned anchor, which no revocation can cut
+    (``certs.void_reason``).
+    """
     parent_cert = own_certificate(parent)
     if parent.db.execute("select 1 from revocations where subject = ?",
                          [request.subject]).fetchone():
@@ -144,15 +153,26 @@ def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
                          scope=parent_cert.area)
     cert = Certificate.issue(parent.keys, subject=request.subject, encryption=request.encryption,
                              area=request.area, level=level.name, name=request.name)
+    from xinfang.core.node import Draft
+
     with parent.db.atomic():
         remember(parent.db, cert)
+        if not parent_cert.self_signed:
+            parent.append(Draft(CERTIFY, "trust", cert.subject, cert.area,
+                                {"certificate": cert.digest}))
     return {"certificate": cert.to_wire(),
             "chain": chain_to_wire(chain_of(parent.db, parent_cert.subject)),
             "match_key": parent.match_key}
 
 
-def import_certificate(node, data: dict[str, Any]) -> Certificate:
-    """The child's side: check the certificate and chain, pin the root, store them."""
+def import_certificate(node, data: dict[str, Any],
+                       root_fingerprint: str | None = None) -> Certificate:
+    """The child's side: check the certificate and chain, pin the root, store them.
+
+    The root must be the one pinned already, and match ``root_fingerprint`` and
+    any fingerprint given at ``init`` (``certs.check_root``); otherwise nothing is
+    written.
+    """
     if not isinstance(data, dict) or not {"certificate", "chain"} <= data.keys():
         raise TrustError(N_("not a certificate file from `xinfang enroll sign` (it has no "
                             "certificate and chain)"))
@@ -168,13 +188,9 @@ def import_certificate(node, data: dict[str, Any]) -> Certificate:
         raise TrustError(N_("this certificate is for another node or another scope "
                             "({name}, {area}); it does not match this node's keys"),
                          name=cert.name, area=cert.area)
-    validate_chain([cert, *chain])
+    validate_chain([cert, *chain], node.db)
     root = chain[-1] if chain else cert
-    pinned = store.get_meta(node.db, "root_author")
-    if pinned and pinned != root.subject:
-        raise TrustError(N_("the chain ends at root {root}, but this node trusts root "
-                            "{pinned}"), root=keys.fingerprint(root.subject),
-                         pinned=keys.fingerprint(pinned))
+    check_root(node.db, root.subject, root_fingerprint)
     with node.db.atomic():
         for item in (cert, *chain):
             remember(node.db, item)
@@ -194,8 +210,13 @@ def admit(db, certs) -> list[Certificate]:
     """Keep the certificates whose chain leads to the pinned root; return them.
 
     A certificate that does not lead there is not stored, so nobody can
-    plant one for a real node's key and shadow its genuine certificate; a
-    valid one replaces any stored one that no longer validates.
+    plant one for a real node's key and shadow its genuine certificate. One
+    that a revocation voids is kept like any other (``Authority.scope``
+    refuses its holder, and says why). A stored one stays if it is valid, or
+    if a revocation voided it and this log holds events of its key: the fold
+    excluded those (``revocation._void_below``) and they keep the meaning
+    they were taken in with; that node moves to a new key. Any other stored
+    one is replaced by the one offered.
     """
     offered = {c.subject: c for c in certs}
     root = store.get_meta(db, "root_author")
@@ -214,12 +235,21 @@ def admit(db, certs) -> list[Certificate]:
         if chain[-1].subject != root:
             continue
         stored = certificate(db, cert.subject)
-        if stored is not None and stored.raw != cert.raw and Authority(db).scope(cert.subject):
+        if stored is not None and stored.raw != cert.raw and _keeps(db, cert.subject):
             continue  # a valid certificate is already held for this key
         db.execute("delete from certs where subject = ?", [cert.subject])
         remember(db, cert)
         admitted.append(cert)
     return admitted
+
+
+def _keeps(db, subject: str) -> bool:
+    """Whether the stored certificate of ``subject`` stays whatever else is offered."""
+    authority = Authority(db)
+    if authority.scope(subject) is not None:
+        return True
+    return authority.rooted(subject) and db.execute(
+        "select 1 from events where author = ? limit 1", [subject]).fetchone() is not None
 
 
 def rotate_keys(node, passphrase: str | None = None) -> EnrolmentRequest:
@@ -243,9 +273,10 @@ def rotate_keys(node, passphrase: str | None = None) -> EnrolmentRequest:
         shutil.rmtree(staging)
     new.save(staging, passphrase if passphrase is not None else node.passphrase)
     revoked = node.db.execute("select 1 from revocations where subject = ?",
-                              [old.author]).fetchone()
+                              [old.author]).fetchone() or void_reason(
+        node.db, chain_of(node.db, old.author))
     with node.db.atomic():
-        if not revoked:  # a revoked key is refused already: nothing left to retire
+        if not revoked:  # a revoked key, or a void certificate, is refused already
             node.append(Draft("trust.retire", "trust", old.author, node.info.area,
                               {"successor": new.author, "reason": ROTATION_REASON}))
         store.set_meta(node.db, "author", new.author)

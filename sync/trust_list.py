@@ -1,5 +1,10 @@
 """What a node trusts: its certificates, the revocations, the pinned root, and
-for each certified descendant the point a revocation would name."""
+for each certified descendant the point a revocation would name.
+
+A certificate a revocation voids (signed by a revoked key and not logged
+before its point, ``certs.void_reason``) is listed as void: the sign that a
+stolen key has been used to certify someone.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import attrs
 
 from xinfang.core import keys, store
 from xinfang.core.reports import text_table
-from xinfang.core.certs import Authority
+from xinfang.core.certs import ROOT_FINGERPRINT, Authority
 from xinfang.core.i18n import N_, _
 
 from .trust import ROTATION_REASON
@@ -21,6 +26,9 @@ HEADERS = (N_("node"), N_("area"), N_("level"), N_("fingerprint"), N_("issuer"),
 @attrs.frozen
 class TrustList:
     root: dict[str, Any] | None
+    #: the fingerprint typed at ``init --root-fingerprint``, which the first
+    #: ``enroll import`` must match; None if none was given
+    expected_root: str | None
     certificates: tuple[dict[str, Any], ...]
     revocations: tuple[dict[str, Any], ...]
     #: certified descendants of this node, each with its feed head as held here:
@@ -40,10 +48,12 @@ def trust_list(node) -> TrustList:
 
     revoked = {row["subject"]: row for row in db.query(
         "select subject, epoch, seq, kind, reason from revocations order by subject")}
+    authority = Authority(db)
     certificates = tuple(
         {"name": r["name"], "area": r["area"], "level": r["level"], "subject": r["subject"],
          "fingerprint": keys.fingerprint(r["subject"]), "issuer": name(r["issuer"]),
-         "self_signed": r["issuer"] == r["subject"], "revoked": r["subject"] in revoked}
+         "self_signed": r["issuer"] == r["subject"], "revoked": r["subject"] in revoked,
+         "void": authority.refusal(r["subject"]) is not None}
         for r in db.query("select subject, issuer, area, level, name from certs "
                           "order by area, name"))
     revocations = tuple(
@@ -54,7 +64,6 @@ def trust_list(node) -> TrustList:
         "name": name(root_author), "subject": root_author,
         "fingerprint": keys.fingerprint(root_author)}
     own = node.info.author
-    authority = Authority(db)
     descendants = []
     for cert in certificates:
         subject = cert["subject"]
@@ -66,17 +75,15 @@ def trust_list(node) -> TrustList:
         descendants.append({"name": cert["name"], "area": cert["area"],
                             "fingerprint": cert["fingerprint"], "epoch": head["epoch"],
                             "seq": head["seq"], "feeds": feeds, "revoked": cert["revoked"]})
-    return TrustList(root, certificates, revocations, tuple(descendants))
+    return TrustList(root, store.get_meta(db, ROOT_FINGERPRINT), certificates, revocations,
+                     tuple(descendants))
 
 
 def text(d: dict[str, Any]) -> str:
     """The listing as a person reads it (``xinfang trust list``)."""
-    root = d["root"]
-    lines = [_("root: {name}  {fingerprint}").format(name=root["name"],
-                                                     fingerprint=root["fingerprint"]) if root
-             else _("root: not pinned yet (xinfang enroll import)"),
+    lines = [_root_line(d["root"], d["expected_root"]),
              text_table([[c["name"], c["area"], c["level"], c["fingerprint"], c["issuer"],
-                          _("revoked") if c["revoked"] else ""] for c in d["certificates"]],
+                          _status(c)] for c in d["certificates"]],
                         [_(h) for h in HEADERS])]
     for r in d["revocations"]:
         line = (_("retired {name}: nothing after epoch {epoch} seq {seq} is accepted  {reason}")
@@ -90,3 +97,19 @@ def text(d: dict[str, Any]) -> str:
                            name=c["name"], fingerprint=c["fingerprint"], epoch=c["epoch"],
                            seq=c["seq"]))
     return "\n".join(lines)
+
+
+def _root_line(root: dict[str, Any] | None, expected: str | None) -> str:
+    if root:
+        return _("root: {name}  {fingerprint}").format(name=root["name"],
+                                                       fingerprint=root["fingerprint"])
+    if expected:
+        return _("root: not pinned yet; the first `xinfang enroll import` must end at "
+                 "{fingerprint}").format(fingerprint=expected)
+    return _("root: not pinned yet (xinfang enroll import)")
+
+
+def _status(cert: dict[str, Any]) -> str:
+    if cert["revoked"]:
+        return _("revoked")
+    return _("void: issued by a revoked key after its point") if cert["void"] else ""

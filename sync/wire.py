@@ -10,24 +10,41 @@ through a filter the ``ranges`` it completes: "every in-scope event of this
 feed with from < seq <= to is in this page". Events and certificates travel
 in the one wire form of a signed document (see ``core.signed``); fork
 evidence is a pair of event wire forms.
+
+Every part of a page and a frontier is type-checked here, so that what a
+peer sends is either a ``Page`` of well-formed values or a ``PageError``
+naming the part that is wrong; nothing further on meets a value of the
+wrong type. A sequence number is at most ``MAX_SEQ``, the largest integer
+the canonical encoding holds, since no event can carry a larger one; a
+range is never empty (an honest sender has nothing to say of a feed it
+sends nothing of) and names its feed once.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import attrs
 
 from xinfang.core.certs import Certificate
+from xinfang.core.codec import MAX_SAFE_INT
 from xinfang.core.errors import InvalidEvent, InvalidInput, XinfangError
 from xinfang.core.event import Event
-from xinfang.core.i18n import N_
+from xinfang.core.i18n import N_, Message
 from xinfang.core.sealing import Secret
 
 MAX_PAGE_EVENTS = 500
 MAX_PAGE_BYTES = 4 * 1024 * 1024
+#: the largest sequence number (and epoch) anything may name: the encoding's largest integer
+MAX_SEQ = MAX_SAFE_INT
+#: the longest sealed value a page may carry in clear (names, ID numbers, phones, addresses)
+MAX_SECRET_CHARS = 4096
 
 Frontier = dict[tuple[str, int], int]
+
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+_SALT = re.compile(r"\A(?:[0-9a-f]{2}){1,64}\Z")
 
 
 class PageError(XinfangError):
@@ -54,31 +71,105 @@ class Page:
 
     @classmethod
     def from_wire(cls, data: Any) -> "Page":
-        """Parse a page; any event that does not parse refuses the whole page."""
+        """Parse a page; any part that does not parse refuses the whole page."""
+        if not isinstance(data, dict):
+            raise _malformed(N_("a page is a map of events, secrets, certs, ranges and "
+                                "forks, not {got}"), got=type(data).__name__)
+        events, secrets, certs, ranges = (_list(data, name) for name in
+                                          ("events", "secrets", "certs", "ranges"))
+        forks = _list(data, "forks") if "forks" in data else []
+        if len(events) > MAX_PAGE_EVENTS:
+            raise PageError(N_("page has {count} events; the limit is {limit}"),
+                            count=len(events), limit=MAX_PAGE_EVENTS)
+        encoded = sum(len(e[0]) for e in events  # malformed entries: Event.from_wire below
+                      if isinstance(e, (list, tuple)) and e and isinstance(e[0], str))
+        if encoded * 3 // 4 > MAX_PAGE_BYTES:
+            raise PageError(N_("page holds about {size} bytes of events; the limit is "
+                               "{limit}"), size=encoded * 3 // 4, limit=MAX_PAGE_BYTES)
         try:
-            if len(data["events"]) > MAX_PAGE_EVENTS:
-                raise PageError(N_("page has {count} events; the limit is {limit}"),
-                                count=len(data["events"]), limit=MAX_PAGE_EVENTS)
-            encoded = sum(len(e[0]) for e in data["events"]  # malformed entries: see below
-                          if isinstance(e, (list, tuple)) and e and isinstance(e[0], str))
-            if encoded * 3 // 4 > MAX_PAGE_BYTES:
-                raise PageError(N_("page holds about {size} bytes of events; the limit is "
-                                   "{limit}"), size=encoded * 3 // 4, limit=MAX_PAGE_BYTES)
-            events = [Event.from_wire(e) for e in data["events"]]
-            forks = [(Event.from_wire(a), Event.from_wire(b)) for a, b in data.get("forks", [])]
-            secrets = [Secret(d, s, v) for d, s, v in data["secrets"]]
-            certs = [Certificate.from_wire(c) for c in data["certs"]]
-            ranges = [(str(a), int(e), int(f), int(t)) for a, e, f, t in data["ranges"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PageError(N_("malformed page ({kind}: {error})"), kind=type(exc).__name__,
-                            error=str(exc)) from None
+            parsed_events = [Event.from_wire(e) for e in events]
+            parsed_forks = [_fork(number, pair) for number, pair in enumerate(forks, 1)]
         except InvalidEvent as exc:
             raise PageError(N_("page holds a malformed event: {error}"),
                             error=exc.message) from None
+        try:
+            parsed_certs = [Certificate.from_wire(c) for c in certs]
         except InvalidInput as exc:
             raise PageError(N_("page holds a malformed certificate: {error}"),
                             error=exc.message) from None
-        return cls(events, secrets, certs, ranges, forks)
+        return cls(parsed_events, [_secret(n, s) for n, s in enumerate(secrets, 1)],
+                   parsed_certs, _ranges(ranges), parsed_forks)
+
+
+def _malformed(why: str, **values) -> PageError:
+    return PageError(N_("malformed page: {why}"), why=Message(why, **values))
+
+
+def _list(data: dict, name: str) -> list:
+    if name not in data:
+        raise _malformed(N_("it has no “{part}”"), part=name)
+    if not isinstance(data[name], (list, tuple)):
+        raise _malformed(N_("its “{part}” is not a list but {got}"), part=name,
+                         got=type(data[name]).__name__)
+    return data[name]
+
+
+def _fork(number: int, pair: Any) -> tuple[Event, Event]:
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+        raise _malformed(N_("fork evidence {number} is not a pair of events"), number=number)
+    return Event.from_wire(pair[0]), Event.from_wire(pair[1])
+
+
+def _secret(number: int, item: Any) -> Secret:
+    """A sealed value in clear, as [digest, salt, value] of hex, hex and text."""
+    if (not isinstance(item, (list, tuple)) or len(item) != 3
+            or not all(isinstance(part, str) for part in item)):
+        raise _malformed(N_("secret {number} is not [digest, salt, value] as three strings"),
+                         number=number)
+    digest, salt, value = item
+    if not _HEX64.match(digest):
+        raise _malformed(N_("the digest of secret {number} is not 64 lower-case hex digits"),
+                         number=number)
+    if not _SALT.match(salt):
+        raise _malformed(N_("the salt of secret {number} is not 1 to 64 bytes in lower-case "
+                            "hex"), number=number)
+    if len(value) > MAX_SECRET_CHARS:
+        raise _malformed(N_("the value of secret {number} is {length} characters; the limit "
+                            "is {limit}"), number=number, length=len(value),
+                         limit=MAX_SECRET_CHARS)
+    return Secret(digest, salt, value)
+
+
+def _count(value: Any, least: int) -> bool:
+    """An integer (not a boolean) from ``least`` to ``MAX_SEQ``."""
+    return type(value) is int and least <= value <= MAX_SEQ
+
+
+def _ranges(items: list) -> list[tuple[str, int, int, int]]:
+    """Each range as [author, epoch, from, to] with 0 <= from < to <= MAX_SEQ, once per feed.
+
+    A range beyond the largest sequence number an event can carry claims
+    events that cannot exist, and an empty one claims nothing; both come only
+    from a sender that is broken or lying, so the page is refused.
+    """
+    ranges, seen = [], set()
+    for number, item in enumerate(items, 1):
+        if (not isinstance(item, (list, tuple)) or len(item) != 4 or not isinstance(item[0], str)
+                or not _HEX64.match(item[0]) or not all(_count(v, 0) for v in item[1:])):
+            raise _malformed(N_("range {number} is not [author, epoch, from, to] with a 64-hex "
+                                "author and whole numbers from 0 to {limit}"),
+                             number=number, limit=MAX_SEQ)
+        author, epoch, begin, end = item
+        if begin >= end:
+            raise _malformed(N_("range {number} of the feed of {author}… claims nothing: "
+                                "from {begin} is not below to {end}"), number=number,
+                             author=author[:16], begin=begin, end=end)
+        if (author, epoch) in seen:
+            raise _malformed(N_("range {number} names the feed of {author}…, epoch {epoch} a "
+                                "second time"), number=number, author=author[:16], epoch=epoch)
+        seen.add((author, epoch))
+        ranges.append((author, epoch, begin, end))
+    return ranges
 
 
 def frontier(db) -> Frontier:
@@ -91,7 +182,20 @@ def frontier_to_wire(value: Frontier) -> list[list[Any]]:
 
 
 def frontier_from_wire(data: Any) -> Frontier:
-    try:
-        return {(str(a), int(e)): int(s) for a, e, s in data}
-    except (TypeError, ValueError) as exc:
-        raise PageError(N_("malformed frontier ({error})"), error=str(exc)) from None
+    """Read a frontier: [author, epoch, seq] per feed, each feed once."""
+    if data == {}:  # what the peers table keeps for a peer not yet heard from
+        return {}
+    if not isinstance(data, (list, tuple)):
+        raise PageError(N_("malformed frontier ({error})"),
+                        error=Message(N_("a frontier is a list, not {got}"),
+                                      got=type(data).__name__))
+    found: Frontier = {}
+    for number, item in enumerate(data, 1):
+        if (not isinstance(item, (list, tuple)) or len(item) != 3 or not isinstance(item[0], str)
+                or not _HEX64.match(item[0]) or not _count(item[1], 0)
+                or not _count(item[2], 0) or (item[0], item[1]) in found):
+            raise PageError(N_("malformed frontier ({error})"), error=Message(
+                N_("entry {number} is not [author, epoch, seq] of a 64-hex author and whole "
+                   "numbers from 0 to {limit}, each feed once"), number=number, limit=MAX_SEQ))
+        found[(item[0], item[1])] = item[2]
+    return found

@@ -177,8 +177,9 @@ def test_trust_list_shows_certificates_root_and_where_a_revocation_would_cut(tre
     assert listing.revocations == ()
     assert [d["name"] for d in trust_list(county).descendants] == [township.info.name]
     carry(township, county, tmp_path)  # the village's certificate travels up with its events
+    # the township's one event: the trust.certify it logged when it certified the village
     assert [(d["name"], d["seq"]) for d in trust_list(county).descendants] == [
-        (township.info.name, 0), (village.info.name, 2)]
+        (township.info.name, 1), (village.info.name, 2)]
     assert trust_list(village).descendants == ()
 
     home = township.home

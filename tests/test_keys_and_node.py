@@ -227,9 +227,9 @@ def test_root_certificate_with_altered_bytes_does_not_verify(tmp_path):
     with init(tmp_path / "node", level="county", area=COUNTY, root=True) as node:
         cert = node.certificate
     widened = codec.decode(cert.raw)
-    widened["area"] = "43"
+    widened["area"], widened["level"] = "4312", "city"  # well formed, so it parses
     forged = Certificate.parse(codec.encode(widened), cert.signature)
-    assert forged.area == "43"
+    assert forged.area == "4312"
     assert not forged.signature_valid()
 
 

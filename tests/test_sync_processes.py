@@ -308,8 +308,9 @@ def test_township_syncs_its_cases_and_a_villages_bundle_to_a_county_server_proce
     imported = xf_json(town, "bundle", "import", str(carried))
     assert (imported["applied"], imported["refused"]) == (1, [])
     town_cases = {register_cli(town, n) for n in (1, 2, 3)}
-    pushed_expected = event_count(town)          # 3 of its own and the village's 1
-    assert pushed_expected == 4
+    # 3 of its own, its trust.certify of the village (at enrolment) and the village's 1
+    pushed_expected = event_count(town)
+    assert pushed_expected == 5
 
     with serving(county, free_port(), tmp_path / "serve.log") as server:
         proc = xf(town, "sync", "--url", server.url, "--json")
@@ -346,21 +347,22 @@ def test_a_bundle_followed_by_http_continues_from_the_same_frontier(nodes, tmp_p
     county, town = nodes["county"], nodes["town"]
     register_many(town, 3, first=0)
     carried = tmp_path / "town-to-county.xfb"
+    # its 3 cases and its trust.certify of the village, logged when it enrolled it
     assert xf_json(town, "bundle", "export", "--to", COUNTY_NAME, "--out",
-                   str(carried))["events"] == 3
-    assert xf_json(county, "bundle", "import", str(carried))["applied"] == 3
+                   str(carried))["events"] == 4
+    assert xf_json(county, "bundle", "import", str(carried))["applied"] == 4
 
     with serving(county, free_port(), tmp_path / "serve.log") as server:
         summary = json.loads(xf(town, "sync", "--url", server.url, "--json").stdout)
         assert (summary["pushed"], summary["pulled"]) == (0, 0)
     assert event_ids(county) == event_ids(town)
     child = [r for r in xf_json(county, "sync", "status") if r["area"] == TOWNSHIP][0]
-    # the county sent the township nothing: it holds 3 events, none of them acknowledged sends
+    # the county sent the township nothing: it holds 4 events, none of them acknowledged sends
     assert (child["sent"], child["acknowledged"], child["pending"]) == (0, 0, 0)
     status = parent_status(town)
     assert status["last_error"] is None
-    assert (status["acknowledged"], status["pending"]) == (3, 0), (
-        "after an HTTP sync in which the county reported holding all 3 events, the township "
+    assert (status["acknowledged"], status["pending"]) == (4, 0), (
+        "after an HTTP sync in which the county reported holding all 4 events, the township "
         f"still shows acknowledged {status['acknowledged']}, pending {status['pending']}")
     assert (status["last_transport"], status["last_sync"] is not None) == ("http", True)
 
@@ -520,7 +522,8 @@ def test_scheduled_sync_retries_while_the_parent_is_down_then_succeeds(nodes, tm
     assert 3.0 <= took < 20, took                   # backoff: about 1 s, then about 2 s
     status = parent_status(town)
     assert "无法连接上级" in status["last_error"]
-    assert (status["sent"], status["acknowledged"], status["pending"]) == (0, 0, 2)
+    # its 2 cases and its trust.certify of the village
+    assert (status["sent"], status["acknowledged"], status["pending"]) == (0, 0, 3)
 
     with serving(county, port, tmp_path / "serve.log"):
         up = xf(town, "sync", "--url", f"http://127.0.0.1:{port}", "--every", "1s", "--rounds",
@@ -530,11 +533,11 @@ def test_scheduled_sync_retries_while_the_parent_is_down_then_succeeds(nodes, tm
             summary, end = decoder.raw_decode(text)
             summaries.append(summary)
             text = text[end:].strip()
-        assert [(s["pushed"], s["pulled"]) for s in summaries] == [(2, 0), (0, 0)]
+        assert [(s["pushed"], s["pulled"]) for s in summaries] == [(3, 0), (0, 0)]
         assert "同步失败" not in up.stderr
         assert {c["id"] for c in xf_json(county, "case", "list")} == cases
     status = parent_status(town)
-    assert (status["sent"], status["acknowledged"], status["pending"]) == (2, 2, 0)
+    assert (status["sent"], status["acknowledged"], status["pending"]) == (3, 3, 0)
     assert status["last_error"] is None
 
 
@@ -604,5 +607,5 @@ def test_a_parent_dying_mid_answer_is_reported_and_a_scheduled_sync_survives_it(
         assert scheduled.returncode == 0, scheduled.stderr
         failures = [line for line in scheduled.stderr.splitlines() if line.startswith("同步失败")]
         assert len(failures) == 2 and parent.cut == 3, scheduled.stderr
-    assert event_count(town) == 2                   # nothing written, nothing lost
+    assert event_count(town) == 3   # its trust.certify and 2 cases: nothing written, nothing lost
     assert_nodes_sound(town)

@@ -188,17 +188,28 @@ class Tree:
         node.operator = "测试员"
         self.nodes[area] = self.clock.attach(node)
 
+    def cut_off(self, source: str, target: str) -> bool:
+        """Whether ``source`` holds a revocation of ``target``'s key: it sends it nothing."""
+        return self.nodes[source].db.execute(
+            "select 1 from revocations where subject = ? and kind = 'revoke'",
+            [self.nodes[target].info.author]).fetchone() is not None
+
     def sweep(self, transport: str) -> int:
-        """Every link up (villages first), then every link down; events applied."""
+        """Every link up (villages first), then every link down; events applied. A link
+        one end knows the other's key revoked on is not used."""
         moved = 0
         ups = [e for e in EDGES if len(e[0]) == 12] + [e for e in EDGES if len(e[0]) == 9]
         for child, parent in ups:
+            if self.cut_off(child, parent) or self.cut_off(parent, child):
+                continue
             if transport == "http":
                 summary = self.http(child)
                 moved += summary.pushed + summary.pulled
             else:
                 moved += self.carry(child, parent).applied
         for child, parent in reversed(ups):
+            if self.cut_off(child, parent) or self.cut_off(parent, child):
+                continue  # asked again: the way down may just have brought the revocation
             if transport == "http":
                 summary = self.http(child)
                 moved += summary.pushed + summary.pulled
@@ -319,6 +330,8 @@ class SyncTree(RuleBasedStateMachine):
         self.page_size = wire.MAX_PAGE_EVENTS
         #: REVOCABLE's last good seq once the county revoked it
         self.revoked_after: int | None = None
+        for area in AREAS:  # the trust.certify each parent logged enrolling its children
+            self.made_by(area)
 
     def teardown(self):
         """Every run ends with a full sweep, so (d) is checked after any history."""
@@ -400,6 +413,8 @@ class SyncTree(RuleBasedStateMachine):
                 values["to_area"] = view["area"]
             else:
                 values["unit"] = "属地责任单位"
+            if len(at) == 12:  # a village may not 交办 (assign); it transfers (转送)
+                values["mode"] = "transfer"
         return values
 
     @rule(data=st.data())
@@ -491,6 +506,10 @@ class SyncTree(RuleBasedStateMachine):
         """Carry a bundle now, or keep it to carry late, out of order, or never."""
         child, parent = edge
         source, target = (child, parent) if up else (parent, child)
+        if self.tree.cut_off(source, target):
+            with pytest.raises(trust.TrustError, match="不再向其导出数据包"):
+                self.tree.export(source, target)
+            return
         if late:
             path, _ = self.tree.export(source, target)
             self.pocket.append((path, target))
@@ -511,6 +530,10 @@ class SyncTree(RuleBasedStateMachine):
 
     @rule(child=st.sampled_from([child for child, _ in EDGES]))
     def sync_http(self, child):
+        if self.tree.cut_off(PARENT[child], child):  # a revoked key is served nothing
+            with pytest.raises(SyncError, match="密钥已被吊销"):
+                self.tree.http(child)
+            return
         summary = self.tree.http(child)
         note(f"http {child}: pushed {summary.pushed}, pulled {summary.pulled}")
 
@@ -557,6 +580,8 @@ class SyncTree(RuleBasedStateMachine):
         problems = []
         refused = self.revoked_later()
         for area in AREAS:
+            if area == REVOCABLE and self.tree.cut_off(PARENT[area], area):
+                continue  # sent nothing more once its parent knows it revoked: (a)-(c) hold
             holds = set(held(self.tree[area]))
             allowed = {i for i, (entity, a) in self.created.items()
                        if scope.in_scope(entity, a, area)}
@@ -621,7 +646,8 @@ def test_bundle_then_http_continue_from_the_same_frontier(tree):
         tree.register(V1, serial=serial + 10)
     tree.register(T1, V1, serial=20)
     summary = tree.http(V1)
-    assert (summary.pushed, summary.pulled) == (2, 1), "HTTP resent what the bundle carried"
+    # pulled: the township's case, and its trust.certify of the village (logged at enrolment)
+    assert (summary.pushed, summary.pulled) == (2, 2), "HTTP resent what the bundle carried"
     # and the township's next bundle down has nothing left to carry
     _, export = tree.export(T1, V1)
     assert export.events == 0
@@ -634,7 +660,7 @@ def test_http_then_bundle_continue_from_the_same_frontier(tree):
         tree.register(V1, serial=serial + 1)
     tree.register(T1, V1, serial=30)
     summary = tree.http(V1)
-    assert (summary.pushed, summary.pulled) == (3, 1)
+    assert (summary.pushed, summary.pulled) == (3, 2)  # and the township's trust.certify
     tree.register(V1, serial=40)
     tree.register(V1, serial=41)
     tree.register(T1, V1, serial=42)
@@ -657,15 +683,16 @@ def test_an_interrupted_pull_resumes_with_exactly_the_remainder(tree):
     register_many(tree, T1, V1, 1100)
     village = tree[V1]
     built = list(send.pages_for(tree[T1], V1, wire.frontier(village.db)))
-    assert [len(p.events) for p in built] == [500, 500, 100]
+    # 1100 cases and the township's trust.certify of the village, logged at enrolment
+    assert [len(p.events) for p in built] == [500, 500, 101]
     # the link drops after the first page
     assert receive.apply_page(village, built[0], peer=tree[T1].info.author).applied == 500
-    assert send.count_missing(tree[T1], V1, wire.frontier(village.db)) == 600
+    assert send.count_missing(tree[T1], V1, wire.frontier(village.db)) == 601
     again = receive.apply_page(village, built[0], peer=tree[T1].info.author)
     assert (again.applied, again.duplicates) == (0, 500)
     summary = tree.http(V1)
-    assert (summary.pushed, summary.pulled) == (0, 600)
-    assert len(held(village)) == 1100
+    assert (summary.pushed, summary.pulled) == (0, 601)
+    assert len(held(village)) == 1101
 
 
 def test_an_http_pull_cut_off_after_one_page_resumes(tree):
@@ -677,7 +704,7 @@ def test_an_http_pull_cut_off_after_one_page_resumes(tree):
     first = wire.Page.from_wire(reply["page"])
     assert receive.apply_page(village, first, peer=tree[T1].info.author).applied == 500
     summary = client.sync()
-    assert (summary.pushed, summary.pulled) == (0, 600)
+    assert (summary.pushed, summary.pulled) == (0, 601)  # with the township's trust.certify
     # a bundle afterwards carries nothing: the server noted the village's frontier
     _, export = tree.export(T1, V1)
     assert export.events == 0
@@ -753,7 +780,7 @@ def test_a_county_assignment_reaches_the_village_and_its_answer_comes_back(tree)
     tree.step(COUNTY, case_id, "forward", mode="assign", to_area=V1, unit="属地村委会")
     # county -> township over HTTP, township -> village by bundle
     assert tree.http(T1).pulled == 2
-    assert tree.carry(T1, V1).applied == 2
+    assert tree.carry(T1, V1).applied == 3  # and the township's trust.certify of the village
     case = api.get_case(tree[V1], case_id, reveal=False)
     assert (case.status, case.forwarded_to) == ("forwarded", V1)
     for other in (V2, V3, T2):
@@ -801,7 +828,11 @@ def test_a_revocation_reaches_the_descendants_of_the_revoked_key(tree):
     # the stolen key goes on writing; village 1 hears of it first
     late = tree.register(T1, V1, serial=2)
     assert tree.carry(T1, V1).applied == 1
-    assert tree.http(T1).pulled == 1          # the revocation reaches the township
+    with pytest.raises(SyncError, match="密钥已被吊销"):
+        tree.http(T1)                         # the county serves the revoked key nothing more
+    county = tree[COUNTY]                     # so the revocation reaches the township by hand
+    for page in send.pages_for(county, T1, wire.frontier(township.db)):
+        receive.apply_page(township, page, peer=county.info.author)
     assert tree.carry(T1, V1).applied == 1    # and is relayed to its villages
     assert tree.carry(T1, V2).applied == 1
     tree.sync_until_quiet("bundle")

@@ -7,6 +7,13 @@ taken, by step name) and ``deadlines`` (by kind, from the deadline policy).
 A guard's reason is kept in the view as a conflict reason, so it is a
 ``Message`` shown in the reader's language, never text in the language of the
 node that folded it.
+
+The review steps also say who may take them (``Step.authority``), from the
+office the certificates name for the step before (``taken_by`` in the view):
+复查 is asked of and answered by the level directly above the office that
+answered, 复核 by the level above the office that answered the 复查, and 终结
+is recorded by the office that answered the 复核. A village cannot review its
+own answer, nor a stolen village key take the township's review.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from xinfang.core.entities import ANY_OPEN, Field, State, Step
+from xinfang.core import areas
+from xinfang.core.entities import ANY_OPEN, Author, Field, State, Step, level_label
 from xinfang.core.i18n import Message, N_
 
 DATE = Field("date", "日期", kind="date", help=N_("date of the step, YYYY-MM-DD (default today)"))
@@ -107,6 +115,49 @@ def _forward_target(view, values):
     return None
 
 
+# -- who may take a step: 复查 one level up, 复核 one more (《信访工作条例》) -----------
+
+
+def _level_above(area: str) -> str | None:
+    """The area of the level directly above ``area`` (a township's county …), or None."""
+    shorter = [n for n in areas.VALID_LENGTHS if n < len(area)]
+    return area[:shorter[-1]] if shorter else None
+
+
+def _office(view, step: str) -> dict[str, str] | None:
+    return view.get("taken_by", {}).get(step)
+
+
+def _above_the_office_of(step: str):
+    """复查 goes to the level directly above the office that answered, 复核 to the level
+    above the office that answered the 复查: taken by that level and no other, so an
+    office never reviews its own answer and a stolen key of a lower office cannot."""
+    def authority(view: dict[str, Any], author: Author) -> Message | None:
+        office = _office(view, step)
+        if office is None:
+            return Message(N_("no certificate here names the office that took {step}, so "
+                              "the level above it is not known"), step=_label(step))
+        above = _level_above(office["area"])
+        if author.area != above:
+            return Message(N_("it is for the level directly above the office that took "
+                              "{step} ({level} {area}), that is area {above}"),
+                           step=_label(step), level=level_label(office["level"]),
+                           area=office["area"], above=above or "—")
+        return None
+    return authority
+
+
+def _the_office_of(step: str):
+    """终结 is recorded by the office whose 复核 answer made the case final."""
+    def authority(view: dict[str, Any], author: Author) -> Message | None:
+        office = _office(view, step)
+        if office is None or author.area != office["area"]:
+            return Message(N_("it is for the office that took {step} ({area})"),
+                           step=_label(step), area=office["area"] if office else "—")
+        return None
+    return authority
+
+
 STEPS = [
     Step("forward", "转送交办", {"registered", "forwarded"}, "forwarded", (
         DATE, Field("mode", "方式", kind="choice", choices="case.forward_mode", required=True),
@@ -136,18 +187,23 @@ STEPS = [
         guard=_guarded(_once("rate"))),
     Step("request_review", "复查申请", {"answered", "closed"}, "review_requested", (
         DATE, Field("reason", "申请理由")),
-        guard=_guarded(_within_window("review_window", "request_review", "answer"))),
+        guard=_guarded(_within_window("review_window", "request_review", "answer")),
+        authority=_above_the_office_of("answer")),
     Step("answer_review", "复查答复", {"review_requested"}, "review_answered", (
         DATE, Field("outcome", "复查意见", kind="choice", choices="case.review_outcome",
                     required=True), Field("text", "复查意见书")),
-        guard=_guarded(), retarget=lambda v: "accepted" if v.get("outcome") == "redo" else None),
+        guard=_guarded(), retarget=lambda v: "accepted" if v.get("outcome") == "redo" else None,
+        authority=_above_the_office_of("answer")),
     Step("request_rereview", "复核申请", {"review_answered"}, "rereview_requested", (
         DATE, Field("reason", "申请理由")),
-        guard=_guarded(_within_window("rereview_window", "request_rereview", "answer_review"))),
+        guard=_guarded(_within_window("rereview_window", "request_rereview", "answer_review")),
+        authority=_above_the_office_of("answer_review")),
     Step("answer_rereview", "复核答复", {"rereview_requested"}, "rereview_answered", (
         DATE, Field("outcome", "复核意见", kind="choice", choices="case.review_outcome",
-                    required=True), Field("text", "复核意见书")), guard=_guarded()),
-    Step("finalize", "终结", {"rereview_answered"}, "final", (DATE, NOTE), guard=_guarded()),
+                    required=True), Field("text", "复核意见书")), guard=_guarded(),
+        authority=_above_the_office_of("answer_review")),
+    Step("finalize", "终结", {"rereview_answered"}, "final", (DATE, NOTE), guard=_guarded(),
+         authority=_the_office_of("answer_rereview")),
     Step("withdraw", "撤回", {ANY_OPEN}, "withdrawn", (
         DATE, Field("reason", "撤回理由")), guard=_guarded()),
 ]

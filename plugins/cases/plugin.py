@@ -9,8 +9,9 @@ sealed petitioners, flags, deadlines, the identity-release rule and the
 from __future__ import annotations
 
 from xinfang import hookimpl
-from xinfang.core.entities import EntityType, Field, Step
-from xinfang.core.errors import InvalidEvent
+from xinfang.core import areas, kernel
+from xinfang.core.entities import EntityType, Field, Step, level_label
+from xinfang.core.errors import InvalidEvent, InvalidInput
 from xinfang.core.i18n import N_
 from xinfang.core.policy import PolicyKey
 
@@ -19,6 +20,10 @@ from .deadlines import STATUTORY_CODE, StatutoryPolicy
 from .vocab import VOCABULARIES
 
 ENTITY = views.ENTITY
+#: 交办 (assign, with a duty to report back) is given by a 信访 office to a body or an
+#: area below it: townships assign to villages, counties to townships and departments.
+#: A village has no area below and no body to answer to it, so it may 转送 only.
+MAY_NOT_ASSIGN = frozenset({"village"})
 
 REGISTER = Step("register", "登记", (), "registered", (
     Field("channel", "信访形式", kind="choice", choices="case.channel", required=True),
@@ -87,7 +92,10 @@ def xinfang_deadline_policies():
 @hookimpl
 def xinfang_validate_event(event, node):
     """The sealed petitioners of a registration: the one body part the kernel
-    leaves to this plugin (see ``EntityType.body_keys``)."""
+    leaves to this plugin (see ``EntityType.body_keys``); and who may forward
+    a case where."""
+    if event.type == "case.forward":
+        _check_forward(event, node)
     if event.type != "case.register":
         return
     people = event.body.get("petitioners")
@@ -101,6 +109,38 @@ def xinfang_validate_event(event, node):
     tags = [person["id_tag"] for person in people if person.get("id_tag")]
     if len(tags) != len(set(tags)):
         raise InvalidEvent(N_("case.register names one ID number for two petitioners"))
+
+
+def _check_forward(event, node) -> None:
+    """转送交办 only inside the forwarding office's certified area, to an area strictly
+    below it, and 交办 only by a level that may assign; raises ``InvalidEvent``.
+
+    A pure function of the event and its author's certificate, so every node
+    refuses such a forward on arrival, as the author's own node refuses to
+    sign it (a draft is this node's own); a key without a certificate here is
+    not judged (``kernel.author_of``).
+    """
+    author = kernel.author_of(node.db, getattr(event, "author", None) or node.info.author)
+    if author is None:
+        return
+    values = event.body.get("values", {})
+    label = node.registry.lifecycle(ENTITY).steps["forward"].label
+    to_area = values.get("to_area")
+    if to_area is not None:
+        try:
+            areas.check_code(to_area)
+        except InvalidInput as exc:
+            raise InvalidEvent(N_("{step}: {error}"), step=label, error=exc.message) from None
+        if not (to_area.startswith(author.area) and len(to_area) > len(author.area)):
+            raise InvalidEvent(N_("{step} to area {area}: not an area below {level} {own}, the "
+                                  "area its author is certified for"), step=label, area=to_area,
+                               level=level_label(author.level), own=author.area)
+    if values.get("mode") == "assign" and author.level in MAY_NOT_ASSIGN:
+        raise InvalidEvent(N_("{step}: a {level} may not {mode}; it may {transfer} the case "
+                              "to the body that decides it"), step=label,
+                           level=level_label(author.level),
+                           mode=node.registry.label("case.forward_mode", "assign"),
+                           transfer=node.registry.label("case.forward_mode", "transfer"))
 
 
 @hookimpl
