@@ -78,8 +78,15 @@ def _apply(ctx, event) -> None:
         point = (body["epoch"], body["seq"])
     row = ctx.db.conn.execute("select epoch, seq from revocations where subject = ?",
                               [subject]).fetchone()
+    # The earliest point wins everywhere. This is also why the retirement is safe to fold
+    # when a revocation in this same entity puts it past its point: a re-fold starts with
+    # the revocation's exclusion reset, so a retirement sorting first is folded, and then
+    # the revocation's earlier point replaces its row and its exclusion, and voids a
+    # superset of what it voided (``_void_below``). The views are the same as when the
+    # retirement is skipped, and only the value the fold ends with counts as a change
+    # (``FoldContext.effect``), so the re-fold marks nothing new and the drain ends.
     if row is not None and tuple(row) <= point:
-        return  # an earlier point already holds; the earliest wins everywhere
+        return
     kind = event.type.split(".")[1]
     ctx.db.conn.execute(
         "insert into revocations (subject, epoch, seq, event_id, kind, reason) "

@@ -329,6 +329,80 @@ def test_a_rotated_townships_old_certificates_stay_and_its_old_key_certifies_no_
     old.close()
 
 
+@pytest.mark.parametrize("level", ["village", "township"])
+def test_revoking_a_key_before_its_own_retirement_settles_and_folds_the_same_in_any_order(
+        tree, tmp_path, level):
+    """The county revokes a key at a point before the key's own ``trust.retire``: the
+    revocation puts the retirement past the point, though both are events of the one
+    trust entity. Appending it once re-folded that entity for ever (each re-fold folded
+    the retirement before the revocation and took the value it passed through for a
+    change). Now it settles: the earlier point holds, the retirement is excluded, what
+    the key signed by the point stays, and the views, ``exclusions`` included, are
+    those of a rebuild and of the same events folded newest first, where the
+    revocation comes before the retirement and the retirement is never folded."""
+    county, township, village = tree.county, tree.township, tree.village
+    node, parent = (village, township) if level == "village" else (township, county)
+    blank = copy_node(county, tmp_path / "blank")
+    case_id = register(village, 1)
+    carry(village, township, tmp_path)
+    old = node.info.author
+    request = trust.rotate_keys(node)  # the old key writes its trust.retire
+    sealed = envelope.seal(parent.keys, request.subject, request.encryption, "enrolment",
+                           trust.sign_request(parent, request))
+    trust.import_certificate(node, envelope.open_(node.keys, sealed, "enrolment").payload)
+    if node is village:
+        carry(village, township, tmp_path)
+    carry(township, county, tmp_path)
+    (retire,) = [e for e in feed(county, old) if e.type == "trust.retire"]
+    assert (retire.epoch, retire.seq) == (0, 2)
+
+    # the point is seq 1: the village's case, or the township's certificate of the village
+    county.append(Draft("trust.revoke", "trust", old, node.info.area,  # returns: it settled
+                        {"epoch": 0, "seq": 1, "reason": "测试：旧密钥早已被盗"}))
+    assert county.db.execute("select epoch, seq, kind from revocations where subject = ?",
+                             [old]).fetchone() == (0, 1, "revoke")
+    assert county.db.execute("select epoch, seq from exclusions where author = ? and "
+                             "source = 'revocation'", [old]).fetchall() == [(0, 1)]
+    assert excluded_ids(county) == {retire.id}
+    assert api.get_case(county, case_id, reveal=False).area == village.info.area
+    assert verify.rebuild(county, check_only=True).consistent
+
+    with blank.db.atomic():  # the certificates the events need
+        for cert in store.all_certificates(county.db):
+            store.remember_certificate(blank.db, cert)
+    for event in reversed(list(store.all_events(county.db))):
+        blank.ingest([event])
+    assert fold.dump_views(blank.db, blank.registry) == fold.dump_views(county.db,
+                                                                        county.registry)
+    assert views(blank) == views(county)
+    assert excluded_ids(blank) == {retire.id}
+    blank.close()
+
+
+def test_re_folding_that_never_settles_is_a_named_error_not_a_hang(tree, tmp_path,
+                                                                    monkeypatch):
+    """The safety net under the rule above: should fold code ever mark an entity again
+    each time it is re-folded, the drain stops with ``FoldCycle`` naming the entities,
+    and the append that started it is rolled back."""
+    county, village = tree.county, tree.village
+    case_id = register(village, 1)
+    carry(village, tree.township, tmp_path)
+    carry(tree.township, county, tmp_path)
+    before, log = views(county), event_ids(county)
+    refold = fold.refold
+
+    def feeding_on_itself(ctx, entity, entity_id):
+        refold(ctx, entity, entity_id)
+        ctx.refold_later(entity, entity_id)  # the bug: a re-fold that marks itself
+
+    monkeypatch.setattr(fold, "refold", feeding_on_itself)
+    with pytest.raises(fold.FoldCycle) as raised:
+        revoke(county, village, 0)
+    assert raised.value.entities == [("case", case_id)]  # what the revocation re-folds
+    assert "re-folding does not settle" in str(raised.value)
+    assert views(county) == before and event_ids(county) == log
+
+
 def test_enroll_rotate_end_to_end_on_the_command_line(tree, tmp_path, invoke):
     """``xinfang enroll rotate``, ``enroll sign`` by the parent, ``enroll import``:
     the new key writes, the parent logs its certificate, the county takes it."""
