@@ -17,6 +17,7 @@ from xinfang.core.plugins import get_plugin_manager
 DEFAULT_PLUGINS = (
     "xinfang.plugins.cases.plugin",
     "xinfang.plugins.settlements",
+    "xinfang.plugins.stats.plugin",
     "xinfang.sync.plugin",
 )
 

@@ -220,7 +220,8 @@ def build_entity_group(entity_type: EntityType, registry, *, name: str | None = 
                       show_command(entity_type, registry)):
         group.add_command(generated)
     for step in registry.lifecycle(entity_type.name).steps.values():
-        group.add_command(step_command(entity_type, step, registry, take, summary))
+        if not step.note:  # a note is signed by the node itself, never typed by a person
+            group.add_command(step_command(entity_type, step, registry, take, summary))
     for override in overrides:
         group.add_command(override)
     return group

@@ -121,18 +121,33 @@ def report_list(app: App, as_json):
 
 @report_group.command("run", help=N_("Run one report and print it in the chosen format."))
 @argument("name", metavar=N_("REPORT"))
+@option("--period", help=N_("The period, for reports that take one: a month 2026-11, a "
+                            "quarter 2026-Q4, a year 2026 or a range 2026-03-01..2026-05-31."))
+@option("--area", help=N_("The area, for reports that take one [default: this node's area]."))
 @option("--param", "params", multiple=True,
         help=N_("A report parameter: name=value; may be repeated."))
 @option("--format", "fmt", default="text",
-        help=N_("Output format [text|json|csv], or another one a plugin adds; `text` by "
+        help=N_("Output format [text|json|csv|xlsx], or another one a plugin adds; `text` by "
                 "default."))
 @option("--out", type=click.Path(dir_okay=False, path_type=Path),
         help=N_("Write to this file [default: the screen]."))
 @pass_app
-def report_run(app: App, name, params, fmt, out):
+def report_run(app: App, name, period, area, params, fmt, out):
+    given = parse_assignments(params, "--param")
+    for key, value in (("period", period), ("area", area)):
+        if value is not None:
+            if key in given:
+                raise click.ClickException(_("give {name} once: as --{name} or as --param "
+                                         "{name}=…, not both").format(name=key))
+            given[key] = value
     with app.open_node() as node:
-        result = reports.run_report(node, name, parse_assignments(params, "--param"))
-        data = reports.render(node.registry, result, fmt)
+        reports.find(node.registry, name)
+        renderer = node.registry.lookup("renderers", fmt, N_("output format"))
+        if renderer.binary and out is None:
+            raise click.ClickException(_("the {format} format is a binary file, not for the "
+                                     "screen: give --out FILE").format(format=fmt))
+        result = reports.run_report(node, name, given)
+        data = renderer.render(result)
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -143,6 +158,43 @@ def report_run(app: App, name, params, fmt, out):
         raise click.ClickException(_("cannot write {path}: {error}").format(
             path=out, error=exc.strerror)) from None
     click.echo(_("Wrote {path} ({rows} rows)").format(path=out, rows=len(result.rows)), err=True)
+
+
+DESCRIBE_HEADERS = (N_("Parameter"), N_("Title"), N_("Required"), N_("Default"))
+DEFINITION_HEADERS = (N_("Figure"), N_("Title"), N_("Definition"))
+
+
+@report_group.command("describe", help=N_(
+    "Describe one report: its parameters, its columns and what each figure means."))
+@argument("name", metavar=N_("REPORT"))
+@json_option
+@pass_app
+def report_describe(app: App, name, as_json):
+    report = reports.find(Registry.collect(app.pm), name)
+    data = {"name": report.name, "label": _(report.label),
+            "description": _(report.description) if report.description else "",
+            "params": [{"name": p.name, "label": _(p.label), "required": p.required,
+                        "default": None if p.default is None else str(p.default)}
+                       for p in report.params],
+            "columns": [{"name": c.name, "label": _(c.label), "kind": c.kind}
+                        for c in report.columns],
+            "definitions": [{"name": d.name, "label": _(d.label),
+                             "definition": _(d.definition)} for d in report.definitions]}
+
+    def text(d) -> str:
+        parts = [f"{d['label']} ({d['name']})"]
+        if d["description"]:
+            parts.append(d["description"])
+        parts += ["", table([[p["name"], p["label"], _("yes") if p["required"] else _("no"),
+                              p["default"] or "—"] for p in d["params"]],
+                            headers(DESCRIBE_HEADERS)) if d["params"] else _("No parameters.")]
+        if d["definitions"]:
+            parts += ["", _("Definitions:")]
+            parts += [f"- {x['label']} ({x['name']}){_(': ')}{x['definition']}"
+                      for x in d["definitions"]]
+        return "\n".join(parts)
+
+    emit(data, as_json, text)
 
 
 COMMANDS = (plugins_command, held_command, policy_group, report_group)

@@ -201,24 +201,39 @@ def log_group():
     pass
 
 
-@log_group.command("verify", help=N_("Re-check every event's hash, chain and signature."))
+@log_group.command("verify", help=N_("Re-check every event's hash, chain and signature, "
+                                     "and every sealed value the node keeps."))
 @json_option
 @pass_app
 def log_verify(app: App, as_json):
+    from xinfang.core.vault import PassphraseNeeded
+
     with app.open_node() as node:
+        try:
+            vault = node.vault
+        except PassphraseNeeded:  # the log is checked all the same; the values are not
+            vault = None
         total = node.db.execute("select count(*) from events").fetchone()[0]
         with progress(_("Checking events"), total, not as_json) as bar:
-            report = verify_mod.verify_log(node.db, advance(bar))
+            report = verify_mod.verify_log(node.db, advance(bar), vault)
     data = {"ok": report.ok, "events": report.events, "feeds": report.feeds,
-            "secrets": report.secrets, "problems": [p.describe() for p in report.problems],
+            "secrets": report.secrets, "secrets_checked": report.secrets_checked,
+            "problems": [p.describe() for p in report.problems],
             "excluded": [attrs.asdict(e) for e in report.excluded]}
 
     def text(d):
         excluded = len(d["excluded"])
         if d["ok"]:
-            lines = [_("Log intact: {events} events, {feeds} author feeds and {secrets} sealed "
-                       "values all verified.").format(events=d["events"], feeds=d["feeds"],
-                                                     secrets=d["secrets"])]
+            if d["secrets_checked"]:
+                lines = [_("Log intact: {events} events, {feeds} author feeds and {secrets} "
+                           "sealed values all verified.").format(
+                               events=d["events"], feeds=d["feeds"], secrets=d["secrets"])]
+            else:
+                lines = [_("Log intact: {events} events and {feeds} author feeds verified; "
+                           "the {secrets} sealed values were not checked, since the node's "
+                           "keys have a passphrase: give it with --passphrase or "
+                           "XINFANG_PASSPHRASE to check them too.").format(
+                               events=d["events"], feeds=d["feeds"], secrets=d["secrets"])]
             if excluded:
                 lines.append(ngettext(
                     "{count} of the events is excluded from the views (it came after a "
@@ -234,6 +249,10 @@ def log_verify(app: App, as_json):
         if count > 1:
             lines.append(ngettext("{count} more problem.", "{count} more problems.",
                                   count - 1).format(count=count - 1))
+        if not d["secrets_checked"]:
+            lines.append(_("The {secrets} sealed values were not checked: give the passphrase "
+                           "with --passphrase or XINFANG_PASSPHRASE to check them too.").format(
+                               secrets=d["secrets"]))
         return "\n".join(lines)
 
     emit(data, as_json, text)

@@ -4,7 +4,11 @@ A backup is a zip archive: ``manifest.json`` (what it is, whose node, when),
 ``xinfang.db`` (a copy made with SQLite's online backup API, consistent while
 the node keeps running) and, when asked for, the node's two private keys
 under ``keys/``, re-encrypted under a passphrase (PKCS#8 PEM, the
-``cryptography`` package's best available encryption). The archive is
+``cryptography`` package's best available encryption). Petitioners' clear
+values are in the database only in its vault (``core.vault``), whose data key
+opens with the node's encryption key alone: a backup without keys, or a
+copied database, reveals none of them; restoring one needs the node's own
+``keys/`` directory, copied by hand. The archive is
 written to ``FILE.part`` and renamed when complete, so a failure leaves
 nothing behind.
 
@@ -29,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from . import vault
 from .entities import listing
 from .errors import InvalidInput, KeyError_, NodeError
 from .i18n import N_, Message
@@ -75,6 +80,8 @@ def backup(node: Node, path: Path | str, with_keys: bool = False,
                               "encrypts the keys in the backup with --passphrase or "
                               "XINFANG_PASSPHRASE"))
     key_files = _encrypted_keys(node.keys, passphrase) if with_keys else {}
+    if not vault.adopt_clear_rows(node.db):
+        node.vault  # release 0.1.0's clear values go into the vault first: it needs the keys
     info = node.info
     part = path.with_name(path.name + ".part")
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -109,11 +116,13 @@ def _encrypted_keys(keys: NodeKeys, passphrase: str) -> dict[str, bytes]:
 
 
 def _copy_database(node: Node, target: Path) -> None:
-    """SQLite's online backup: a consistent copy while the node keeps running."""
+    """SQLite's online backup: a consistent copy while the node keeps running, then
+    vacuumed, so the file holds only live rows (clear values only in the vault)."""
     conn = sqlite3.connect(str(target))
     try:
         node.db.conn.backup(conn)
         conn.execute("pragma journal_mode = delete")  # one self-contained file
+        conn.execute("vacuum")  # no free pages: nothing deleted travels in the copy
     finally:
         conn.close()
 

@@ -104,6 +104,11 @@ class Step:
     ``Author`` taking it. It is checked when a node authors the step and
     again by every node folding it, where a refusal is kept as a conflict,
     so a stolen key cannot take a step its office may not.
+
+    A step no state leads from (``sources`` empty) is a *note* on a record,
+    such as the root's ``case.tag``: taken in any state (guard and authority
+    still apply), it keeps the status, last date, facts and history; only the
+    plugin's ``on_step`` folds it.
     """
 
     name: str
@@ -115,6 +120,10 @@ class Step:
         default=None, eq=False)
     retarget: Callable[[dict[str, Any]], str | None] | None = attrs.field(default=None, eq=False)
     authority: Callable[[dict[str, Any], Author], Any] | None = attrs.field(default=None, eq=False)
+
+    @property
+    def note(self) -> bool:
+        return not self.sources
 
     def target_for(self, current: str, values: dict[str, Any]) -> str:
         if self.retarget is not None:
@@ -182,7 +191,7 @@ class Lifecycle:
             raise StepRefused(N_("unknown step “{step}”; steps allowed from {state} ({code}): "
                                  "{allowed}"), step=step_name, state=self.label(state),
                               code=state, allowed=allowed)
-        if state not in step.sources:
+        if state not in step.sources and not step.note:
             raise StepRefused(N_("cannot {step} ({name}) a {entity} in state {state} ({code}); "
                                  "allowed now: {allowed}"), step=step.label, name=step.name,
                               entity=self.entity_label or self.entity, state=self.label(state),

@@ -36,11 +36,12 @@ from . import codec, i18n, store
 from .errors import Hold, StepRefused
 from .event import Event
 from .plugins import Registry
+from .views import plain_value, dump_views, view_tables, views_digest  # noqa: F401  (fold.* callers)
 
 
 @attrs.define
 class FoldContext:
-    """What fold code may use: the views, the registry, policy and secrets."""
+    """What fold code may use: the views, the registry and policy (never clear values)."""
 
     db: sqlite_utils.Database
     registry: Registry
@@ -49,13 +50,6 @@ class FoldContext:
     _held: set[tuple[str, str]] | None = None
     _policy: dict[tuple[str, str], Any] = attrs.Factory(dict)
     _effects: dict[Any, list[Any]] = attrs.Factory(dict)
-
-    def secret(self, digest: str | None) -> str | None:
-        """The clear value behind a sealed digest, where this node holds it."""
-        if not digest:
-            return None
-        row = self.db.conn.execute("select value from secrets where digest = ?", [digest]).fetchone()
-        return row[0] if row else None
 
     def columns(self, table: str) -> tuple[str, ...]:
         """A view table's columns, read once per registry (migrations ran before)."""
@@ -220,7 +214,7 @@ def _state_digest(ctx: FoldContext, pending: list[tuple[str, str]]) -> str:
     """Every view row and the entities about to be re-folded: what a round starts from."""
     digest = hashlib.sha256(codec.encode([list(p) for p in pending]))
     for table, rows in sorted(dump_views(ctx.db, ctx.registry).items()):
-        digest.update(codec.encode([table, [[_plain(v) for v in row] for row in rows]]))
+        digest.update(codec.encode([table, [[plain_value(v) for v in row] for row in rows]]))
     return digest.hexdigest()
 
 
@@ -282,11 +276,22 @@ def _apply_one(ctx: FoldContext, event: Event) -> bool:
     """Fold one event; False if its entity is now held."""
     conn = ctx.db.conn
     reason = ctx.registry.unhandled(event)
-    if reason is None:
+    entity_type = ctx.registry.entity_type(event.entity)
+    # a step no plugin here folds, of a record type one does: held only if it reaches
+    # the record (``kernel.reach``), else a conflict like any step that cannot
+    unknown_step = reason is not None and entity_type is not None \
+        and entity_type.lifecycle_entity
+    refused = False
+    if reason is None or unknown_step:
         conn.execute("savepoint fold_event")
         try:
-            _fold(ctx, event)
-            ctx.registry.pm.hook.xinfang_event_applied(context=ctx, event=event)
+            if reason is None:
+                _fold(ctx, event)
+                ctx.registry.pm.hook.xinfang_event_applied(context=ctx, event=event)
+            else:
+                from . import kernel
+
+                kernel.reach(ctx, entity_type, event)
         except StepRefused as exc:
             conn.execute("rollback to savepoint fold_event")
             conn.execute(
@@ -294,6 +299,7 @@ def _apply_one(ctx: FoldContext, event: Event) -> bool:
                 "reason) values (?,?,?,?,?,?)",
                 [event.id, event.entity, event.entity_id, event.order_key, event.type,
                  i18n.stored(exc.message)])
+            refused, reason = True, None
         except Hold as exc:
             conn.execute("rollback to savepoint fold_event")
             reason = exc.message
@@ -301,9 +307,15 @@ def _apply_one(ctx: FoldContext, event: Event) -> bool:
     if reason is not None:
         hold(ctx, event, reason)
         return False
+    # The entity is filed under the area of the last event folded into it (for a
+    # lifecycle record, its own area: a step is taken only where it claims the record's
+    # area); a conflict files it only while nothing else has, so an event kept as a
+    # conflict, a stolen key's stamped before the record's creation say, never moves a
+    # record out of the area a policy set there re-folds (``policy_changed``).
     conn.execute(
         "insert into entity_heads (entity, entity_id, order_key, area) values (?,?,?,?) "
-        "on conflict (entity, entity_id) do update set order_key = excluded.order_key",
+        "on conflict (entity, entity_id) do update set order_key = excluded.order_key"
+        + ("" if refused else ", area = excluded.area"),
         [event.entity, event.entity_id, event.order_key, event.area])
     return True
 
@@ -327,13 +339,6 @@ def hold(ctx: FoldContext, event: Event, reason: str | i18n.Message) -> None:
         [event.entity, event.entity_id, event.area, i18n.stored(reason)])
     if ctx._held is not None:
         ctx._held.add((event.entity, event.entity_id))
-
-
-def view_tables(registry: Registry) -> list[str]:
-    tables = [*store.CORE_VIEW_TABLES, *store.LOCAL_VIEW_TABLES]
-    for entity_type in registry.entity_types.values():
-        tables.extend(entity_type.tables)
-    return tables
 
 
 def refold_all(ctx: FoldContext, events: Iterable[Event] | None = None,
@@ -377,39 +382,3 @@ def refold_all(ctx: FoldContext, events: Iterable[Event] | None = None,
             # what a control event changes for others is folded with them, later
             ctx.drain(control if first else None)
     return count
-
-
-def dump_views(db: sqlite_utils.Database, registry: Registry,
-               local: bool = True) -> dict[str, list[tuple[Any, ...]]]:
-    """Every view row, sorted, so two stores can be compared exactly."""
-    dump = {}
-    for table in view_tables(registry):
-        if not local and table in store.LOCAL_VIEW_TABLES:
-            continue
-        columns = [c.name for c in db[table].columns]
-        order = ", ".join(f"[{c}]" for c in columns)
-        dump[table] = [tuple(row) for row in db.conn.execute(
-            f"select {order} from [{table}] order by {order}")]
-    return dump
-
-
-def views_digest(db: sqlite_utils.Database, registry: Registry) -> str:
-    """One SHA-256 over every view row: equal digests mean identical views.
-
-    Empty tables and the node-local ``held_entities`` are left out, so a node
-    with an extra plugin that nothing uses, or one that holds what another
-    folded but has the same rows otherwise, compares by content alone.
-    """
-    digest = hashlib.sha256()
-    for table, rows in sorted(dump_views(db, registry, local=False).items()):
-        if rows:
-            digest.update(codec.encode([table, [[_plain(v) for v in row] for row in rows]]))
-    return digest.hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, float):
-        return repr(value)
-    return value

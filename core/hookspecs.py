@@ -113,12 +113,27 @@ def xinfang_register_commands(cli, registry):
 
 @hookspec(firstresult=True)
 def xinfang_outgoing(event, destination, node):
-    """Decide which of ``event``'s sealed values leave ``node`` in clear for
-    ``destination`` (a ``Certificate``).
+    """Decide which of ``event``'s sealed values the office ``destination`` (the
+    ``Certificate`` of a reader reached through the neighbour being sent to, not
+    the neighbour) may read; they travel sealed to its key.
 
     Return True (all of them), False (none: digests only) or a collection of
     digests (just those). Return None to defer; stops at the first non-None
     result; nothing is released when no plugin answers.
+    """
+
+
+@hookspec
+def xinfang_received(node, applied):
+    """React to a sync session having applied what a neighbour sent.
+
+    Called on ``node`` once a bundle is imported, once a pushed page is
+    applied (the server's side of HTTP) and once the pages of an HTTP pull are
+    (the client's side), with ``applied`` the number of events that were new.
+    Called even when none were: sealed values may arrive beside events held
+    already. Runs outside the fold and after the pages' transactions, so it
+    may write new events of this node (``node.append``); e.g. the case plugin's
+    root tags the ID numbers it has just received (``case.tag``).
     """
 
 

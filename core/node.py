@@ -21,7 +21,7 @@ import platformdirs
 import pluggy
 import sqlite_utils
 
-from . import areas, fold, migrations, store
+from . import areas, fold, migrations, sealing, store
 from .admission import DUPLICATE, Admission, validate
 from .certs import Certificate
 from .errors import InvalidEvent, InvalidInput, NodeError
@@ -31,6 +31,7 @@ from .i18n import N_, Message, show
 from .keys import NodeKeys, fingerprint, keys_need_passphrase
 from .plugins import Registry, get_plugin_manager
 from .sealing import Secret
+from .vault import Vault, adopt_clear_rows
 
 DB_NAME = "xinfang.db"
 KEYS_DIR = "keys"
@@ -90,6 +91,7 @@ class Node:
     operator: str = attrs.Factory(lambda: os.environ.get("XINFANG_OPERATOR") or getpass.getuser())
     clock: HybridClock = attrs.Factory(HybridClock)
     _keys: NodeKeys | None = attrs.field(default=None, repr=False)
+    _vault: Vault | None = attrs.field(default=None, repr=False)
 
     # -- creating and opening ------------------------------------------------
 
@@ -159,6 +161,7 @@ class Node:
         registry = Registry.collect(pm)
         for entity_type in registry.entity_types.values():
             migrations.apply(db, entity_type.migrations)
+        adopt_clear_rows(db)  # release 0.1.0's clear values: encrypted before anything else
         node = cls(home=home, db=db, pm=pm, registry=registry, passphrase=passphrase)
         try:
             # its own latest stamp, however far off; others' only within the drift
@@ -233,16 +236,44 @@ class Node:
     @property
     def keys(self) -> NodeKeys:
         if self._keys is None:
-            staged = self.home / (KEYS_DIR + ".next")
-            if staged.exists() and NodeKeys.load(staged, self.passphrase).author == self.info.author:
-                # a key rotation was cut off after the database switched keys
-                (self.home / KEYS_DIR).rename(self.home / f"{KEYS_DIR}.retired-interrupted")
-                staged.rename(self.home / KEYS_DIR)
-            self._keys = NodeKeys.load(self.home / KEYS_DIR, self.passphrase)
+            from .vault import drop_other_wraps, passphrase_needed
+
+            current, staged = self.home / KEYS_DIR, self.home / (KEYS_DIR + ".next")
+            for directory in (current, staged):
+                if not self.passphrase and keys_need_passphrase(directory):
+                    raise passphrase_needed(directory)
+            finished = None
+            if staged.exists() and (loaded := NodeKeys.load(staged, self.passphrase)).author \
+                    == self.info.author:
+                # a key rotation was cut off after the database switched keys (and the
+                # vault got a wrap for the new key in the same transaction)
+                if current.exists():
+                    retired, n = self.home / f"{KEYS_DIR}.retired-interrupted", 1
+                    while retired.exists():
+                        retired, n = self.home / f"{KEYS_DIR}.retired-interrupted-{n}", n + 1
+                    current.rename(retired)
+                staged.rename(current)
+                finished = loaded
+            self._keys = NodeKeys.load(current, self.passphrase)
             if self._keys.author != self.info.author:
+                self._keys = None
                 raise NodeError(N_("the keys in {directory} do not belong to this node's "
-                                   "database"), directory=str(self.home / KEYS_DIR))
+                                   "database"), directory=str(current))
+            if finished is not None:
+                drop_other_wraps(self.db, self._keys.encryption_public)
         return self._keys
+
+    @property
+    def vault(self) -> Vault:
+        """The clear values this node holds; opening it needs the keys (and passphrase)."""
+        if self._vault is None:
+            self._vault = Vault.unlock(self.db, self.keys.encryption)
+        return self._vault
+
+    def reveal(self, digest: str | None, entity_id: str) -> str | None:
+        """The clear value behind ``digest`` if this node holds it for the record
+        ``entity_id`` (never one sealed for another record). Callers log the read."""
+        return self.vault.value(digest, entity_id) if digest else None
 
     @property
     def keys_encrypted(self) -> bool:
@@ -279,7 +310,7 @@ class Node:
                 event = Event.create(keys, epoch=info.epoch, seq=seq, prev=prev,
                                      hlc=self.clock.tick(), type=draft.type, entity=draft.entity,
                                      entity_id=draft.entity_id, area=draft.area, body=draft.body)
-                self._keep_secrets(draft.secrets)
+                self._keep_secrets(draft.secrets, draft.entity_id)
                 reason = admission.admit(event, local=True)
                 if reason is not None:
                     raise InvalidEvent(N_("this node cannot write this event: {reason}"),
@@ -289,14 +320,12 @@ class Node:
                 events.append(event)
         return events
 
-    def _keep_secrets(self, secrets: Iterable[Secret]) -> None:
+    def _keep_secrets(self, secrets: Iterable[Secret], entity_id: str) -> None:
         for secret in secrets:
             if not secret.holds():
                 raise InvalidEvent(N_("sealed value {digest}… does not match its digest"),
                                    digest=secret.digest[:16])
-            self.db.conn.execute(
-                "insert or ignore into secrets (digest, salt, value) values (?,?,?)",
-                [secret.digest, secret.salt, secret.value])
+            self.vault.keep(secret, entity_id)
 
     def ingest(self, events: Iterable[Event], secrets: Iterable[Secret] = ()) -> int:
         """Fold events made elsewhere, in any order, as a trusted copy; return how
@@ -309,9 +338,12 @@ class Node:
         transaction, so a bad event leaves the store untouched.
         """
         events = list(events)
+        secrets = list(secrets)
         new = 0
         with self.db.atomic():
-            self._keep_secrets(secrets)
+            for event in events if secrets else ():
+                sealed = sealing.digests_in(event.body)
+                self._keep_secrets([s for s in secrets if s.digest in sealed], event.entity_id)
             admission = Admission(self)
             for event in events:
                 if not event.signature_valid():

@@ -1,8 +1,9 @@
 """The SQLite store: the log of events and the node's own bookkeeping.
 
 The tables of ``PRIMARY_TABLES`` hold the truth: the log (``events``), the
-clear values (``secrets``), who read what (``access_log``), trust data
-(``certs``, fork evidence in ``frozen_feeds`` and ``quarantine``), sync
+clear values, encrypted (``vault``; ``secrets`` is release 0.1.0's clear
+table, emptied into the vault), boxes held for others (``held_boxes``), who
+read what (``access_log``), trust data (``certs``, fork evidence in ``frozen_feeds`` and ``quarantine``), sync
 bookkeeping and the node's ``meta``. Every other table is a view folded from
 the log and can be dropped and rebuilt (``xinfang rebuild``).
 """
@@ -26,8 +27,8 @@ from .i18n import N_
 from .migrations import adopt_legacy_records
 
 #: tables that hold the truth; everything else is rebuilt from them.
-PRIMARY_TABLES = ("events", "secrets", "meta", "access_log", "_sqlite_migrations", "feeds",
-                  "certs", "quarantine", "frozen_feeds", "peers", "peer_refusals",
+PRIMARY_TABLES = ("events", "vault", "held_boxes", "secrets", "meta", "access_log",
+                  "_sqlite_migrations", "feeds", "certs", "quarantine", "frozen_feeds", "peers", "peer_refusals",
                   "seen_envelopes")
 #: view tables the core itself maintains while folding, the same on every node
 #: that folds the same entity types.
@@ -194,6 +195,31 @@ def _certificate_wire(db: sqlite_utils.Database) -> None:
                         error=exc.message if isinstance(exc, signed.SignedError)
                         else str(exc)) from None
     set_meta(db, "certificate", json.dumps(document.to_wire()))
+
+
+@MIGRATIONS(name="0005_vault")
+def _vault(db: sqlite_utils.Database) -> None:
+    """Clear values encrypted at rest (``core.vault``), and boxes held for others.
+
+    Rows of the old clear ``secrets`` table move into the vault the first time
+    the node's keys unlock it (a migration holds no key).
+    """
+    db.executescript("""
+    create table vault (
+        digest text primary key,          -- the sealed digest an event carries
+        entity_id text not null,          -- the record it belongs to: released only with it
+        lookup text not null,             -- keyed hash of the clear value, to find it
+        sealed blob not null              -- nonce + AEAD of [salt, value] under the data key
+    );
+    create index vault_lookup on vault (lookup);
+    create index vault_entity on vault (entity_id);
+    -- boxes sealed to another office, held here to be forwarded towards it
+    create table held_boxes (
+        digest text not null, entity_id text not null, recipient text not null,
+        box blob not null, primary key (digest, recipient)
+    );
+    create index held_boxes_entity on held_boxes (entity_id);
+    """)
 
 
 def open_database(path: Path, create: bool = False) -> sqlite_utils.Database:

@@ -19,7 +19,6 @@ from . import fold
 from .errors import InvalidEvent
 from .event import Event, EventReason, event_id
 from .i18n import N_, Message, _, show
-from .sealing import digest_of
 
 Progress = Callable[[int], None]
 
@@ -53,6 +52,9 @@ class VerifyReport:
     secrets: int
     problems: tuple[Problem, ...]
     excluded: tuple[Excluded, ...] = ()
+    #: whether the vault's rows were opened and checked (it needs the node's keys);
+    #: ``secrets`` counts the rows either way
+    secrets_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -75,7 +77,9 @@ def _partial_feeds(db) -> set[str]:
             if not cert_area.startswith(area) and subject != meta.get("author")}
 
 
-def verify_log(db, progress: Progress | None = None) -> VerifyReport:
+def verify_log(db, progress: Progress | None = None, vault=None) -> VerifyReport:
+    """Check every event's hash, chain and signature, and with ``vault`` (the node's
+    unlocked ``core.vault.Vault``) every vault row; without it the rows are counted only."""
     problems: list[Problem] = []
     partial = _partial_feeds(db)
     feeds: dict[tuple[str, int], tuple[int, str]] = {}
@@ -122,15 +126,15 @@ def verify_log(db, progress: Progress | None = None) -> VerifyReport:
         feeds[key] = (event.seq, event.id)
         if progress and count % 1000 == 0:
             progress(count)
-    secrets = 0
-    for digest, salt, value in db.conn.execute("select digest, salt, value from secrets"):
-        secrets += 1
-        if digest_of(salt, value) != digest:
-            problems.append(Problem(None, None, None, None, None, _(
-                "sealed value {digest}… does not match its digest").format(digest=digest[:16])))
+    secrets = db.conn.execute("select count(*) from vault").fetchone()[0]
+    for digest in vault.problems() if vault is not None else ():
+        problems.append(Problem(None, None, None, None, None, _(
+            "the vault row of sealed value {digest}… is damaged, was moved to another record "
+            "or does not match its digest").format(digest=digest[:16])))
     if progress:
         progress(count)
-    return VerifyReport(count, len(feeds), secrets, tuple(problems), tuple(excluded_events(db)))
+    return VerifyReport(count, len(feeds), secrets, tuple(problems), tuple(excluded_events(db)),
+                        secrets_checked=vault is not None)
 
 
 def excluded_events(db) -> list[Excluded]:

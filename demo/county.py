@@ -282,9 +282,12 @@ class World:
                      quarantined).format(count=quarantined))
         shown = api.get_case(county, repeats[0].id) if repeats else None
         if shown:
-            say(_("The county sees the petitioner of {case} as: {name}").format(
-                case=shown.id, name=shown.petitioners[0].name
-                or _("(identity not uploaded; only a digest is kept)")))
+            person = shown.petitioners[0]
+            number = person.id_number
+            say(_("The county sees the petitioner of {case} as: {name}; ID number {number} "
+                  "(sealed to the county alone, to find repeat petitions)").format(
+                case=shown.id, name=person.name or _("(name not uploaded; only a digest is kept)"),
+                number=f"{number[:6]}{'*' * 8}{number[-4:]}" if number else "—"))
         return self.check()
 
     def check(self) -> bool:

@@ -170,6 +170,7 @@ def import_bundle(node, path: Path, progress=None) -> ImportSummary:
         peers.record_refusals(node, sender.subject, head["refused"])
         node.db.execute("insert into seen_envelopes (id, sender, at) values (?,?,?)",
                         [header["id"], sender.subject, peers.now()])
+    node.pm.hook.xinfang_received(node=node, applied=summary.applied)
     return attrs.evolve(summary, refused_by_sender=len(head["refused"]))
 
 

@@ -178,6 +178,7 @@ class SyncEndpoint:
         elif op == "push":
             page = wire.Page.from_wire(payload.get("page"))
             outcome = receive.apply_page(node, page, peer=caller.subject)
+            node.pm.hook.xinfang_received(node=node, applied=outcome.applied)
             result = {"applied": outcome.applied, "duplicates": outcome.duplicates,
                       "refused": [[r.event_id, r.reason] for r in outcome.refused],
                       "frontier": wire.frontier_to_wire(wire.frontier(node.db))}
@@ -346,6 +347,7 @@ class Client:
                 done += len(page.events)
                 if progress:
                     progress(done, total)
+            pulled_now = 0
             while True:
                 reply = self.call({"op": "pull",
                                    "frontier": wire.frontier_to_wire(wire.frontier(node.db))})
@@ -355,6 +357,7 @@ class Client:
                 page = wire.Page.from_wire(reply["page"])
                 outcome = receive.apply_page(node, page, peer=parent.subject)
                 pulled += outcome.applied
+                pulled_now += outcome.applied
                 moved += outcome.applied
                 refused_here += len(outcome.refused)
                 done += len(page.events)
@@ -362,6 +365,7 @@ class Client:
                     progress(done, max(total, done))
                 if not page.events or outcome.applied == 0:
                     break
+            node.pm.hook.xinfang_received(node=node, applied=pulled_now)
             if moved == 0:
                 return SyncSummary(pushed, pulled, refused_here, refused_there, round_)
         return SyncSummary(pushed, pulled, refused_here, refused_there, max_rounds)

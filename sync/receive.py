@@ -35,6 +35,7 @@ from xinfang.core.event import EventReason
 from xinfang.core.admission import now as peers_now
 from xinfang.core.i18n import N_
 
+from . import boxes
 from .trust import admit
 from .wire import Page, PageError
 
@@ -71,10 +72,6 @@ def apply_page(node, page: Page, peer: str | None = None) -> PageResult:
         ranges = vouched_ranges(admission, page, peer)
         for first, second in page.forks:
             admission.take_fork_evidence(first, second)
-        for secret in page.secrets:
-            if secret.holds():
-                db.execute("insert or ignore into secrets (digest, salt, value) values (?,?,?)",
-                           [secret.digest, secret.salt, secret.value])
         _reopen(db, ranges)
         for event in sorted(page.events, key=lambda e: (e.author, e.epoch, e.seq)):
             reason = admission.admit(event, ranges.get((event.author, event.epoch)))
@@ -85,6 +82,8 @@ def apply_page(node, page: Page, peer: str | None = None) -> PageResult:
                                        i18n.stored(reason)))
             else:
                 applied += 1
+        kept = {r.event_id for r in refused}
+        boxes.take(node, page.boxes, [e for e in page.events if e.id not in kept], peer)
         blocked = {(r.author, r.epoch) for r in refused}
         for (author, epoch), (begin, end) in ranges.items():
             if (author, epoch) not in blocked and begin <= frontier_of(db, author, epoch):

@@ -205,6 +205,8 @@ def xinfang_validate_event(event, node):
     elif event.type == "trust.retire":
         if not isinstance(body.get("successor"), str):
             raise InvalidEvent(N_("trust.retire names the successor key"))
+        if event.entity_id != (getattr(event, "author", None) or node.info.author):
+            raise InvalidEvent(N_("trust.retire can only retire its author's own key"))
     elif event.type == CERTIFY:
         digest = body.get("certificate") if set(body) == {"certificate"} else None
         if not (isinstance(digest, str) and _DIGEST.fullmatch(digest)

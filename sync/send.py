@@ -2,7 +2,7 @@
 
 The sender pages through, feed by feed, the events above the receiver's
 frontier that fall in the receiver's scope, with the certificates and
-secrets they need and the fork evidence the receiver should see. Feeds of
+sealed boxes of clear values they need and the fork evidence the receiver should see. Feeds of
 authors inside the receiver's scope go whole; feeds of authors above it
 (decisions flowing down) go filtered by scope, each page saying in its
 ``ranges`` up to which sequence number it completes them.
@@ -14,10 +14,10 @@ from typing import Any, Iterable
 
 from xinfang.core.certs import Certificate
 from xinfang.core.event import Event
-from xinfang.core.sealing import Secret
 
 from xinfang.core import scope as scopes
 from . import wire
+from .boxes import Release
 from .trust import Authority, chain_of
 from .wire import Frontier, Page
 
@@ -138,48 +138,12 @@ def _page(node, events: list[Event], ranges, release, peer_scope: str) -> Page:
     for subject in subjects:
         for cert in chain_of(db, subject):
             certs[cert.subject] = cert
-    secrets = []
-    for event in events:
-        decision = True if release is None else release(event)
-        if decision:
-            found = _secrets_of(db, event)
-            if decision is not True:
-                wanted = set(decision)
-                found = [s for s in found if s.digest in wanted]
-            secrets.extend(found)
-    return Page(events, secrets, certs.values(), ranges, forks)
+    boxes = release.boxes(events) if release is not None else []
+    return Page(events, boxes, certs.values(), ranges, forks)
 
 
-def _secrets_of(db, event: Event) -> list[Secret]:
-    digests = _digests(event.body)
-    if not digests:
-        return []
-    marks = ",".join("?" * len(digests))
-    return [Secret(d, s, v) for d, s, v in db.execute(
-        f"select digest, salt, value from secrets where digest in ({marks})", sorted(digests))]
-
-
-def _digests(value: Any) -> set[str]:
-    """Every 64-hex string in a body: candidates for sealed values."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for item in value.values():
-            found |= _digests(item)
-    elif isinstance(value, list):
-        for item in value:
-            found |= _digests(item)
-    elif isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
-        found.add(value)
-    return found
-
-
-def outgoing_rule(node, peer):
-    """Which of an event's sealed values (petitioner identity) go to ``peer`` in clear.
-
-    Plugins decide through ``xinfang_outgoing``: True (all), False (none) or
-    the digests to release; the first answer wins, and none means none.
-    """
-    def release(event):
-        answer = node.pm.hook.xinfang_outgoing(event=event, destination=peer, node=node)
-        return answer if isinstance(answer, (set, frozenset, list, tuple)) else bool(answer)
-    return release
+def outgoing_rule(node, peer: Certificate) -> Release:
+    """The clear values that go to ``peer`` with a page: sealed to each office reached
+    through it that plugins let read them (``xinfang_outgoing``), and the boxes
+    this node holds for those offices (see ``sync.boxes``)."""
+    return Release(node, peer)

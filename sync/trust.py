@@ -160,9 +160,9 @@ def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
         if not parent_cert.self_signed:
             parent.append(Draft(CERTIFY, "trust", cert.subject, cert.area,
                                 {"certificate": cert.digest}))
+    # no match key goes with it: each node tags ID numbers under its own (plugins/cases/tags.py)
     return {"certificate": cert.to_wire(),
-            "chain": chain_to_wire(chain_of(parent.db, parent_cert.subject)),
-            "match_key": parent.match_key}
+            "chain": chain_to_wire(chain_of(parent.db, parent_cert.subject))}
 
 
 def import_certificate(node, data: dict[str, Any],
@@ -197,9 +197,8 @@ def import_certificate(node, data: dict[str, Any],
         store.set_meta(node.db, "root_author", root.subject)
         store.set_meta(node.db, "certificate", cert.to_json())
         store.set_meta(node.db, "parent", cert.issuer)
-        if isinstance(data.get("match_key"), str) and len(data["match_key"]) == 64:
-            # 同人 tags must agree across the jurisdiction to find 重复访 above.
-            store.set_meta(node.db, "match_key", data["match_key"])
+        # a "match_key" an older parent sends is ignored: the node keeps its own, so no
+        # node but the root can test an ID number against the jurisdiction's tags
     return root
 
 
@@ -259,14 +258,19 @@ def rotate_keys(node, passphrase: str | None = None) -> EnrolmentRequest:
     node refuses anything the old key might sign later (a stolen laptop). The
     new keys are written beside the old ones first and swapped in after the
     database has switched, so a crash in between leaves both on disk and
-    ``Node.keys`` finishes the swap.
+    ``Node.keys`` finishes the swap. The vault's data key gets a wrap for the
+    new encryption key in the same transaction as the switch, so identity
+    stays readable whichever way a rotation is cut off; the old key's wrap is
+    dropped once the new keys are in place.
     """
     import shutil
 
     from xinfang.core.keys import NodeKeys
     from xinfang.core.node import KEYS_DIR, Draft
+    from xinfang.core.vault import drop_other_wraps
 
     old = node.keys
+    vault = node.vault  # before anything is written: it needs the keys (and passphrase)
     new = NodeKeys.generate()
     staging = node.home / (KEYS_DIR + ".next")
     if staging.exists():
@@ -276,6 +280,7 @@ def rotate_keys(node, passphrase: str | None = None) -> EnrolmentRequest:
                               [old.author]).fetchone() or void_reason(
         node.db, chain_of(node.db, old.author))
     with node.db.atomic():
+        vault.wrap_for(new.encryption_public)
         if not revoked:  # a revoked key, or a void certificate, is refused already
             node.append(Draft("trust.retire", "trust", old.author, node.info.area,
                               {"successor": new.author, "reason": ROTATION_REASON}))
@@ -285,14 +290,21 @@ def rotate_keys(node, passphrase: str | None = None) -> EnrolmentRequest:
         store.set_meta(node.db, "previous_author", old.author)
     finish_rotation(node.home)
     node._keys = new
+    node._vault = None  # opened again with the new key, when next needed
+    drop_other_wraps(node.db, new.encryption_public)
     return make_request(node)
 
 
 def finish_rotation(home) -> None:
+    """Swap the staged keys in (``keys`` to ``keys.retired-<time>``, ``keys.next`` to
+    ``keys``); cut off between the two renames, ``Node.keys`` finishes it."""
     from xinfang.core.node import KEYS_DIR
 
     staging, current = home / (KEYS_DIR + ".next"), home / KEYS_DIR
     if staging.exists():
-        retired = home / f"{KEYS_DIR}.retired-{int(__import__('time').time())}"
-        current.rename(retired)
+        if current.exists():
+            retired = home / f"{KEYS_DIR}.retired-{int(__import__('time').time())}"
+            while retired.exists():
+                retired = retired.with_name(retired.name + "-1")
+            current.rename(retired)
         staging.rename(current)

@@ -4,8 +4,8 @@ Both ends of a sync speak these forms, so they live apart from the code
 that builds pages (``send``) and the code that checks them (``receive``).
 
 A frontier maps each feed (author, epoch) to the highest sequence number a
-node holds of it, within its scope. A page carries events, the secrets and
-certificates they need, fork evidence, and for feeds the receiver sees
+node holds of it, within its scope. A page carries events, the sealed boxes
+of clear values that ride with them (``boxes``), the certificates they need, fork evidence, and for feeds the receiver sees
 through a filter the ``ranges`` it completes: "every in-scope event of this
 feed with from < seq <= to is in this page". Events and certificates travel
 in the one wire form of a signed document (see ``core.signed``); fork
@@ -32,19 +32,19 @@ from xinfang.core.codec import MAX_SAFE_INT
 from xinfang.core.errors import InvalidEvent, InvalidInput, XinfangError
 from xinfang.core.event import Event
 from xinfang.core.i18n import N_, Message
-from xinfang.core.sealing import Secret
+
+from .boxes import Box, box_from_wire
 
 MAX_PAGE_EVENTS = 500
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 #: the largest sequence number (and epoch) anything may name: the encoding's largest integer
 MAX_SEQ = MAX_SAFE_INT
-#: the longest sealed value a page may carry in clear (names, ID numbers, phones, addresses)
-MAX_SECRET_CHARS = 4096
+#: the most boxes of clear values one page carries
+MAX_PAGE_BOXES = 4 * MAX_PAGE_EVENTS
 
 Frontier = dict[tuple[str, int], int]
 
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
-_SALT = re.compile(r"\A(?:[0-9a-f]{2}){1,64}\Z")
 
 
 class PageError(XinfangError):
@@ -54,7 +54,7 @@ class PageError(XinfangError):
 @attrs.frozen
 class Page:
     events: tuple[Event, ...] = attrs.field(converter=tuple)
-    secrets: tuple[Secret, ...] = attrs.field(converter=tuple, default=())
+    boxes: tuple[Box, ...] = attrs.field(converter=tuple, default=())
     certs: tuple[Certificate, ...] = attrs.field(converter=tuple, default=())
     ranges: tuple[tuple[str, int, int, int], ...] = attrs.field(converter=tuple, default=())
     #: fork evidence: pairs of events one author signed with the same epoch and seq
@@ -63,7 +63,7 @@ class Page:
     def to_wire(self) -> dict[str, Any]:
         return {
             "events": [e.to_wire() for e in self.events],
-            "secrets": [[s.digest, s.salt, s.value] for s in self.secrets],
+            "boxes": [b.to_wire() for b in self.boxes],
             "certs": [c.to_wire() for c in self.certs],
             "ranges": [list(r) for r in self.ranges],
             "forks": [[a.to_wire(), b.to_wire()] for a, b in self.forks],
@@ -73,10 +73,10 @@ class Page:
     def from_wire(cls, data: Any) -> "Page":
         """Parse a page; any part that does not parse refuses the whole page."""
         if not isinstance(data, dict):
-            raise _malformed(N_("a page is a map of events, secrets, certs, ranges and "
+            raise _malformed(N_("a page is a map of events, boxes, certs, ranges and "
                                 "forks, not {got}"), got=type(data).__name__)
-        events, secrets, certs, ranges = (_list(data, name) for name in
-                                          ("events", "secrets", "certs", "ranges"))
+        events, boxes, certs, ranges = (_list(data, name) for name in
+                                        ("events", "boxes", "certs", "ranges"))
         forks = _list(data, "forks") if "forks" in data else []
         if len(events) > MAX_PAGE_EVENTS:
             raise PageError(N_("page has {count} events; the limit is {limit}"),
@@ -97,7 +97,10 @@ class Page:
         except InvalidInput as exc:
             raise PageError(N_("page holds a malformed certificate: {error}"),
                             error=exc.message) from None
-        return cls(parsed_events, [_secret(n, s) for n, s in enumerate(secrets, 1)],
+        if len(boxes) > MAX_PAGE_BOXES:
+            raise PageError(N_("page has {count} sealed boxes; the limit is {limit}"),
+                            count=len(boxes), limit=MAX_PAGE_BOXES)
+        return cls(parsed_events, [_box(n, b) for n, b in enumerate(boxes, 1)],
                    parsed_certs, _ranges(ranges), parsed_forks)
 
 
@@ -120,24 +123,11 @@ def _fork(number: int, pair: Any) -> tuple[Event, Event]:
     return Event.from_wire(pair[0]), Event.from_wire(pair[1])
 
 
-def _secret(number: int, item: Any) -> Secret:
-    """A sealed value in clear, as [digest, salt, value] of hex, hex and text."""
-    if (not isinstance(item, (list, tuple)) or len(item) != 3
-            or not all(isinstance(part, str) for part in item)):
-        raise _malformed(N_("secret {number} is not [digest, salt, value] as three strings"),
-                         number=number)
-    digest, salt, value = item
-    if not _HEX64.match(digest):
-        raise _malformed(N_("the digest of secret {number} is not 64 lower-case hex digits"),
-                         number=number)
-    if not _SALT.match(salt):
-        raise _malformed(N_("the salt of secret {number} is not 1 to 64 bytes in lower-case "
-                            "hex"), number=number)
-    if len(value) > MAX_SECRET_CHARS:
-        raise _malformed(N_("the value of secret {number} is {length} characters; the limit "
-                            "is {limit}"), number=number, length=len(value),
-                         limit=MAX_SECRET_CHARS)
-    return Secret(digest, salt, value)
+def _box(number: int, item: Any) -> Box:
+    found = box_from_wire(item)
+    if isinstance(found, Message):
+        raise _malformed(N_("sealed box {number}: {problem}"), number=number, problem=found)
+    return found
 
 
 def _count(value: Any, least: int) -> bool:

@@ -37,10 +37,10 @@ from typing import Any, Iterable, Iterator
 
 import attrs
 
-from xinfang.core import codec, fold, keys, verify
+from xinfang.core import codec, fold, i18n, keys, verify
 from xinfang.core.event import EVENT_DOMAIN, Event
 from xinfang.core.keys import NodeKeys
-from xinfang.core.node import Node
+from xinfang.core.node import DB_NAME, Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import synthetic
@@ -293,6 +293,32 @@ def error_of(body: bytes) -> str:
 def open_reply(node: Node, body: bytes) -> Any:
     """The payload of a server's sealed answer to ``node``."""
     return envelope.open_(node.keys, body, "response").payload
+
+
+def deliver(sender, receiver, events, via: str, tmp_path) -> tuple[int, dict[str, str]]:
+    """``events`` in one page from ``sender`` to its parent ``receiver``, by bundle or by
+    HTTP push: how many were applied, and the reasons of those refused (shown)."""
+    page = wire(events, certs_from=sender)
+    if via == "bundle":
+        summary = send_pages(sender, receiver, [page], tmp_path)
+        return summary.applied, {r.event_id: i18n.show(r.reason) for r in summary.refused}
+    with serve(receiver) as url:
+        status, body = post(url, signed_request(sender, {"op": "push", "page": page}))
+    assert status == 200, body
+    answer = open_reply(sender, body)
+    return answer["applied"], {event_id: i18n.show(reason) for event_id, reason in
+                               answer["refused"]}
+
+
+def sql(home: Path, statement: str, params=()) -> int:
+    """Run one statement on a node's database through a separate connection, as
+    someone editing the file by hand would; returns the rows it changed."""
+    conn = sqlite3.connect(home / DB_NAME)
+    try:
+        with conn:
+            return conn.execute(statement, params).rowcount
+    finally:
+        conn.close()
 
 
 def fingerprint(node: Node) -> str:

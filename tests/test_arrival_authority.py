@@ -19,9 +19,8 @@ from __future__ import annotations
 import pytest
 
 from sync_helpers import COUNTY as COUNTY_NODE, TOWNSHIP as TOWNSHIP_NODE
-from sync_helpers import (TODAY, VILLAGES, build_tree, carry, enrol, event_ids, feed, new_node,
-                          next_event, open_reply, post, quarantine, register, send_pages, serve,
-                          signed_request, views, wire)
+from sync_helpers import (TODAY, VILLAGES, build_tree, carry, deliver, enrol, event_ids, feed,
+                          new_node, next_event, quarantine, register, send_pages, views)
 from xinfang.core import i18n, store, verify
 from xinfang.core.errors import InvalidEvent, StepRefused
 from xinfang.core.event import Event
@@ -84,21 +83,6 @@ def registration(node, number: str, area: str | None = None) -> dict:
 def step_event(case_id: str, step: str, area: str, values: dict | None = None) -> dict:
     return {"type": f"case.{step}", "entity_id": case_id, "area": area,
             "body": {"values": values or VALUES[step], "by": "盗用密钥"}}
-
-
-def deliver(sender, receiver, events, via: str, tmp_path) -> tuple[int, dict[str, str]]:
-    """``events`` in one page from ``sender`` to its parent ``receiver``, by bundle or by
-    HTTP push: how many were applied, and the reasons of those refused (shown)."""
-    page = wire(events, certs_from=sender)
-    if via == "bundle":
-        summary = send_pages(sender, receiver, [page], tmp_path)
-        return summary.applied, {r.event_id: i18n.show(r.reason) for r in summary.refused}
-    with serve(receiver) as url:
-        status, body = post(url, signed_request(sender, {"op": "push", "page": page}))
-    assert status == 200, body
-    answer = open_reply(sender, body)
-    return answer["applied"], {event_id: i18n.show(reason) for event_id, reason in
-                               answer["refused"]}
 
 
 def assert_refused(receiver, event, refused: dict[str, str], *words: str) -> None:

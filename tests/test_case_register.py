@@ -120,7 +120,7 @@ def test_one_bad_id_among_several_petitioners_writes_nothing(node):
         api.register_case(node, case_input(petitioners=[
             person("赵某甲", 1), api.PetitionerInput("钱某乙", wrong)]), today=TODAY)
     assert events(node) == 0
-    assert node.db.execute("select count(*) from secrets").fetchone()[0] == 0
+    assert node.db.execute("select count(*) from vault").fetchone()[0] == 0
 
 
 def test_unknown_category_is_refused_listing_the_categories(node):

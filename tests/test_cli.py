@@ -124,7 +124,7 @@ def snapshot(home, plugins=()):
     try:
         return (node.db.execute("select count(*) from events").fetchone()[0],
                 views_digest(node.db, node.registry),
-                node.db.execute("select count(*) from secrets").fetchone()[0],
+                node.db.execute("select count(*) from vault").fetchone()[0],
                 dict(node.db.execute("select key, value from meta").fetchall()))
     finally:
         node.close()

@@ -71,8 +71,8 @@ def event_ids(node: Node) -> set[str]:
 
 
 def secrets_of(node: Node) -> list[Secret]:
-    return [Secret(digest, salt, value) for digest, salt, value in
-            node.db.execute("select digest, salt, value from secrets order by digest")]
+    return [node.vault.get(digest) for (digest,) in
+            node.db.execute("select digest from vault order by digest")]
 
 
 def conflicts_of(node: Node) -> list[tuple]:

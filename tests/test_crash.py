@@ -96,7 +96,7 @@ def check_node(home: Path, acknowledged: list[str]) -> int:
         assert serials == list(range(1, len(listed) + 1))
         assert node.db.execute("select count(*) from conflicts").fetchone()[0] == 0
         # Each registration was written with its sealed petitioner data, never apart.
-        held = {row[0] for row in node.db.execute("select digest from secrets")}
+        held = {row[0] for row in node.db.execute("select digest from vault")}
         for event in registrations:
             for person in event.body["petitioners"]:
                 for key in ("name", "id_number", "phone", "address"):

@@ -149,9 +149,7 @@ def test_every_hook_section_example_runs_as_a_plugin(hook, snippet_dir, tmp_path
         copy = node_with(tmp_path / "copy", [module], name="副本")
         nodes.append(copy)
         copy.ingest(reversed(list(store.all_events(town.db))), secrets_of(town))
-        release = send.outgoing_rule(town, county.certificate)
-        for event in store.all_events(town.db):
-            release(event)
+        send.outgoing_rule(town, county.certificate).boxes(store.all_events(town.db))
         registry = county.registry
         own = lambda found: [item.name for item in (found or ())]  # noqa: E731
         for report in own(getattr(module, "xinfang_reports", lambda: [])()):
@@ -271,7 +269,7 @@ def event_count(node) -> int:
 
 
 def secrets_of(node) -> list[Secret]:
-    return [Secret(*row) for row in node.db.execute("select digest, salt, value from secrets")]
+    return [node.vault.get(digest) for (digest,) in node.db.execute("select digest from vault")]
 
 
 def referrals(node) -> list[tuple]:

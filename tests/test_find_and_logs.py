@@ -50,16 +50,21 @@ def test_find_by_name_and_id_number_where_the_clear_values_are_held(node):
                                  ("case", "*", "按姓名查找")]
 
 
-def test_a_node_without_the_clear_values_finds_an_id_number_by_its_tag(tree, tmp_path):
+def test_the_county_finds_an_id_number_it_was_sent_and_the_township_between_finds_nothing(
+        tree, tmp_path):
+    """Only the ID number goes up, sealed to the county: the county finds the case by it
+    (not by the name it was not sent); the township relays it unread, and holds no key
+    that tests an ID number against the village's tag."""
     village, township, county = tree.village, tree.township, tree.county
     case_id = register(village, serial=7)
     carry(village, township, tmp_path)
     carry(township, county, tmp_path)
-    assert county.db.execute("select count(*) from secrets").fetchone()[0] == 0
     assert find.find_cases(county, name="赵某7") == []
     found = find.find_cases(county, id_number=synthetic_id(7))
-    assert [(f.case.id, f.by) for f in found] == [(case_id, "id_tag")]
+    assert [(f.case.id, f.by) for f in found] == [(case_id, "id_number")]
     assert access_rows(county)[-1] == ("case", "*", "按身份证号查找")
+    assert find.find_cases(township, id_number=synthetic_id(7)) == []
+    assert access_rows(township)[-1] == ("case", "*", "按身份证号查找")
 
 
 def test_find_refuses_bad_input_and_logs_nothing(node):

@@ -228,14 +228,14 @@ def test_a_replayed_page_after_a_reset_takes_nothing_away(tree, tmp_path):
         "negative-epoch", "float", "past-2**53", "empty-huge", "backwards", "twice", "not-a-list",
         "a-map"])
 def test_a_malformed_range_refuses_the_page_by_name(ranges, what):
-    data = {"events": [], "secrets": [], "certs": [], "ranges": ranges, "forks": []}
+    data = {"events": [], "boxes": [], "certs": [], "ranges": ranges, "forks": []}
     with pytest.raises(PageError, match="数据页格式错误") as refused:
         Page.from_wire(data)
     assert what in str(refused.value)
 
 
 def test_a_range_up_to_the_largest_sequence_number_parses():
-    page = Page.from_wire({"events": [], "secrets": [], "certs": [],
+    page = Page.from_wire({"events": [], "boxes": [], "certs": [],
                            "ranges": [["a" * 64, 0, 0, MAX_SEQ]]})
     assert page.ranges == (("a" * 64, 0, 0, MAX_SEQ),)
 
@@ -255,24 +255,26 @@ def test_malformed_ranges_are_refused_over_a_bundle_and_over_http(tree, tmp_path
 # -- every part of a page and a frontier, type-checked -------------------------------------
 
 
-DIGEST, SALT = "d" * 64, "5a" * 16
+DIGEST, AUTHOR, DATA = "d" * 64, "a" * 64, "QUJD" * 20
 
 
-@pytest.mark.parametrize("secrets, what", [
-    ([[DIGEST, SALT]], "三个字符串"),
-    ([[DIGEST, SALT, 5]], "三个字符串"),
-    ([None], "三个字符串"),
-    ([{"digest": DIGEST}], "三个字符串"),
-    ([["D" * 64, SALT, "赵某甲"]], "摘要"),
-    ([[DIGEST, "zz", "赵某甲"]], "盐值"),
-    ([[DIGEST, "abc", "赵某甲"]], "盐值"),
-    ([[DIGEST, "", "赵某甲"]], "盐值"),
-    ([[DIGEST, SALT, "甲" * (wires.MAX_SECRET_CHARS + 1)]], "上限"),
+@pytest.mark.parametrize("boxes, what", [
+    ([[DIGEST, "510-2026-1", AUTHOR]], "四个字符串"),
+    ([[DIGEST, "510-2026-1", AUTHOR, 5]], "四个字符串"),
+    ([None], "四个字符串"),
+    ([{"digest": DIGEST}], "四个字符串"),
+    ([["D" * 64, "510-2026-1", AUTHOR, DATA]], "十六进制"),
+    ([[DIGEST, "510-2026-1", "xyz", DATA]], "十六进制"),
+    ([[DIGEST, "", AUTHOR, DATA]], "记录编号"),
+    ([[DIGEST, "9" * 201, AUTHOR, DATA]], "记录编号"),
+    ([[DIGEST, "510-2026-1", AUTHOR, "not base64!"]], "base64"),
+    ([[DIGEST, "510-2026-1", AUTHOR, "QUJD"]], "太短"),
+    ([[DIGEST, "510-2026-1", AUTHOR, "QUJD" * 10_000]], "字节"),
     ({"a": 1}, "不是列表"),
-], ids=["two-parts", "number-value", "null", "a-map", "upper-case-digest", "non-hex-salt",
-        "odd-salt", "empty-salt", "long-value", "not-a-list"])
-def test_a_malformed_secret_refuses_the_page_by_name(secrets, what):
-    data = {"events": [], "secrets": secrets, "certs": [], "ranges": []}
+], ids=["three-parts", "number-data", "null", "a-map", "upper-case-digest", "bad-recipient",
+        "empty-record", "long-record", "not-base64", "short-box", "long-box", "not-a-list"])
+def test_a_malformed_sealed_box_refuses_the_page_by_name(boxes, what):
+    data = {"events": [], "boxes": boxes, "certs": [], "ranges": []}
     with pytest.raises(PageError, match="数据页格式错误") as refused:
         Page.from_wire(data)
     assert what in str(refused.value)
@@ -280,13 +282,13 @@ def test_a_malformed_secret_refuses_the_page_by_name(secrets, what):
 
 @pytest.mark.parametrize("data, what", [
     (None, "映射"), ([], "映射"), ("page", "映射"),
-    ({"secrets": [], "certs": [], "ranges": []}, "缺少“events”"),
-    ({"events": [], "certs": [], "ranges": []}, "缺少“secrets”"),
-    ({"events": {}, "secrets": [], "certs": [], "ranges": []}, "“events”不是列表"),
-    ({"events": [], "secrets": [], "certs": "x", "ranges": []}, "“certs”不是列表"),
-    ({"events": [], "secrets": [], "certs": [], "ranges": [], "forks": None}, "“forks”不是列表"),
-    ({"events": [], "secrets": [], "certs": [], "ranges": [], "forks": [[1]]}, "分叉证据"),
-    ({"events": [], "secrets": [], "certs": [], "ranges": [], "forks": [7]}, "分叉证据"),
+    ({"boxes": [], "certs": [], "ranges": []}, "缺少“events”"),
+    ({"events": [], "certs": [], "ranges": []}, "缺少“boxes”"),
+    ({"events": {}, "boxes": [], "certs": [], "ranges": []}, "“events”不是列表"),
+    ({"events": [], "boxes": [], "certs": "x", "ranges": []}, "“certs”不是列表"),
+    ({"events": [], "boxes": [], "certs": [], "ranges": [], "forks": None}, "“forks”不是列表"),
+    ({"events": [], "boxes": [], "certs": [], "ranges": [], "forks": [[1]]}, "分叉证据"),
+    ({"events": [], "boxes": [], "certs": [], "ranges": [], "forks": [7]}, "分叉证据"),
 ])
 def test_a_malformed_page_is_refused_by_name(data, what):
     with pytest.raises(PageError) as refused:
@@ -449,7 +451,7 @@ def test_an_hlc_at_2_53_minus_1_is_refused_as_malformed_everywhere(tree, tmp_pat
                      type="case.note", entity="case", entity_id="x", area=village.info.area,
                      body={})
     before = stored_state(township)
-    page = {"events": [signed], "secrets": [], "certs": [], "ranges": []}
+    page = {"events": [signed], "boxes": [], "certs": [], "ranges": []}
     with pytest.raises(PageError, match="数据页含格式错误的事件.*hlc"):
         send_pages(village, township, [page], tmp_path)
     with serve(township) as url:

@@ -86,6 +86,7 @@ def test_records_no_relay_can_fold_still_cross_the_tree_both_ways(tree, tmp_path
     later = register(tree.village, 2)
     tree.up(tmp_path)
     assert api.get_case(tree.county, later, reveal=False).id == later
+    tree.down(tmp_path)  # the city, the root, tagged the later case's ID number
     assert views(tree.city) == views(tree.village)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import VILLAGE, case_input
+from sync_helpers import sql
 from xinfang.core.event import Event
 from xinfang.core.node import DB_NAME, Node
 from xinfang.core.verify import rebuild, verify_log
@@ -32,16 +33,6 @@ CASES = 3
 def register_cases(node: Node, count: int = CASES) -> list[str]:
     return [api.register_case(node, case_input(received=f"2026-01-0{i + 1}"), today=TODAY)
             for i in range(count)]
-
-
-def sql(home: Path, statement: str, params=()) -> int:
-    """Run one statement on the node's database through a separate connection."""
-    conn = sqlite3.connect(home / DB_NAME)
-    try:
-        with conn:
-            return conn.execute(statement, params).rowcount
-    finally:
-        conn.close()
 
 
 def row(home: Path, seq: int) -> tuple[int, bytes, bytes]:
@@ -240,11 +231,22 @@ def test_verify_checks_every_epoch_as_its_own_chain(node):
     assert "缺号" in problems[0].what
 
 
+def flip_a_vault_byte(home: Path) -> int:
+    """Flip the last byte (in the AEAD tag) of the first vault row's ciphertext."""
+    conn = sqlite3.connect(home / DB_NAME)
+    try:
+        rowid, sealed = conn.execute("select rowid, sealed from vault order by rowid").fetchone()
+    finally:
+        conn.close()
+    altered = sealed[:-1] + bytes([sealed[-1] ^ 0x01])
+    return sql(home, "update vault set sealed = ? where rowid = ?", [altered, rowid])
+
+
 def test_altered_sealed_value_is_reported(node):
     register_cases(node, 1)
-    assert sql(node.home, "update secrets set value = '钱某乙' where value = '赵某甲'") == 1
-    report = verify_log(node.db)
-    assert not report.ok
+    assert flip_a_vault_byte(node.home) == 1
+    report = verify_log(node.db, vault=node.vault)
+    assert not report.ok and report.secrets_checked
     assert "密封值" in report.problems[0].describe()
 
 
@@ -282,8 +284,7 @@ def test_log_verify_cli_json_lists_the_problems(cli_node):
 
 
 def test_log_verify_cli_reports_an_altered_sealed_value(cli_node):
-    assert sql(cli_node.home, "update secrets set value = '钱某乙' where rowid = "
-               "(select min(rowid) from secrets where value = '赵某甲')") == 1
+    assert flip_a_vault_byte(cli_node.home) == 1
     result = cli_node("log", "verify")
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit), \

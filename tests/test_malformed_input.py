@@ -38,7 +38,7 @@ from xinfang.core.event import EVENT_DOMAIN, Event
 from xinfang.core.i18n import N_
 from xinfang.core.reports import UNSAFE
 from xinfang.plugins.cases import api
-from xinfang.sync import bundle, envelope, receive, trust, wire
+from xinfang.sync import bundle, envelope, receive, send, trust, wire
 from xinfang.sync.http import Client
 
 from sync_helpers import (build_tree, carry, feed, next_event, post, register, seal_pages,
@@ -174,13 +174,12 @@ def tree(tmp_path_factory):
 
 
 def page_base(tree) -> dict:
-    """A real page from the village with every part filled: events, secrets, the
+    """A real page from the village with every part filled: events, sealed boxes, the
     certificate chain, a range and a pair of events as fork evidence."""
     events = feed(tree.village)
-    secrets = [list(row) for row in tree.village.db.execute(
-        "select digest, salt, value from secrets order by digest")][:2]
+    boxes = send.outgoing_rule(tree.village, tree.township.certificate).boxes(events)
     chain = trust.chain_of(tree.village.db, tree.village.info.author)
-    return {"events": [e.to_wire() for e in events], "secrets": secrets,
+    return {"events": [e.to_wire() for e in events], "boxes": [b.to_wire() for b in boxes][:2],
             "certs": [c.to_wire() for c in chain],
             "ranges": [[tree.village.info.author, 0, 0, len(events)]],
             "forks": [[events[0].to_wire(), events[1].to_wire()]]}
@@ -344,11 +343,11 @@ def test_a_page_with_any_part_changed_parses_or_is_refused_by_name(tree, data):
 
 @SOME
 @given(st.data())
-def test_a_page_with_a_changed_secret_is_refused_by_name_or_applied(tree, data):
-    """The secrets are the one part of a page the parser used to take as they came."""
+def test_a_page_with_a_changed_sealed_box_is_refused_by_name_or_applied(tree, data):
+    """Boxes are opened by the receiver's key: a changed one is refused or dropped."""
     base = page_base(tree)
-    secrets = data.draw(mutated(base["secrets"]))
-    page = refused_or_parsed(wire.Page.from_wire, {**base, "secrets": secrets})
+    boxes = data.draw(mutated(base["boxes"]))
+    page = refused_or_parsed(wire.Page.from_wire, {**base, "boxes": boxes})
     if page is not None:
         refused_or_parsed(receive.apply_page, tree.township, page, tree.village.info.author)
 

@@ -610,7 +610,7 @@ def test_a_malformed_certificate_field_is_a_named_refusal_everywhere(tree, field
     with pytest.raises(InvalidInput, match="证书链的第 1 张证书"):
         chain_from_wire([item, *chain])
     with pytest.raises(PageError):
-        Page.from_wire({"events": [], "secrets": [], "certs": [item], "ranges": []})
+        Page.from_wire({"events": [], "boxes": [], "certs": [item], "ranges": []})
     with pytest.raises(TrustError):
         trust.import_certificate(village, {"certificate": item, "chain": chain})
     with pytest.raises(TrustError):

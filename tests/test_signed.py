@@ -333,9 +333,9 @@ def test_every_reader_of_a_certificate_refuses_a_malformed_one_clearly(what):
     with pytest.raises(TrustError, match="不是注册申请文件"):
         trust.EnrolmentRequest.from_json(json.dumps({"enrolment_request": [RAW64, None]}))
     with pytest.raises(PageError, match="数据页含格式错误的证书"):
-        Page.from_wire({"events": [], "secrets": [], "certs": [broken], "ranges": []})
+        Page.from_wire({"events": [], "boxes": [], "certs": [broken], "ranges": []})
     with pytest.raises(PageError, match="数据页含格式错误的事件"):
-        Page.from_wire({"events": [broken], "secrets": [], "certs": [], "ranges": []})
+        Page.from_wire({"events": [broken], "boxes": [], "certs": [], "ranges": []})
 
 
 @pytest.mark.parametrize("chain", [None, "chain", {"0": [RAW64, SIG64]}, [[RAW64, SIG64]] * 9])

@@ -238,7 +238,7 @@ def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:
     db = node.db
     people = []
     for p in db.query("select * from case_petitioners where case_id = ? order by ord", [case_id]):
-        value = (lambda d: node.context.secret(d) if reveal else None)
+        value = (lambda d: node.reveal(d, case_id) if reveal else None)
         people.append(Petitioner(value(p["name_seal"]), value(p["id_seal"]),
                                  value(p["phone_seal"]), value(p["address_seal"]),
                                  bool(p["representative"])))

@@ -1,11 +1,15 @@
 """Finding cases by a petitioner's name or ID number, without unsealing anything.
 
 Events carry petitioners only as salted digests. A node that holds the clear
-values (``secrets``) finds a case by looking up the values equal to the query
-and recomputing each digest from its salt (``sealing.digest_of``), then the
-petitioner rows sealed with one of those digests. A node without the clear
-values still finds an ID number through the keyed ``id_tag`` every node of
-the jurisdiction holds. Every search is written to the access log.
+values (its vault) finds a case by looking up the values equal to the query
+(``Vault.digests_of_value``), then the petitioner rows sealed with one of
+those digests. An ID number is also found through the 同人 tags this node can
+make: ``match_tag`` under its own ``match_key``, which finds its own
+registrations, and at the county at the root of the tree, whose key makes the
+jurisdiction tags (``tags``), every case of the jurisdiction it has tagged.
+No other node holds a key that tests an ID number against a tag, so elsewhere
+a case registered by another node is found only where its clear values were
+released here. Every search is written to the access log.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from xinfang.core.node import Node
 from . import api, idnumber
 from .views import ENTITY
 
-#: how a case was found: by a clear value this node holds, or by the keyed tag
+#: how a case was found: by a clear value this node holds, or by a tag under its key
 BY_NAME, BY_ID, BY_TAG = "name", "id_number", "id_tag"
 
 
@@ -35,9 +39,7 @@ class Found:
 
 def digests_of(node: Node, value: str) -> list[str]:
     """Digests of the clear values equal to ``value`` that this node holds, checked."""
-    return [digest for digest, salt, clear in node.db.execute(
-        "select digest, salt, value from secrets where value = ?", [value])
-        if sealing.digest_of(salt, clear) == digest]
+    return node.vault.digests_of_value(value)
 
 
 def find_cases(node: Node, name: str | None = None, id_number: str | None = None) -> list[Found]:
@@ -54,7 +56,8 @@ def find_cases(node: Node, name: str | None = None, id_number: str | None = None
     else:
         value = idnumber.normalise(id_number)
         _collect(node, matched, "id_seal", digests_of(node, value), BY_ID)
-        _collect(node, matched, "id_tag", [sealing.match_tag(node.match_key, value)], BY_TAG)
+        _collect(node, matched, "tag", [sealing.match_tag(node.match_key, value)], BY_TAG,
+                 table="case_tags")
         what = Message(N_("searched by ID number"))
     node.log_access(ENTITY, "*", what.stored())
     if not matched:
@@ -66,10 +69,10 @@ def find_cases(node: Node, name: str | None = None, id_number: str | None = None
 
 
 def _collect(node: Node, matched: dict[str, str], column: str, values: list[str],
-             by: str) -> None:
+             by: str, table: str = "case_petitioners") -> None:
     if not values:
         return
     marks = ",".join("?" * len(values))
     for (case_id,) in node.db.execute(
-            f"select distinct case_id from case_petitioners where {column} in ({marks})", values):
+            f"select distinct case_id from {table} where {column} in ({marks})", values):
         matched.setdefault(case_id, by)

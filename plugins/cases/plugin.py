@@ -15,7 +15,7 @@ from xinfang.core.errors import InvalidEvent, InvalidInput
 from xinfang.core.i18n import N_
 from xinfang.core.policy import PolicyKey
 
-from . import hookspecs, lifecycle, reports, views
+from . import hookspecs, lifecycle, reports, tags, views
 from .deadlines import STATUTORY_CODE, StatutoryPolicy
 from .vocab import VOCABULARIES
 
@@ -54,7 +54,8 @@ POLICY = [
 
 CASE = EntityType(
     ENTITY, "信访事项", views.VIEW_TABLES, views.MIGRATIONS, reset=views.reset, table="cases",
-    create=REGISTER, states=lifecycle.STATES, steps=lifecycle.STEPS, policy=views.POLICY_KEYS,
+    create=REGISTER, states=lifecycle.STATES, steps=(*lifecycle.STEPS, tags.TAG),
+    policy=views.POLICY_KEYS,
     command=None, body_keys=("petitioners",), on_create=views.on_create, on_step=views.on_step,
     guard_view=views.guard_view, after=views.after)
 
@@ -92,10 +93,12 @@ def xinfang_deadline_policies():
 @hookimpl
 def xinfang_validate_event(event, node):
     """The sealed petitioners of a registration: the one body part the kernel
-    leaves to this plugin (see ``EntityType.body_keys``); and who may forward
-    a case where."""
+    leaves to this plugin (see ``EntityType.body_keys``); who may forward
+    a case where; and that only the root tags petitioners (``tags.check``)."""
     if event.type == "case.forward":
         _check_forward(event, node)
+    if event.type == tags.TYPE:
+        tags.check(event, node)
     if event.type != "case.register":
         return
     people = event.body.get("petitioners")
@@ -106,8 +109,8 @@ def xinfang_validate_event(event, node):
         if not isinstance(person, dict) or set(person) - allowed or not all(
                 isinstance(v, str) for k, v in person.items() if k != "representative"):
             raise InvalidEvent(N_("case.register petitioners are maps of sealed digests"))
-    tags = [person["id_tag"] for person in people if person.get("id_tag")]
-    if len(tags) != len(set(tags)):
+    own = [person["id_tag"] for person in people if person.get("id_tag")]
+    if len(own) != len(set(own)):
         raise InvalidEvent(N_("case.register names one ID number for two petitioners"))
 
 
@@ -145,8 +148,14 @@ def _check_forward(event, node) -> None:
 
 @hookimpl
 def xinfang_event_applied(context, event):
-    if event.type == "case.register":
+    if event.type in ("case.register", tags.TYPE):
         views.update_repeat_flags(context, event.entity_id)
+
+
+@hookimpl
+def xinfang_received(node, applied):
+    """At the root: tag the petitioners whose ID numbers a sync has just brought."""
+    tags.tag_jurisdiction(node)
 
 
 @hookimpl
@@ -159,11 +168,22 @@ def xinfang_register_commands(cli, registry):
 @hookimpl
 def xinfang_outgoing(event, destination, node):
     """Petitioner identity goes down to the office in whose area the case lies,
-    which must contact the petitioner; upward only where policy allows. The
-    sealed digests and ID tags still travel, so 重复访 is found above without
-    the names."""
+    which must contact the petitioner; upward only where policy allows. The ID
+    numbers alone go to the county at the root of the tree, sealed to it end to
+    end, which tags them for the whole jurisdiction (``tags``): so 重复访 is
+    found across villages while no node between can read or test them."""
     if event.entity != ENTITY:
         return None
     if destination.area.startswith(event.area):
         return True
-    return bool(node.context.policy("case.release_identity_upward", event.area))
+    if node.context.policy("case.release_identity_upward", event.area):
+        return True
+    if event.type == "case.register" and _is_root(destination, node):
+        return {person["id_number"] for person in event.body.get("petitioners", ())
+                if isinstance(person, dict) and person.get("id_number")}
+    return False
+
+
+def _is_root(destination, node) -> bool:
+    """Whether ``destination`` is the pinned root of the trust tree."""
+    return destination.self_signed and destination.subject == tags.root_of(node)

@@ -1,6 +1,6 @@
 """The case plugin's own small report: open work by status and category.
 
-The offices' statistics (月报表, indicators) are the reports plugin's; this
+The offices' statistics (月报表, indicators) are the stats plugin's (`xinfang.plugins.stats`); this
 one shows a county what its desk holds now, and is the worked example of the
 report hook for a plugin that owns an entity type.
 """

@@ -18,11 +18,11 @@ from typing import Any
 from sqlite_utils.migrations import Migrations
 
 from xinfang.core import kernel
-from xinfang.core.errors import Hold, PluginError
+from xinfang.core.errors import Hold, PluginError, StepRefused
 from xinfang.core.i18n import N_
 
 ENTITY = "case"
-VIEW_TABLES = ("cases", "case_petitioners", "case_deadlines")
+VIEW_TABLES = ("cases", "case_petitioners", "case_deadlines", "case_tags")
 MIGRATIONS = Migrations("case")
 #: the policy keys the case fold reads; a change re-folds the cases under it
 POLICY_KEYS = ("case.collective_threshold", "case.collective_channels",
@@ -74,6 +74,29 @@ def _kernel_history(db) -> None:
     db.execute("alter table cases rename column registered_key to created_key")
 
 
+@MIGRATIONS(name="0003_case_tags")
+def _case_tags(db) -> None:
+    """Every 同人 tag of a petitioner: its registration's own ``id_tag`` and the
+    jurisdiction tags the root adds (``case.tag``); 重复访 matches on any of them.
+
+    Filled here from the registrations already folded (a log of an earlier
+    release holds no ``case.tag``), so the views stay what a rebuild gives.
+    """
+    db.executescript("""
+    create table case_tags (
+        case_id text not null, ord integer not null, kind text not null, tag text not null,
+        primary key (case_id, ord, kind, tag)
+    );
+    create index case_tags_tag on case_tags (tag);
+    insert into case_tags (case_id, ord, kind, tag)
+        select case_id, ord, 'own', id_tag from case_petitioners where id_tag is not null;
+    """)
+
+
+#: ``case_tags.kind``: the registering node's own tag, or one the root added
+OWN, JURISDICTION = "own", "jurisdiction"
+
+
 def deadline_policy(ctx, area: str):
     """The deadline policy code in force at ``area``, or hold: never fold differently."""
     code = ctx.policy("case.deadline_policy", area)
@@ -121,6 +144,9 @@ def on_create(ctx, event, row: dict[str, Any]) -> None:
             [event.entity_id, ord_, person.get("name"), person.get("id_number"),
              person.get("phone"), person.get("address"), person.get("id_tag"),
              int(bool(person.get("representative")))])
+        if person.get("id_tag"):
+            ctx.db.conn.execute("insert or ignore into case_tags (case_id, ord, kind, tag) "
+                                "values (?,?,?,?)", [event.entity_id, ord_, OWN, person["id_tag"]])
 
 
 def on_step(ctx, event, view, step, values: dict[str, Any], changes: dict[str, Any]) -> None:
@@ -137,6 +163,24 @@ def on_step(ctx, event, view, step, values: dict[str, Any], changes: dict[str, A
             changes["unit"] = values["unit"]
     elif step.name == "rate":
         changes["rating"] = values["rating"]
+    elif step.name == "tag":
+        add_jurisdiction_tags(ctx, event.entity_id, values["tags"])
+
+
+def add_jurisdiction_tags(ctx, case_id: str, text: str) -> None:
+    """Fold a ``case.tag``: the root's tags of petitioners the registration lists."""
+    from .tags import TAG, decode
+
+    db = ctx.db.conn
+    (count,) = db.execute("select count(*) from case_petitioners where case_id = ?",
+                          [case_id]).fetchone()
+    pairs = decode(text) or []
+    beyond = [ord_ for ord_, _ in pairs if ord_ >= count]
+    if beyond:  # a conflict, kept: the root tagged by a registration this log does not hold
+        raise StepRefused(N_("{step} names petitioner {number}, but the registration lists "
+                             "{count}"), step=TAG.label, number=beyond[0] + 1, count=count)
+    db.executemany("insert or ignore into case_tags (case_id, ord, kind, tag) values (?,?,?,?)",
+                   [[case_id, ord_, JURISDICTION, tag] for ord_, tag in pairs])
 
 
 def after(ctx, event, case: dict[str, Any]) -> None:
@@ -154,14 +198,13 @@ def after(ctx, event, case: dict[str, Any]) -> None:
 def reset(ctx, case_id: str) -> None:
     """The kernel removed the case row and history; remove the rest, relink repeats."""
     tags = [r[0] for r in ctx.db.conn.execute(
-        "select distinct id_tag from case_petitioners where case_id = ? and id_tag is not null",
-        [case_id])]
-    for table in ("case_petitioners", "case_deadlines"):
+        "select distinct tag from case_tags where case_id = ?", [case_id])]
+    for table in ("case_petitioners", "case_deadlines", "case_tags"):
         ctx.db.conn.execute(f"delete from {table} where case_id = ?", [case_id])
     if tags:  # cases linked through the cleared petitioners are relinked without them
         marks = ",".join("?" * len(tags))
         for (other,) in ctx.db.conn.execute(
-                f"select distinct case_id from case_petitioners where id_tag in ({marks})",
+                f"select distinct case_id from case_tags where tag in ({marks})",
                 tags).fetchall():
             update_repeat_flags(ctx, other)
 
@@ -170,13 +213,15 @@ def update_repeat_flags(ctx, case_id: str) -> None:
     """重复访 / 初信初访 for ``case_id`` and every case sharing a petitioner with it.
 
     A case repeats the most recent earlier case (by received date, then id)
-    with a common ID-number tag and the same category within the window. It is
-    recomputed for the whole group because an earlier case may arrive later.
+    with a common ID-number tag (``case_tags``: the registering node's own, or a
+    jurisdiction tag of the root) and the same category within the window. It
+    is recomputed for the whole group because an earlier case, or a tag that
+    links one, may arrive later.
     """
     db = ctx.db.conn
     related = {case_id} | {row[0] for row in db.execute(
-        "select distinct p2.case_id from case_petitioners p1 join case_petitioners p2 "
-        "on p1.id_tag = p2.id_tag where p1.case_id = ? and p1.id_tag is not null", [case_id])}
+        "select distinct t2.case_id from case_tags t1 join case_tags t2 "
+        "on t1.tag = t2.tag where t1.case_id = ?", [case_id])}
     for current in sorted(related):
         row = db.execute("select category, received, area from cases where id = ?", [current]).fetchone()
         if row is None:
@@ -185,10 +230,10 @@ def update_repeat_flags(ctx, case_id: str) -> None:
         window = int(ctx.policy("case.repeat_window_days", area))
         earliest = (dt.date.fromisoformat(received) - dt.timedelta(days=window)).isoformat()
         earlier = db.execute(
-            "select distinct c.id from case_petitioners p1 join case_petitioners p2 "
-            "on p1.id_tag = p2.id_tag and p2.case_id != p1.case_id "
-            "join cases c on c.id = p2.case_id "
-            "where p1.case_id = ? and p1.id_tag is not null and c.category = ? "
+            "select distinct c.id from case_tags t1 join case_tags t2 "
+            "on t1.tag = t2.tag and t2.case_id != t1.case_id "
+            "join cases c on c.id = t2.case_id "
+            "where t1.case_id = ? and c.category = ? "
             "and (c.received < ? or (c.received = ? and c.id < ?)) and c.received >= ? "
             "order by c.received desc, c.id desc limit 1",
             [current, category, received, received, current, earliest]).fetchone()

@@ -1,0 +1,129 @@
+"""同人 tags: finding 重复访 without letting a node guess ID numbers.
+
+An ID number has little entropy (region, birth date, serial), so a keyed
+tag of it is safe only from nodes that lack the key. Two kinds of tag:
+
+* **Own tags.** A registration's ``id_tag`` is ``match_tag(match_key, id)``
+  under the registering node's own ``match_key``, random, made at ``init``
+  and never sent anywhere (enrolment no longer hands the root's key down).
+  Only that node, which holds the clear values anyway, can test a guess
+  against it; its own repeats, before and after its enrolment, match on it.
+* **Jurisdiction tags.** The county at the root of the tree is the one node
+  that sees every ID number: the case plugin releases each petitioner's ID
+  number (that field only) to it, sealed end to end (``xinfang_outgoing``).
+  When it holds the ID numbers of a registration it did not make, it signs
+  one ``case.tag`` event on the case with ``match_tag(root key, id)`` for each
+  petitioner; its own registrations' ``id_tag`` is already under that key.
+  ``case.tag`` events travel down with the case, so the township and the
+  villages fold the same 重复访 across villages without holding the key.
+
+The fold matches petitioners that share *any* tag (``case_tags``): tags made
+under different keys never collide, so it need not know whose key made
+which. A ``case.tag`` is accepted only from the pinned root (``check``), and
+it is a *note* on the case (``Step.note``): it keeps the status and the
+history, and is folded in the case's own order after its registration.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from xinfang.core import sealing, store
+from xinfang.core.entities import Field, Step
+from xinfang.core.errors import InvalidEvent
+from xinfang.core.i18n import N_
+from xinfang.core.node import Draft, Node
+
+from .views import ENTITY
+
+#: the event type and its step: no state leads from it, so it is a note on the case
+TYPE = f"{ENTITY}.tag"
+TAG = Step("tag", "同人标记", (), None, (
+    Field("tags", "同人标记", required=True,
+          help=N_("petitioner number and tag pairs, as 0:<32 hex digits>, space-separated")),))
+#: how many petitioners one case.tag may name (a registration lists far fewer)
+MAX_TAGS = 10_000
+_PAIR = re.compile(r"([0-9]|[1-9][0-9]{0,4}):([0-9a-f]{32})")
+
+
+def encode(pairs: Iterable[tuple[int, str]]) -> str:
+    """The ``tags`` value: ``ord:tag`` pairs by petitioner number, space-separated."""
+    return " ".join(f"{ord_}:{tag}" for ord_, tag in sorted(pairs))
+
+
+def decode(text: Any) -> list[tuple[int, str]] | None:
+    """The pairs of a ``tags`` value, or None if it is not written as ``encode`` writes it."""
+    if not isinstance(text, str) or not text:
+        return None
+    pairs = []
+    for part in text.split(" "):
+        found = _PAIR.fullmatch(part)
+        if found is None:
+            return None
+        pairs.append((int(found[1]), found[2]))
+    ords = [ord_ for ord_, _ in pairs]
+    if len(pairs) > MAX_TAGS or ords != sorted(set(ords)):
+        return None
+    return pairs
+
+
+def root_of(node) -> str | None:
+    """The pinned root's key: trust data, the same on every enrolled node."""
+    return store.get_meta(node.db, "root_author")
+
+
+def check(event, node) -> None:
+    """A ``case.tag`` is the root's, well formed; raises ``InvalidEvent``.
+
+    A pure function of the event and the pinned root, so it is refused on
+    arrival (bundle, HTTP, ``Node.ingest``) however the events arrive. That
+    the case exists and lists each petitioner named is the fold's to judge
+    (a conflict otherwise), as for any step: the registration is another
+    node's event and may arrive later. A node with no pinned root (not yet
+    enrolled) does not judge the author, as ``kernel.author_of`` does not.
+    """
+    if decode(event.body.get("values", {}).get("tags")) is None:
+        raise InvalidEvent(N_("{type}: the tags are not petitioner number and tag pairs "
+                              "(0:<32 lower-case hex digits>, in order, space-separated)"),
+                           type=event.type)
+    root = root_of(node)
+    author = getattr(event, "author", None) or node.info.author
+    if root is not None and author != root:
+        raise InvalidEvent(N_("{type} is signed by {name}, not by the root of the trust tree: "
+                              "only the root tags petitioners for the whole jurisdiction"),
+                           type=event.type, name=node.author_name(author))
+
+
+def untagged(node: Node) -> dict[str, list[tuple[int, str]]]:
+    """Case -> (petitioner number, ID number digest) that the root holds in clear but
+    has not tagged: petitioners of registrations made by other nodes."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for case_id, ord_, digest in node.db.execute(
+            "select p.case_id, p.ord, p.id_seal from case_petitioners p "
+            "join cases c on c.id = p.case_id "
+            "join vault v on v.digest = p.id_seal and v.entity_id = p.case_id "
+            "where c.author != ? and not exists (select 1 from case_tags t where "
+            "t.case_id = p.case_id and t.ord = p.ord and t.kind = 'jurisdiction') "
+            "order by p.case_id, p.ord", [node.info.author]):
+        found.setdefault(case_id, []).append((ord_, digest))
+    return found
+
+
+def tag_jurisdiction(node: Node) -> list[str]:
+    """At the root: sign a ``case.tag`` for every case whose ID numbers it now holds and
+    has not tagged; return the case numbers. Anywhere else: nothing."""
+    if root_of(node) != node.info.author:
+        return []
+    drafts = []
+    key = node.match_key
+    for case_id, wanted in untagged(node).items():
+        secrets = {s.digest: s.value for s in node.vault.of_entity(case_id, [d for _, d in wanted])}
+        pairs = [(ord_, sealing.match_tag(key, secrets[digest])) for ord_, digest in wanted
+                 if digest in secrets]
+        area = node.db.execute("select area from cases where id = ?", [case_id]).fetchone()[0]
+        if pairs:
+            drafts.append(Draft(TYPE, ENTITY, case_id, area, {"values": {"tags": encode(pairs)}}))
+    if drafts:
+        node.append_many(drafts)
+    return [draft.entity_id for draft in drafts]

@@ -1,0 +1,332 @@
+"""The indicators of an office's 月报表, as data: one ``Indicator`` per figure.
+
+Each indicator says, for one case, on which date it counts (``date``: the
+date that decides the period) and what it adds there (``compute``: a count,
+or a numerator and a denominator). A period's figure is the sum over the
+cases whose date lies in it, so every figure is computed by the same
+grouped pass over the cases, read once from the views (``load_cases``), and
+a breakdown row is the same sum over a subset. Adding an indicator (越级访,
+来源, 回访 when the case model has them) is one more entry in ``INDICATORS``.
+
+The definitions are msgids shown by ``xinfang report describe`` and written
+out in docs/reports.md; the choices they make (which date decides, what
+counts as timely) are explained there.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import attrs
+
+from xinfang.core.i18n import N_
+from xinfang.core.reports import Ratio
+
+#: 涉法涉诉: "不转（交）办、统计、通报和考核"; routed to the legal channel, not counted
+LAW_LITIGATION = "law_litigation"
+EXCLUDED = frozenset({LAW_LITIGATION})
+DECISIONS = ("accept", "reject", "refuse")
+#: the steps whose dates the indicators read (``CaseRecord.facts``); an indicator that
+#: needs another step's date adds it here
+FACT_DATES = (*DECISIONS, "answer", "rate", "withdraw", "close")
+
+
+@attrs.frozen
+class Deadline:
+    kind: str
+    start: str
+    due: str
+    met_on: str | None
+    obligation: bool
+
+    @property
+    def ended(self) -> str:
+        """When the obligation ended: met, or fell due unmet (whichever came first)."""
+        return min(self.met_on, self.due) if self.met_on else self.due
+
+    @property
+    def on_time(self) -> bool:
+        return self.met_on is not None and self.met_on <= self.due
+
+
+@attrs.frozen
+class CaseRecord:
+    """What the indicators read of one case: its ``cases`` row, the dates of the steps in
+    ``FACT_DATES`` (as ``facts[step]["date"]``) and its deadlines from ``case_deadlines``."""
+
+    id: str
+    area: str
+    status: str
+    channel: str
+    headcount: int
+    category: str
+    kind: str
+    received: str
+    collective: bool
+    repeat_of: str | None
+    first_petition: bool
+    unit: str | None
+    leader: str | None
+    rating: str | None
+    facts: dict[str, dict[str, Any]]
+    deadlines: dict[str, Deadline]
+
+    def step_date(self, step: str) -> str | None:
+        return (self.facts.get(step) or {}).get("date")
+
+    @property
+    def decided(self) -> str | None:
+        """The date of the decision on acceptance (受理 / 不予受理 / 不再受理)."""
+        dates = [d for d in (self.step_date(s) for s in DECISIONS) if d]
+        return min(dates) if dates else None
+
+    @property
+    def answered(self) -> str | None:
+        """The date of the 答复 (书面答复意见书) that ends the handling."""
+        return self.step_date("answer")
+
+
+def load_cases(node, area: str) -> list[CaseRecord]:
+    """Every case of ``area`` and below with its deadlines: one read of ``cases`` and one
+    of ``case_deadlines``, whatever the periods and breakdowns asked for."""
+    deadlines: dict[str, dict[str, Deadline]] = {}
+    for case_id, kind, start, due, met_on, obligation in node.db.execute(
+            "select d.case_id, d.kind, d.start, d.due, d.met_on, d.obligation "
+            "from case_deadlines d join cases c on c.id = d.case_id "
+            "where c.area like ? || '%'", [area]).fetchall():
+        deadlines.setdefault(case_id, {})[kind] = Deadline(kind, start, due, met_on,
+                                                           bool(obligation))
+    # only the dates of the steps the indicators read: SQLite picks them out of the facts
+    # faster than decoding every case's facts (answer texts and all) in Python
+    dates = ", ".join(f"json_extract(facts, '$.{step}.date')" for step in FACT_DATES)
+    rows = node.db.execute(
+        "select id, area, status, channel, headcount, category, kind, received, collective, "
+        f"repeat_of, first_petition, unit, leader, rating, {dates} from cases "
+        "where area like ? || '%' order by received, id", [area]).fetchall()
+    return [CaseRecord(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], bool(r[8]), r[9],
+                       bool(r[10]), r[11], r[12], r[13],
+                       {step: {"date": date} for step, date in zip(FACT_DATES, r[14:]) if date},
+                       deadlines.get(r[0], {})) for r in rows]
+
+
+# -- what each indicator counts ---------------------------------------------------------
+
+def _received(case: CaseRecord) -> str:
+    return case.received
+
+
+def _is_visit(case: CaseRecord) -> bool:
+    return case.channel == "visit"
+
+
+def _withdrawn_before(case: CaseRecord, deadline: Deadline) -> bool:
+    """A case withdrawn, unmet, before its deadline owes nothing on it."""
+    withdrawn = case.step_date("withdraw")
+    return deadline.met_on is None and withdrawn is not None and withdrawn <= deadline.due
+
+
+def _deadline_date(kind: str) -> Callable[[CaseRecord], str | None]:
+    def date(case: CaseRecord) -> str | None:
+        deadline = case.deadlines.get(kind)
+        if deadline is None or _withdrawn_before(case, deadline):
+            return None
+        return deadline.ended
+    return date
+
+
+def _on_time(kind: str) -> Callable[[CaseRecord, str], tuple[int, int]]:
+    def compute(case: CaseRecord, as_of: str) -> tuple[int, int]:
+        deadline = case.deadlines[kind]
+        return int(deadline.on_time and deadline.met_on <= as_of), 1
+    return compute
+
+
+def _satisfied(case: CaseRecord, as_of: str) -> tuple[int, int]:
+    rated = _rated_by(case, as_of)
+    if not rated:
+        return 0, 0
+    return int(case.rating in ("satisfied", "basically")), 1
+
+
+def _rated_by(case: CaseRecord, as_of: str) -> bool:
+    date = case.step_date("rate")
+    return case.rating is not None and date is not None and date <= as_of
+
+
+def _rated(case: CaseRecord, as_of: str) -> tuple[int, int]:
+    return int(_rated_by(case, as_of)), 1
+
+
+def _repeat(case: CaseRecord, as_of: str) -> tuple[int, int]:
+    return int(case.repeat_of is not None), 1
+
+
+def _first_petition_answer_date(case: CaseRecord) -> str | None:
+    return _deadline_date("answer")(case) if case.first_petition else None
+
+
+def _first_petition_closed(case: CaseRecord, as_of: str) -> tuple[int, int]:
+    met_on = case.deadlines["answer"].met_on
+    return int(met_on is not None and met_on <= as_of), 1
+
+
+@attrs.frozen
+class Indicator:
+    """One figure of the report.
+
+    ``date(case)`` is the date that puts the case in a period (None: the case never
+    counts for this figure); ``compute(case, as_of)`` what it adds there: an ``int``
+    for a count, ``(numerator, denominator)`` for a rate. ``excludes`` are the
+    categories left out of it.
+    """
+
+    name: str
+    label: str
+    definition: str
+    compute: Callable[[CaseRecord, str], Any]
+    date: Callable[[CaseRecord], str | None] = _received
+    kind: str = "count"  # count | ratio
+    excludes: frozenset[str] = EXCLUDED
+
+    def empty(self) -> Any:
+        return Ratio(0, 0) if self.kind == "ratio" else 0
+
+    def value(self, cases: Iterable[CaseRecord], start: str, end: str, as_of: str) -> Any:
+        """The figure over ``cases`` for the days ``start``..``end`` (ISO), seen on ``as_of``:
+        the simple path, one case at a time; ``tally`` does many periods and groups at once."""
+        numerator = denominator = 0
+        for case in cases:
+            date = self.date(case)
+            if (date is None or not start <= date <= end or date > as_of
+                    or case.category in self.excludes):
+                continue
+            added = self.compute(case, as_of)
+            if self.kind == "ratio":
+                numerator += added[0]
+                denominator += added[1]
+            else:
+                numerator += added
+        return Ratio(numerator, denominator) if self.kind == "ratio" else numerator
+
+
+INDICATORS: list[Indicator] = [
+    Indicator("cases", N_("Cases (件)"), N_(
+        "Every case registered in the period, whatever its channel; the date that decides "
+        "the period is the registration date (received)."), lambda case, as_of: 1),
+    Indicator("batches", N_("Visits (批次)"), N_(
+        "Visits (来访) registered in the period: one visit is one batch, a group visit "
+        "included; by registration date."),
+        lambda case, as_of: int(_is_visit(case))),
+    Indicator("person_visits", N_("Person-visits (人次)"), N_(
+        "The headcounts of the visits registered in the period (a group of 30 is 30 "
+        "person-visits); letters, online and phone petitions are counted in cases only; by "
+        "registration date."),
+        lambda case, as_of: case.headcount if _is_visit(case) else 0),
+    Indicator("collective", N_("Collective visits (集体访)"), N_(
+        "Cases registered in the period that the case plugin marked 集体访 (a visit of at "
+        "least the policy's threshold of people, 5 by default); by registration date."),
+        lambda case, as_of: int(case.collective)),
+    Indicator("collective_people", N_("Collective visits, person-visits"), N_(
+        "The headcounts of the collective visits registered in the period; by registration "
+        "date."), lambda case, as_of: case.headcount if case.collective else 0),
+    Indicator("repeat", N_("Repeat petitions (重复访)"), N_(
+        "Cases registered in the period that repeat an earlier case (a petitioner in common, "
+        "the same category, within the policy's window); by registration date."),
+        lambda case, as_of: int(case.repeat_of is not None)),
+    Indicator("timely_acceptance", N_("Timely acceptance rate"), N_(
+        "Cases whose decision on acceptance (受理, 不予受理 or 不再受理) was made by the "
+        "deadline of the policy in force (15 days after receipt, or after it was forwarded to "
+        "the body that decides) / cases whose decision fell due or was made in the period. "
+        "The deciding date is the earlier of the decision date and the deadline; a case "
+        "withdrawn before its deadline is left out."),
+        _on_time("decide"), _deadline_date("decide"), kind="ratio"),
+    Indicator("on_time_closure", N_("On-time closure rate"), N_(
+        "Accepted cases answered (书面答复) by their handling deadline, an extension (延期) "
+        "included / accepted cases whose handling deadline fell due or was met in the "
+        "period. The deciding date is the earlier of the answer date and the deadline."),
+        _on_time("answer"), _deadline_date("answer"), kind="ratio"),
+    Indicator("satisfaction", N_("Satisfaction rate"), N_(
+        "满意 and 基本满意 ratings / ratings given, of the cases answered in the period "
+        "(ratings given up to the day the report is seen as of); by answer date."),
+        _satisfied, lambda case: case.answered, kind="ratio"),
+    Indicator("rated", N_("Rating rate (参评率)"), N_(
+        "Cases answered in the period that have a rating / cases answered in the period; by "
+        "answer date."), _rated, lambda case: case.answered, kind="ratio"),
+    Indicator("repeat_rate", N_("Repeat petition rate"), N_(
+        "Repeat cases (重复访) / all cases registered in the period; by registration date."),
+        _repeat, kind="ratio"),
+    Indicator("first_petition_closure", N_("First-petition closure rate"), N_(
+        "First petitions (初信初访: cases repeating no earlier one) answered by the day the "
+        "report is seen as of / accepted first petitions whose handling deadline fell due or "
+        "was met in the period; the deciding date is as for the on-time closure rate."),
+        _first_petition_closed, _first_petition_answer_date, kind="ratio"),
+]
+
+#: the figures the trend sheet draws, month by month
+TREND = ("cases", "batches", "person_visits", "timely_acceptance", "on_time_closure",
+         "satisfaction")
+
+
+def by_name(names: Iterable[str] | None = None) -> list[Indicator]:
+    if names is None:
+        return list(INDICATORS)
+    known = {i.name: i for i in INDICATORS}
+    return [known[n] for n in names]
+
+
+class Tally:
+    """Many figures for many (period, group) pairs in one pass over the cases."""
+
+    def __init__(self, indicators: list[Indicator], periods: dict[str, tuple[str, str]],
+                 as_of: dict[str, str], group: Callable[[CaseRecord], str] | None = None):
+        self.indicators = indicators
+        self.periods = periods
+        self.as_of = as_of
+        self.group = group
+        #: (indicator, period, group or None for the whole) -> [numerator, denominator]
+        self.sums: dict[tuple[str, str, str | None], list[int]] = {}
+        #: (indicator, period) -> denominators of the cases left out (涉法涉诉)
+        self.excluded: dict[tuple[str, str], int] = {}
+        self.groups: set[str] = set()
+        self._cache: dict[str, list[tuple[str, str]]] = {}
+
+    def add(self, cases: Iterable[CaseRecord]) -> "Tally":
+        for case in cases:
+            key = self.group(case) if self.group else None
+            if key is not None and any(case.category not in i.excludes
+                                       for i in self.indicators):
+                self.groups.add(key)  # a row only for what some figure counts
+            for indicator in self.indicators:
+                date = indicator.date(case)
+                if date is None:
+                    continue
+                for period, as_of in self._periods_of(date):
+                    added = indicator.compute(case, as_of)
+                    numerator, denominator = added if indicator.kind == "ratio" else (added, 0)
+                    if case.category in indicator.excludes:
+                        slot = (indicator.name, period)
+                        left_out = denominator if indicator.kind == "ratio" else numerator
+                        self.excluded[slot] = self.excluded.get(slot, 0) + left_out
+                        continue
+                    for where in ({None, key} if key is not None else {None}):
+                        sums = self.sums.setdefault((indicator.name, period, where), [0, 0])
+                        sums[0] += numerator
+                        sums[1] += denominator
+        return self
+
+    def _periods_of(self, date: str) -> list[tuple[str, str]]:
+        """The periods (and their as-of days) a date counts in: the same few hundred days
+        recur across thousands of cases, so each is worked out once."""
+        found = self._cache.get(date)
+        if found is None:
+            found = self._cache[date] = [
+                (period, self.as_of[period]) for period, (start, end) in self.periods.items()
+                if start <= date <= end and date <= self.as_of[period]]
+        return found
+
+    def value(self, indicator: Indicator, period: str, group: str | None = None) -> Any:
+        numerator, denominator = self.sums.get((indicator.name, period, group), (0, 0))
+        return Ratio(numerator, denominator) if indicator.kind == "ratio" else numerator
+
+    def row(self, period: str, group: str | None = None) -> dict[str, Any]:
+        return {i.name: self.value(i, period, group) for i in self.indicators}
