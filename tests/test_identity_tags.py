@@ -410,3 +410,28 @@ def test_any_arrival_order_of_registrations_and_tags_folds_the_same_views(scenar
     shuffled = data.draw(st.permutations(events))
     digest, _ = fresh_fold(tmp_path / f"fresh-{next(_homes)}", shuffled)
     assert digest == reference
+
+
+def test_a_registration_from_a_clock_set_ahead_is_tagged_once_the_roots_clock_passes_it(
+        tree, tmp_path):
+    """A village whose wall clock runs ten days ahead registers a repeat. The root
+    does not sign a tag that would sort before the registration (a conflict, and
+    one more on every sync); it tags once its own clock has passed it, once."""
+    v1, v2, township, county = *tree.villages, tree.township, tree.county
+    first = register(v1, 1, received="2026-03-05")
+    real = v2.clock.now_ms
+    v2.clock.now_ms = lambda: real() + 10 * 86_400_000
+    ahead = register(v2, 1, received="2026-03-10")
+    for _ in range(2):
+        up_and_down(tree, "bundle", tmp_path)
+    assert [c for c, _ in case_tag_events(county)] == [first]
+    assert county.db.execute("select count(*) from conflicts").fetchone()[0] == 0
+    assert flags(county, ahead) == (None, True)
+    county_real = county.clock.now_ms
+    county.clock.now_ms = lambda: county_real() + 11 * 86_400_000
+    up_and_down(tree, "bundle", tmp_path)
+    up_and_down(tree, "bundle", tmp_path)
+    assert sorted(c for c, _ in case_tag_events(county)) == sorted([first, ahead])
+    assert county.db.execute("select count(*) from conflicts").fetchone()[0] == 0
+    assert flags(county, ahead) == (first, False)
+    assert flags(township, ahead) == (first, False)

@@ -1026,9 +1026,10 @@ class SyncTree(RuleBasedStateMachine):
         township gives out next; then that office registers and its case reaches the
         township. Taken, the squatter would turn the honest case into a conflict."""
         bodies = self.real_events("case.register")
-        if not bodies:
+        victims = [area for area in (V2, T1) if area in self.writers()]  # not revoked
+        if not bodies or not victims:
             return
-        victim = data.draw(st.sampled_from([V2, T1]), label="squatted office")
+        victim = data.draw(st.sampled_from(victims), label="squatted office")
         number = records.next_id(self.tree[victim], "case", 2026)
         seq, head = store.feed_head(self.tree[T1].db, self.thief.info.author, 0)
         signed = Event.create(self.thief.keys, epoch=0, seq=seq + 1,

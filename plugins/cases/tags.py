@@ -32,6 +32,8 @@ from typing import Any, Iterable
 from xinfang.core import sealing, store
 from xinfang.core.entities import Field, Step
 from xinfang.core.errors import InvalidEvent
+from xinfang.core.event import order_key_ceiling
+from xinfang.core.hlc import Timestamp
 from xinfang.core.i18n import N_
 from xinfang.core.node import Draft, Node
 
@@ -96,16 +98,27 @@ def check(event, node) -> None:
 
 
 def untagged(node: Node) -> dict[str, list[tuple[int, str]]]:
-    """Case -> (petitioner number, ID number digest) that the root holds in clear but
-    has not tagged: petitioners of registrations made by other nodes."""
+    """Case -> (petitioner number, ID number digest) that the root holds in clear and
+    may tag now: petitioners of registrations made by other nodes.
+
+    A case the root has tagged once is not tagged again, whatever became of
+    that ``case.tag`` (a registration is never changed, so one is enough,
+    and a retry could repeat on every sync). A registration stamped later
+    than the root's next stamp (a village's clock set ahead) waits until the
+    root's clock passes it: a tag sorting before its registration would be
+    a conflict, not a tag.
+    """
+    ceiling = order_key_ceiling(Timestamp(node.clock.read_wall(), 0))
     found: dict[str, list[tuple[int, str]]] = {}
     for case_id, ord_, digest in node.db.execute(
             "select p.case_id, p.ord, p.id_seal from case_petitioners p "
             "join cases c on c.id = p.case_id "
             "join vault v on v.digest = p.id_seal and v.entity_id = p.case_id "
-            "where c.author != ? and not exists (select 1 from case_tags t where "
-            "t.case_id = p.case_id and t.ord = p.ord and t.kind = 'jurisdiction') "
-            "order by p.case_id, p.ord", [node.info.author]):
+            "where c.author != :me and c.created_key < :ceiling and not exists ("
+            "select 1 from events e where e.entity = 'case' and e.entity_id = p.case_id "
+            "and e.type = :type and e.author = :me) "
+            "order by p.case_id, p.ord",
+            {"me": node.info.author, "ceiling": ceiling, "type": TYPE}):
         found.setdefault(case_id, []).append((ord_, digest))
     return found
 
