@@ -18,6 +18,7 @@ DEFAULT_PLUGINS = (
     "xinfang.plugins.cases.plugin",
     "xinfang.plugins.settlements",
     "xinfang.plugins.stats.plugin",
+    "xinfang.plugins.zero_report.plugin",
     "xinfang.sync.plugin",
 )
 

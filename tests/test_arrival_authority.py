@@ -50,6 +50,7 @@ VALUES = {
     "answer_rereview": {"date": DATE, "outcome": "upheld"},
     "finalize": {"date": DATE},
     "withdraw": {"date": DATE, "reason": "冒名撤回"},
+    "object": {"date": DATE, "reason": "冒名退回"},
 }
 
 

@@ -64,10 +64,11 @@ ROUTES = {
 FROM_INTAKE = "转送交办(forward)、受理(accept)、不予受理(reject)、不再受理(refuse)、撤回(withdraw)"
 ALLOWED = {
     "registered": FROM_INTAKE,
-    "forwarded": FROM_INTAKE,
+    "forwarded": "转送交办(forward)、退回(object)、受理(accept)、不予受理(reject)、不再受理(refuse)、"
+                 "撤回(withdraw)",
     "accepted": "延期(extend)、答复(answer)、撤回(withdraw)",
     "answered": "办结(close)、满意度评价(rate)、复查申请(request_review)、撤回(withdraw)",
-    "closed": "满意度评价(rate)、复查申请(request_review)",
+    "closed": "满意度评价(rate)、复查申请(request_review)、回访(follow_up)",
     "not_accepted": "无（已结束）",
     "not_reaccepted": "无（已结束）",
     "review_requested": "复查答复(answer_review)、撤回(withdraw)",

@@ -454,6 +454,8 @@ STEP_VALUES = {
     "answer_rereview": {"outcome": "upheld"},
     "finalize": {},
     "withdraw": {"reason": "已协商一致"},
+    "object": {"reason": "不属本单位职责"},
+    "follow_up": {"result": "未再信访", "ceased": True},
 }
 PEOPLE = [("赵某甲", 1), ("钱某乙", 2), ("孙某丙", 3)]
 #: few cases per run, so that steps meet on the same case often.

@@ -376,7 +376,7 @@ def excluded(node: Node) -> set[str]:
 #: (it syncs with no one, its log stays empty); only the thief signs with its key, and
 #: hands what it signs to the township, by bundle or by HTTP push
 STOLEN = "431202101203"
-CASE_STEPS = [step.name for step in case_lifecycle.STEPS]
+CASE_STEPS = [step.name for step in (*case_lifecycle.STEPS, case_lifecycle.FOLLOW_UP)]
 #: what the thief signs: every type a plugin here folds, and two no plugin handles (an
 #: unknown step of a known record type, and an unknown record type)
 STOLEN_TYPES = ["case.register", *(f"case.{name}" for name in CASE_STEPS), "inspection.plan",
@@ -390,6 +390,7 @@ THIEF_VALUES = {
     "answer": {"outcome": "explain"}, "close": {}, "rate": {"rating": "satisfied"},
     "request_review": {}, "answer_review": {"outcome": "upheld"}, "request_rereview": {},
     "answer_rereview": {"outcome": "upheld"}, "finalize": {}, "withdraw": {},
+    "object": {"reason": "不属本单位职责"}, "follow_up": {"result": "未再信访", "ceased": True},
 }
 assert set(THIEF_VALUES) == set(CASE_STEPS), "a case step the thief cannot sign"
 THIEF_DATES = ["2025-12-31", "2026-02-01", TODAY.isoformat(), "2099-12-31"]

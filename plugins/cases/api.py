@@ -17,6 +17,7 @@ from xinfang.core.node import Node
 from xinfang.core.sealing import Secret
 
 from . import idnumber
+from . import views
 from .views import ENTITY
 
 MAX_REPRESENTATIVES = 5
@@ -43,6 +44,10 @@ class CaseInput:
     headcount: int | None = None
     area: str | None = None
     fields: dict[str, Any] = attrs.Factory(dict)
+    #: 走访层级 (a code or label of ``case.went_to``) [default: this node's level]
+    went_to: str | None = None
+    #: 来源 (``case.source``) [default: 上级交办 for 上级转交办, else 群众自行]
+    source: str | None = None
 
 
 @attrs.frozen
@@ -76,6 +81,19 @@ class Case:
     rating: str | None
     fields: dict[str, Any]
     updated: str
+    #: 走访层级 (label), 越级 against the level of the case's area (None: not recorded)
+    went_to: str | None = None
+    skipped_level: bool | None = None
+    #: 来源, 抄送 units, 终结方式 (labels)
+    source: str | None = None
+    copied: str | None = None
+    ending: str | None = None
+    #: the latest 回访: date, result, ceased (是否息访)
+    follow_up: dict[str, Any] | None = None
+    #: the counting unit: a visit is 1 批次 ("batch") of its headcount in 人次, else 1 件 ("case")
+    counted_in: str = "case"
+    batches: int = 0
+    person_visits: int = 0
     petitioners: tuple[Petitioner, ...] = ()
     deadlines: tuple[dict[str, Any], ...] = ()
     history: tuple[dict[str, Any], ...] = ()
@@ -177,9 +195,11 @@ def register_case(node: Node, data: CaseInput, today: dt.date | None = None) -> 
     _one_person_per_id_number(data.petitioners, today)
     secrets: list[Secret] = []
     people = [_petitioner(node, p, secrets, today) for p in data.petitioners]
-    given = {"channel": data.channel, "category": data.category, "kind": data.kind,
+    channel = _choice(node, "channel", data.channel)
+    given = {"channel": channel, "category": data.category, "kind": data.kind,
              "request": data.request, "received": data.received or today,
-             "headcount": headcount}
+             "headcount": headcount, "went_to": data.went_to or node.info.level,
+             "source": data.source or ("higher" if channel == "referred" else "self")}
     return records.create(node, ENTITY, given, area=area, fields=data.fields, today=today,
                          body={"petitioners": people}, secrets=secrets)
 
@@ -222,7 +242,7 @@ def _row_to_case(node: Node, row: dict[str, Any]) -> Case:
         handler=row["handler"], forwarded_to=row["forwarded_to"],
         rating=label("case.rating", row["rating"]) if row["rating"] else None,
         fields=row["fields"] if isinstance(row["fields"], dict) else json.loads(row["fields"]),
-        updated=row["updated"])
+        updated=row["updated"], **views.row_additions(node.registry, row))
 
 
 def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:

@@ -67,16 +67,21 @@ def build_case_group(registry: Registry) -> click.Group:
 @option("--received", help=N_("Date received, YYYY-MM-DD [default today]."))
 @option("--headcount", type=int, help=N_("Number of people [default the number of petitioners]."))
 @option("--area", help=N_("Area code of where the matter lies [default this node's]."))
+@option("--went-to", help=N_("Level the petitioner went to: 村, 乡镇, 县, 市, 省 or 京 (a code or "
+                             "its label) [default this node's level]."))
+@option("--source", help=N_("Source: 群众自行, 上级交办, 国家信访信息系统转办 or 督办 (a code or "
+                            "its label) [default 群众自行; 上级交办 for 上级转交办]."))
 @option("--field", "fields", multiple=True, help=N_("A plugin's case field: name=value."))
 @json_option
 @pass_app
 def register(app: App, petitioners, channel, category, kind, request_text, received, headcount,
-             area, fields, as_json):
+             area, went_to, source, fields, as_json):
     """Petitioners, flags and the area check are the case's own, so not the generated create."""
     data = api.CaseInput(
         petitioners=[parse_petitioner(p) for p in petitioners], channel=channel,
         category=category, kind=kind, request=request_text, received=received,
-        headcount=headcount, area=area, fields=parse_assignments(fields, "--field"))
+        headcount=headcount, area=area, fields=parse_assignments(fields, "--field"),
+        went_to=went_to, source=source)
     with app.open_node() as node:
         case_id = api.register_case(node, data)
         case = api.get_case(node, case_id, reveal=False)
@@ -168,6 +173,8 @@ def _flags_text(case: dict) -> str:
                                                                      days=late["days"]))
     if case["collective"]:
         flags.append(_("collective visit"))
+    if case.get("skipped_level"):
+        flags.append(_("level-skipping ({level})").format(level=case["went_to"]))
     if case["repeat_of"]:
         flags.append(_("repeat of {case}").format(case=case["repeat_of"]))
     elif case["first_petition"]:
@@ -178,7 +185,9 @@ def _flags_text(case: dict) -> str:
 #: what ``show`` prints after the case's own values, when the case has them
 _HANDLING = ((N_("Responsible unit"), "unit"), (N_("Leader in charge"), "leader"),
              (N_("Handler"), "handler"), (N_("Forwarded to"), "forwarded_to"),
-             (N_("Satisfaction"), "rating"))
+             (N_("Satisfaction"), "rating"), (N_("Level gone to"), "went_to"),
+             (N_("Source"), "source"), (N_("Copied units"), "copied"),
+             (N_("How the case ended"), "ending"))
 
 
 def _deadline_state(d: dict) -> str:
@@ -199,6 +208,10 @@ def _case_text(c: dict) -> str:
     for label, key in _HANDLING:
         if c.get(key):
             lines.append(f"  {_(label)} {c[key]}")
+    if c.get("follow_up"):
+        f = c["follow_up"]
+        lines.append("  " + _("follow-up {date}: {result} (petitioning ceased: {ceased})").format(
+            date=f["date"], result=f["result"], ceased=_("yes") if f["ceased"] else _("no")))
     for label, value in c.get("fields_text", c["fields"]).items():
         lines.append(f"  {label} {value}")
     lines.append(_("Petitioners:"))

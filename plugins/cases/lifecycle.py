@@ -25,8 +25,12 @@ from xinfang.core import areas
 from xinfang.core.entities import ANY_OPEN, Author, Field, State, Step, level_label
 from xinfang.core.i18n import Message, N_
 
+from .deadlines import OBJECTION_WORKING_DAYS
+
 DATE = Field("date", "日期", kind="date", help=N_("date of the step, YYYY-MM-DD (default today)"))
 NOTE = Field("note", "备注")
+ENDING = Field("ending", "终结方式", kind="choice", choices="case.ending",
+               help=N_("how the case ended"))
 
 STATES = [
     State("registered", "已登记"),
@@ -108,6 +112,23 @@ def _within_window(window: str, step: str, earlier: str):
     return check
 
 
+def _objection_window(view, values):
+    """退回 within the receiving body's working days after the forward; later the matter
+    is its own (the window is in the view's deadlines, from the synced calendar)."""
+    window = view["deadlines"].get("objection_window") or {}
+    due = window.get("due")
+    if due and values.get("date") and values["date"] > due:
+        return Message(N_("{step} on {date} is after the {days} working days the receiving "
+                          "body has to object ({start} to {due}); the matter is its own now"),
+                       step=_label("object"), date=values["date"], days=OBJECTION_WORKING_DAYS,
+                       start=window["start"], due=due)
+    return None
+
+
+#: 回访 follows 办结 (closed); a case that goes on to 复查 keeps the 回访 it had
+AFTER_CLOSING = frozenset({"closed"})
+
+
 def _forward_target(view, values):
     if not values.get("unit") and not values.get("to_area"):
         return Message(N_("say where the case goes: a unit (--unit) or an area code below "
@@ -147,6 +168,18 @@ def _above_the_office_of(step: str):
     return authority
 
 
+def _receiving_body(view: dict[str, Any], author: Author) -> Message | None:
+    """退回 is the receiving body's: the office of the area the case was assigned to, or,
+    for a unit that is no node here, the forwarding office recording the unit's answer."""
+    forward = view["facts"].get("forward") or {}
+    office = _office(view, "forward")
+    area = forward.get("to_area") or (office or {}).get("area")
+    if area is None or author.area != area:
+        return Message(N_("it is for the body the case was forwarded to (area {area})"),
+                       area=area or "—")
+    return None
+
+
 def _the_office_of(step: str):
     """终结 is recorded by the office whose 复核 answer made the case final."""
     def authority(view: dict[str, Any], author: Author) -> Message | None:
@@ -161,9 +194,15 @@ def _the_office_of(step: str):
 STEPS = [
     Step("forward", "转送交办", {"registered", "forwarded"}, "forwarded", (
         DATE, Field("mode", "方式", kind="choice", choices="case.forward_mode", required=True),
-        Field("unit", "责任单位"),
+        Field("unit", "责任单位", help=N_("the lead unit (主送)")),
         Field("to_area", "交办至区划", help=N_("area code below this node")),
+        Field("copied", "抄送单位", help=N_("copied units (抄送), separated by 、 or commas; "
+                                          "each has the policy's days to answer the lead unit")),
         NOTE), guard=_guarded(_forward_target)),
+    Step("object", "退回", {"forwarded"}, "registered", (
+        DATE, Field("reason", "退回理由", required=True,
+                    help=N_("why the matter is not the receiving body's own"))),
+        guard=_guarded(_objection_window), authority=_receiving_body),
     Step("accept", "受理", {"registered", "forwarded"}, "accepted", (
         DATE, Field("unit", "责任单位"), Field("leader", "包案领导"), Field("handler", "办理人"),
         NOTE), guard=_guarded()),
@@ -181,7 +220,7 @@ STEPS = [
     Step("answer", "答复", {"accepted"}, "answered", (
         DATE, Field("outcome", "处理意见", kind="choice", choices="case.answer_outcome",
                     required=True), Field("text", "答复内容")), guard=_guarded()),
-    Step("close", "办结", {"answered"}, "closed", (DATE, NOTE), guard=_guarded()),
+    Step("close", "办结", {"answered"}, "closed", (DATE, ENDING, NOTE), guard=_guarded()),
     Step("rate", "满意度评价", {"answered", "closed"}, None, (
         DATE, Field("rating", "评价", kind="choice", choices="case.rating", required=True)),
         guard=_guarded(_once("rate"))),
@@ -202,8 +241,20 @@ STEPS = [
         DATE, Field("outcome", "复核意见", kind="choice", choices="case.review_outcome",
                     required=True), Field("text", "复核意见书")), guard=_guarded(),
         authority=_above_the_office_of("answer_review")),
-    Step("finalize", "终结", {"rereview_answered"}, "final", (DATE, NOTE), guard=_guarded(),
+    Step("finalize", "终结", {"rereview_answered"}, "final", (DATE, ENDING, NOTE),
+         guard=_guarded(),
          authority=_the_office_of("answer_rereview")),
     Step("withdraw", "撤回", {ANY_OPEN}, "withdrawn", (
         DATE, Field("reason", "撤回理由")), guard=_guarded()),
 ]
+
+#: 回访 after 办结: a step on the ended case that moves no state (it may be repeated, the
+#: latest counting), with its date, result and whether petitioning ceased (是否息访); a
+#: real step, not a note, because a person records it and it belongs in the history
+FOLLOW_UP = Step("follow_up", "回访", AFTER_CLOSING, None, (
+    Field("date", "回访日期", kind="date", required=True,
+          help=N_("date of the follow-up visit, YYYY-MM-DD")),
+    Field("result", "回访结果", required=True),
+    Field("ceased", "是否息访", kind="bool", required=True,
+          help=N_("whether the petitioner has stopped petitioning (是/否)"))),
+    guard=_guarded())

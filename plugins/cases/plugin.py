@@ -16,7 +16,7 @@ from xinfang.core.i18n import N_
 from xinfang.core.policy import PolicyKey
 
 from . import hookspecs, lifecycle, reports, tags, views
-from .deadlines import STATUTORY_CODE, StatutoryPolicy
+from .deadlines import COPIED_DAYS, STATUTORY_CODE, StatutoryPolicy
 from .vocab import VOCABULARIES
 
 ENTITY = views.ENTITY
@@ -32,6 +32,10 @@ REGISTER = Step("register", "登记", (), "registered", (
     Field("request", "诉求", required=True),
     Field("received", "登记日期", kind="date", required=True),
     Field("headcount", "人数", kind="int", required=True, minimum=1),
+    Field("went_to", "走访层级", kind="choice", choices="case.went_to",
+          help=N_("the level the petitioner went (or wrote) to")),
+    Field("source", "来源", kind="choice", choices="case.source",
+          help=N_("where the case came from")),
 ))
 
 POLICY = [
@@ -46,6 +50,16 @@ POLICY = [
               help=N_("an earlier case within this many days makes a case a repeat petition")),
     PolicyKey("case.deadline_policy", N_("deadline policy"), STATUTORY_CODE, kind="code",
               help=N_("the deadline policy code in force (name@version)")),
+    PolicyKey("case.holidays", N_("holidays (working-day calendar)"), [], kind="list",
+              help=N_("weekdays that are not working days, YYYY-MM-DD, e.g. 2026-10-01; "
+                      "working days are Monday to Friday otherwise")),
+    PolicyKey("case.extra_workdays", N_("extra working days (working-day calendar)"), [],
+              kind="list",
+              help=N_("weekend days that are working days (调休), YYYY-MM-DD")),
+    PolicyKey("case.copied_days", N_("days a copied unit has to answer"), COPIED_DAYS,
+              kind="int", minimum=1,
+              help=N_("days after a forward by which each copied unit (抄送) answers the "
+                      "lead unit (主送)")),
     PolicyKey("case.release_identity_upward", N_("release petitioner identity upward"), False,
               kind="bool",
               help=N_("send petitioner identity in clear to the levels above the case's "
@@ -54,7 +68,7 @@ POLICY = [
 
 CASE = EntityType(
     ENTITY, "信访事项", views.VIEW_TABLES, views.MIGRATIONS, reset=views.reset, table="cases",
-    create=REGISTER, states=lifecycle.STATES, steps=(*lifecycle.STEPS, tags.TAG),
+    create=REGISTER, states=lifecycle.STATES, steps=(*lifecycle.STEPS, lifecycle.FOLLOW_UP, tags.TAG),
     policy=views.POLICY_KEYS,
     command=None, body_keys=("petitioners",), on_create=views.on_create, on_step=views.on_step,
     guard_view=views.guard_view, after=views.after)

@@ -17,16 +17,20 @@ from typing import Any
 
 from sqlite_utils.migrations import Migrations
 
-from xinfang.core import kernel
+from xinfang.core import areas, kernel
 from xinfang.core.errors import Hold, PluginError, StepRefused
 from xinfang.core.i18n import N_
+
+from .deadlines import SEPARATOR, copied_units
+from .vocab import WENT_TO_ORDER
 
 ENTITY = "case"
 VIEW_TABLES = ("cases", "case_petitioners", "case_deadlines", "case_tags")
 MIGRATIONS = Migrations("case")
 #: the policy keys the case fold reads; a change re-folds the cases under it
 POLICY_KEYS = ("case.collective_threshold", "case.collective_channels",
-               "case.repeat_window_days", "case.deadline_policy")
+               "case.repeat_window_days", "case.deadline_policy", "case.holidays",
+               "case.extra_workdays", "case.copied_days")
 
 
 @MIGRATIONS(name="0001_case_views")
@@ -93,6 +97,24 @@ def _case_tags(db) -> None:
     """)
 
 
+@MIGRATIONS(name="0004_case_model_additions")
+def _model_additions(db) -> None:
+    """越级访 (``went_to``, ``skipped_level``), 来源 (``source``), 抄送 (``copied``),
+    终结方式 (``ending``) and the latest 回访 (``follow_up_*``).
+
+    Cases registered before have none of them (the columns stay empty, as a
+    rebuild leaves them); the node re-folds once all migrations are in, so the
+    deadlines the new rules add (the objection window of a forwarded case)
+    are what a rebuild gives.
+    """
+    for column, kind in (("went_to", "text"), ("skipped_level", "integer"), ("source", "text"),
+                         ("copied", "text"), ("ending", "text"), ("follow_up_date", "text"),
+                         ("follow_up_result", "text"), ("follow_up_ceased", "integer")):
+        db.execute(f"alter table cases add column {column} {kind}")
+    db.execute("insert into meta (key, value) values ('refold_needed', '1') "
+               "on conflict (key) do update set value = excluded.value")
+
+
 #: ``case_tags.kind``: the registering node's own tag, or one the root added
 OWN, JURISDICTION = "own", "jurisdiction"
 
@@ -118,9 +140,22 @@ def deadline_policy(ctx, area: str):
 
 
 def _deadlines(ctx, case: dict[str, Any]):
-    policy = deadline_policy(ctx, case["area"])
+    area = case["area"]
+    policy = deadline_policy(ctx, area)
     history = kernel.history_details(ctx.db, ENTITY, case["id"])
-    return policy, policy.deadlines({**case, "history": history})
+    calendar = {"holidays": ctx.policy("case.holidays", area),
+                "workdays": ctx.policy("case.extra_workdays", area)}
+    return policy, policy.deadlines({**case, "history": history, "calendar": calendar,
+                                     "copied_days": ctx.policy("case.copied_days", area)})
+
+
+def skipped_level(area: str, went_to: str | None) -> int | None:
+    """越级: the petitioner went two or more levels above the level of the case's area
+    (问题属地), skipping both its own level and the one above; None when not recorded."""
+    if went_to not in WENT_TO_ORDER:
+        return None
+    own = next(level.name for level in areas.LEVELS.values() if level.digits == len(area))
+    return int(WENT_TO_ORDER.index(went_to) - WENT_TO_ORDER.index(own) >= 2)
 
 
 def guard_view(ctx, view: dict[str, Any]) -> None:
@@ -136,7 +171,8 @@ def on_create(ctx, event, row: dict[str, Any]) -> None:
     threshold = ctx.policy("case.collective_threshold", event.area)
     channels = ctx.policy("case.collective_channels", event.area)
     row.update(collective=int(body["channel"] in channels and body["headcount"] >= threshold),
-               repeat_of=None, first_petition=1)
+               repeat_of=None, first_petition=1,
+               skipped_level=skipped_level(event.area, body.get("went_to")))
     for ord_, person in enumerate(body["petitioners"]):
         ctx.db.conn.execute(
             "insert into case_petitioners (case_id, ord, name_seal, id_seal, phone_seal, "
@@ -159,8 +195,17 @@ def on_step(ctx, event, view, step, values: dict[str, Any], changes: dict[str, A
         changes.update({k: values[k] for k in ("unit", "leader", "handler") if values.get(k)})
     elif step.name == "forward":
         changes["forwarded_to"] = values.get("to_area") or values.get("unit")
+        changes["copied"] = SEPARATOR.join(copied_units(values.get("copied"))) or None
         if values.get("unit"):
             changes["unit"] = values["unit"]
+    elif step.name == "object":  # 退回: back to the forwarding office, the forward void
+        changes.update(forwarded_to=None, copied=None)
+        facts.pop("forward", None)
+    elif step.name in ("close", "finalize") and values.get("ending"):
+        changes["ending"] = values["ending"]
+    elif step.name == "follow_up":
+        changes.update(follow_up_date=values["date"], follow_up_result=values["result"],
+                       follow_up_ceased=int(values["ceased"]))
     elif step.name == "rate":
         changes["rating"] = values["rating"]
     elif step.name == "tag":
@@ -240,3 +285,22 @@ def update_repeat_flags(ctx, case_id: str) -> None:
         repeat_of = earlier[0] if earlier else None
         db.execute("update cases set repeat_of = ?, first_petition = ? where id = ?",
                    [repeat_of, int(repeat_of is None), current])
+
+
+def row_additions(registry, row: dict[str, Any]) -> dict[str, Any]:
+    """越级访, 来源, 抄送, 终结方式, 回访 and the counting unit of a case row, for reading."""
+    label = registry.label
+    visit = row["channel"] == "visit"
+    skipped = row.get("skipped_level")
+    follow_up = None
+    if row.get("follow_up_date"):
+        follow_up = {"date": row["follow_up_date"], "result": row["follow_up_result"],
+                     "ceased": bool(row["follow_up_ceased"])}
+    return dict(
+        went_to=label("case.went_to", row["went_to"]) if row.get("went_to") else None,
+        skipped_level=None if skipped is None else bool(skipped),
+        source=label("case.source", row["source"]) if row.get("source") else None,
+        copied=row.get("copied"),
+        ending=label("case.ending", row["ending"]) if row.get("ending") else None,
+        follow_up=follow_up, counted_in="batch" if visit else "case", batches=int(visit),
+        person_visits=row["headcount"] if visit else 0)

@@ -35,4 +35,17 @@ VOCABULARIES = {
         ("upheld", "维持"), ("changed", "变更"), ("redo", "责令重新办理")),
     "case.rating": _choices(
         ("satisfied", "满意"), ("basically", "基本满意"), ("dissatisfied", "不满意")),
+    # the level the petitioner went (or wrote) to; the codes of the levels, and 京
+    "case.went_to": _choices(
+        ("village", "村"), ("township", "乡镇"), ("county", "县"), ("city", "市"),
+        ("province", "省"), ("capital", "京")),
+    "case.source": _choices(
+        ("self", "群众自行"), ("higher", "上级交办"), ("national", "国家信访信息系统转办"),
+        ("supervision", "督办")),
+    "case.ending": _choices(
+        ("lawful", "依法终结"), ("agreement", "协议化解"), ("hearing", "听证终结"),
+        ("relief", "救助息访"), ("suspended", "程序中止"), ("answered", "答复办结")),
 }
+#: the levels of ``case.went_to``, lowest first: 越级 is two or more steps above the
+#: level of the case's area
+WENT_TO_ORDER = ("village", "township", "county", "city", "province", "capital")

@@ -28,7 +28,7 @@ EXCLUDED = frozenset({LAW_LITIGATION})
 DECISIONS = ("accept", "reject", "refuse")
 #: the steps whose dates the indicators read (``CaseRecord.facts``); an indicator that
 #: needs another step's date adds it here
-FACT_DATES = (*DECISIONS, "answer", "rate", "withdraw", "close")
+FACT_DATES = (*DECISIONS, "answer", "rate", "withdraw", "close", "finalize")
 
 
 @attrs.frozen
@@ -70,6 +70,13 @@ class CaseRecord:
     rating: str | None
     facts: dict[str, dict[str, Any]]
     deadlines: dict[str, Deadline]
+    #: 走访层级 and 越级 (None: not recorded), 来源, 主送 (the body forwarded to, if any)
+    went_to: str | None = None
+    skipped_level: bool = False
+    source: str | None = None
+    lead: str | None = None
+    #: the date of the latest 回访 that found petitioning ceased (是否息访: 是), if any
+    ceased_on: str | None = None
 
     def step_date(self, step: str) -> str | None:
         return (self.facts.get(step) or {}).get("date")
@@ -101,12 +108,15 @@ def load_cases(node, area: str) -> list[CaseRecord]:
     dates = ", ".join(f"json_extract(facts, '$.{step}.date')" for step in FACT_DATES)
     rows = node.db.execute(
         "select id, area, status, channel, headcount, category, kind, received, collective, "
-        f"repeat_of, first_petition, unit, leader, rating, {dates} from cases "
-        "where area like ? || '%' order by received, id", [area]).fetchall()
+        f"repeat_of, first_petition, unit, leader, rating, {dates}, went_to, skipped_level, "
+        "source, forwarded_to, case when follow_up_ceased = 1 then follow_up_date end "
+        "from cases where area like ? || '%' order by received, id", [area]).fetchall()
+    n = 14 + len(FACT_DATES)
     return [CaseRecord(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], bool(r[8]), r[9],
                        bool(r[10]), r[11], r[12], r[13],
-                       {step: {"date": date} for step, date in zip(FACT_DATES, r[14:]) if date},
-                       deadlines.get(r[0], {})) for r in rows]
+                       {step: {"date": date} for step, date in zip(FACT_DATES, r[14:n]) if date},
+                       deadlines.get(r[0], {}), r[n], bool(r[n + 1]), r[n + 2], r[n + 3],
+                       r[n + 4]) for r in rows]
 
 
 # -- what each indicator counts ---------------------------------------------------------
@@ -261,6 +271,79 @@ INDICATORS: list[Indicator] = [
         "was met in the period; the deciding date is as for the on-time closure rate."),
         _first_petition_closed, _first_petition_answer_date, kind="ratio"),
 ]
+
+
+
+# -- 越级访, 来源, 息访, 主送 (the case model's additions) --------------------------------
+
+def _went_to(level: str, people: bool = False) -> Callable[[CaseRecord, str], int]:
+    def compute(case: CaseRecord, as_of: str) -> int:
+        if case.went_to != level:
+            return 0
+        return case.headcount if people else 1
+    return compute
+
+
+def _source(code: str) -> Callable[[CaseRecord, str], int]:
+    return lambda case, as_of: int(case.source == code)
+
+
+def _handled(case: CaseRecord) -> str | None:
+    """A case is handled (办结) on its 办结 date, or its 终结 for one that went to review."""
+    return case.step_date("close") or case.step_date("finalize")
+
+
+def _ceased(case: CaseRecord, as_of: str) -> tuple[int, int]:
+    return int(case.ceased_on is not None and case.ceased_on <= as_of), 1
+
+
+def _lead_answer_date(case: CaseRecord) -> str | None:
+    return _deadline_date("answer")(case) if case.lead else None
+
+
+INDICATORS.extend([
+    Indicator("skipped_level", N_("Level-skipping petitions (越级访)"), N_(
+        "Cases registered in the period whose petitioner went (or wrote) two or more levels "
+        "above the level of the case's area (问题属地), skipping both its own level and the "
+        "one above; cases without a recorded level are not counted; by registration date."),
+        lambda case, as_of: int(case.skipped_level)),
+    Indicator("to_province", N_("To the province (赴省, 批次)"), N_(
+        "Cases registered in the period whose petitioner went to the province (走访层级 省), "
+        "one batch each; by registration date."), _went_to("province")),
+    Indicator("to_province_people", N_("To the province, person-visits (赴省, 人次)"), N_(
+        "The headcounts of the cases registered in the period whose petitioner went to the "
+        "province; by registration date."), _went_to("province", people=True)),
+    Indicator("to_capital", N_("To Beijing (进京, 批次)"), N_(
+        "Cases registered in the period whose petitioner went to Beijing (走访层级 京), one "
+        "batch each; by registration date."), _went_to("capital")),
+    Indicator("to_capital_people", N_("To Beijing, person-visits (进京, 人次)"), N_(
+        "The headcounts of the cases registered in the period whose petitioner went to "
+        "Beijing; by registration date."), _went_to("capital", people=True)),
+    Indicator("source_self", N_("Source: self-submitted (群众自行)"), N_(
+        "Cases registered in the period that the petitioners brought themselves (来源 群众自行); "
+        "by registration date."), _source("self")),
+    Indicator("source_higher", N_("Source: handed down (上级交办)"), N_(
+        "Cases registered in the period that a higher 信访 body handed down (来源 上级交办); by "
+        "registration date."), _source("higher")),
+    Indicator("source_national", N_("Source: national online system (国家信访信息系统转办)"), N_(
+        "Cases registered in the period that the national 信访 information system transferred "
+        "(来源 国家信访信息系统转办); by registration date."), _source("national")),
+    Indicator("source_supervision", N_("Source: supervision order (督办)"), N_(
+        "Cases registered in the period that a supervision order named (来源 督办); by "
+        "registration date."), _source("supervision")),
+    Indicator("ceased_rate", N_("Petitioning-ceased rate (息访率)"), N_(
+        "Cases handled (办结, or 终结 after review) in the period whose latest follow-up visit "
+        "(回访), made by the day the report is seen as of, found that petitioning ceased (是否"
+        "息访: 是) / cases handled in the period; by the date of 办结 (or 终结). A case not yet "
+        "followed up counts in the denominator only."), _ceased, _handled, kind="ratio"),
+    Indicator("lead_on_time_closure", N_("On-time closure by the lead unit (主送按期办结率)"), N_(
+        "Cases forwarded (转送 / 交办) to a lead unit or area (主送) and answered by their "
+        "handling deadline, an extension included / such cases whose handling deadline fell "
+        "due or was met in the period; the deciding date is the earlier of the answer date "
+        "and the deadline, as for the on-time closure rate. A case sent back (退回) is no "
+        "longer forwarded and is not counted."),
+        _on_time("answer"), _lead_answer_date, kind="ratio"),
+])
 
 #: the figures the trend sheet draws, month by month
 TREND = ("cases", "batches", "person_visits", "timely_acceptance", "on_time_closure",
