@@ -19,13 +19,17 @@ from xinfang.core.i18n import _, ngettext
 from xinfang.core.node import Node
 from xinfang.app import plugin_manager as get_plugin_manager
 from xinfang.plugins import settlements
+from xinfang.core import reports
 from xinfang.plugins.cases import api
+from xinfang.plugins.stats import approval, submission
+from xinfang.plugins.zero_report import api as zero
 from xinfang.core import scope
 from xinfang.sync import bundle, envelope, trust
 from xinfang.sync.http import Client, SyncError
 from xinfang.sync.server import BackgroundServer
 
 from .synthetic import (CATEGORIES, COUNTY, GIVEN, OPERATOR, REFERRED, REPEATED, REQUEST,
+                        SENSITIVE_PERIOD,
                         TOWNSHIPS, UNIT, VILLAGES, WITHDRAWN, person, synthetic_id)
 
 def say(text: str = "", **style) -> None:
@@ -55,6 +59,7 @@ def run_demo(keep: Path | None, pm=None) -> bool:
         world.village_work()
         world.sync_until_quiet()
         ok = world.report()
+        ok = world.statistics() and ok
         world.close()
         seconds = f"{time.monotonic() - started:.1f}"
         if keep:
@@ -289,6 +294,52 @@ class World:
                 case=shown.id, name=person.name or _("(name not uploaded; only a digest is kept)"),
                 number=f"{number[:6]}{'*' * 8}{number[-4:]}" if number else "—"))
         return self.check()
+
+    def statistics(self) -> bool:
+        """The county's 月报表 for last month (printed, and as xlsx in the demo
+        directory), one township's report submitted, checked and approved, and a
+        零报告 period of two days in which one village stays silent."""
+        county = self.nodes[COUNTY[0]]
+        month = (self.today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+        heading(_("The county's monthly report ({period})").format(period=month))
+        result = reports.run_report(county, "stats.monthly", {"period": month})
+        say(reports.render(county.registry, result, "text").decode("utf-8").rstrip())
+        sheet = self.base / f"{month}-monthly.xlsx"
+        sheet.write_bytes(reports.render(county.registry, result, "xlsx"))
+        say(_("Written as xlsx: {path}").format(path=sheet))
+        town_area, town = self.townships()[0]
+        record = submission.submit(town, "stats.monthly", month, as_of=self.today)["record"]
+        self.carry(town, county)
+        check = submission.verify_submission(county, record)
+        submission.approve(county, record)
+        self.carry(county, town)
+        states = {state.name: state.label for state in approval.STATES}
+        seen = [states[row["status"]] for row in submission.status(town, month)
+                if row["id"] == record]
+        say(_("{name} submits its report {record}; the county recomputes it from the "
+              "events it holds: {result}; the township now sees it as: {state}").format(
+            name=town.info.name, record=record, result=_(submission.RESULT_LABELS[check.result]),
+            state=seen[0] if seen else "—"))
+        heading(_("Zero reports in a sensitive period"))
+        start = self.today  # stations are expected from the day they were certified: today
+        period = zero.declare(county, SENSITIVE_PERIOD, start, start + dt.timedelta(days=1))
+        for area, node in self.townships():
+            self.carry(county, node)
+            for _area, village in self.villages_of(area):
+                self.carry(node, village)
+        stations = [n for a, n in self.nodes.items() if len(a) in (9, 12)]
+        silent = stations[-1]
+        for node in stations[:-1]:
+            zero.file_report(node, start, today=self.today)
+        for area, node in self.townships():
+            for _area, village in self.villages_of(area):
+                self.carry(village, node)
+            self.carry(node, county)
+        found = zero.missing(county, start, period.id, today=self.today)
+        say(_("{day}: {filed} of {expected} stations reported; silent: {names}").format(
+            day=found["day"], filed=found["filed"], expected=found["expected"],
+            names=_(", ").join(m["name"] for m in found["missing"]) or "—"))
+        return [m["name"] for m in found["missing"]] == [silent.info.name]
 
     def check(self) -> bool:
         """Every node holds exactly the events its scope allows, and views agree."""

@@ -64,3 +64,6 @@ CATEGORIES = ["labour", "resettlement", "land", "neighbour", "urban_construction
 def person(n: int, given: str) -> str:
     """A synthetic name such as 钱某甲: the n-th surname, 某 and a placeholder."""
     return f"{SURNAMES[n % 16]}某{given}"
+
+#: the sensitive period the demo declares for its 零报告
+SENSITIVE_PERIOD = "演示敏感期"
