@@ -386,7 +386,7 @@ class Authority:
                     if self._refusals[author] is None:
                         self._scopes[author] = chain[0]
             except (TrustError, InvalidInput):
-                pass
+                self._scopes[author] = None  # a broken chain: no scope, and no revocation to name
         return self._scopes[author]
 
     def refusal(self, author: str) -> Message | None:

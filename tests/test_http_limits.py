@@ -263,7 +263,7 @@ class ReplayingRelay:
                 self.wfile.write(answer)
 
             def log_message(self, *args) -> None:
-                pass
+                """Quiet: the test reads the answers, not the server's log."""
 
         self.recorded: tuple[int, bytes] | None = None
         self.replayed = 0

@@ -123,23 +123,29 @@ FORMS = N_("a month 2026-11, a quarter 2026-Q4, a year 2026 or a range "
 def parse(text: str) -> Period:
     """A period from what a user types; anything else is one clear error."""
     raw = (text or "").strip()
+    found = _period_of(raw)
+    if found is None:
+        raise InvalidInput(N_("period “{text}” is not one this report knows; give {forms}"),
+                           text=raw, forms=_(FORMS))
+    return found
+
+
+def _period_of(raw: str) -> Period | None:
+    """The period ``raw`` names, or None (a month 13 and a 30 February included)."""
     try:
         if found := MONTH.match(raw):
             year, month = int(found[1]), int(found[2])
-            if 1 <= month <= 12:
-                return Period.month(year, month)
-        elif found := QUARTER.match(raw):
+            return Period.month(year, month) if 1 <= month <= 12 else None
+        if found := QUARTER.match(raw):
             return Period.quarter(int(found[1]), int(found[2]))
-        elif found := YEAR.match(raw):
+        if found := YEAR.match(raw):
             return Period.year(int(found[1]))
-        elif found := RANGE.match(raw):
+        if found := RANGE.match(raw):
             start, end = dt.date.fromisoformat(found[1]), dt.date.fromisoformat(found[2])
-            if start <= end:
-                return Period("range", start, end)
+            return Period("range", start, end) if start <= end else None
     except ValueError:
-        pass
-    raise InvalidInput(N_("period “{text}” is not one this report knows; give {forms}"),
-                       text=raw, forms=_(FORMS))
+        return None
+    return None
 
 
 def current_month(today: dt.date | None = None) -> Period:
