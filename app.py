@@ -19,6 +19,7 @@ DEFAULT_PLUGINS = (
     "xinfang.plugins.settlements",
     "xinfang.plugins.stats.plugin",
     "xinfang.plugins.zero_report.plugin",
+    "xinfang.plugins.supervision.plugin",
     "xinfang.sync.plugin",
 )
 

@@ -64,6 +64,8 @@ class Field:
     minimum: int | None = None
     maximum: int | None = None
     help: str = ""
+    #: a date that may lie ahead when authoring (a due date); other dates may not
+    future: bool = False
 
 
 @attrs.frozen
@@ -257,7 +259,7 @@ def convert_field(field: Field, raw: Any, choices: list[Choice] | None = None,
         return value
     if field.kind == "date":
         value = parse_date(raw, where)
-        if today is not None and value > today:
+        if today is not None and value > today and not field.future:
             raise InvalidInput(N_("{field} {date} is in the future (today is {today})"),
                                field=where, date=value.isoformat(), today=today.isoformat())
         return value.isoformat()
@@ -277,8 +279,10 @@ def parse_date(raw: Any, where: "str | Message | None" = None) -> dt.date:
     try:
         return dt.date.fromisoformat(str(raw).strip())
     except ValueError:
+        # a msgid or a label given as text is shown in the reader's language
+        shown = Message(where) if isinstance(where, str) else where
         raise InvalidInput(N_("{field} must be a date as YYYY-MM-DD, got {value}"),
-                           field=Message(N_("the date")) if where is None else where,
+                           field=Message(N_("the date")) if shown is None else shown,
                            value=str(raw)) from None
 
 

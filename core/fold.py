@@ -80,7 +80,10 @@ class FoldContext:
     def policy_changed(self, key: str, area: str) -> None:
         """Re-fold what reads ``key`` under ``area``: policy applies to every entity."""
         self._policy.clear()
-        types = [t.name for t in self.registry.entity_types.values() if key in t.policy]
+        declared = self.registry.policy_keys.get(key)
+        readers = set(declared.entities) if declared is not None else set()
+        types = [t.name for t in self.registry.entity_types.values()
+                 if key in t.policy or t.name in readers]
         for entity in types:
             for table in ("entity_heads", "held_entities"):
                 for (entity_id,) in self.db.conn.execute(

@@ -48,6 +48,9 @@ class PolicyKey:
     minimum: int | None = None
     #: a msgid too
     help: str = ""
+    #: entity types of *other* plugins whose derived rows read this key (a plugin that
+    #: keeps rows about cases in ``xinfang_event_applied``): a change re-folds them too
+    entities: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def convert(self, raw: Any) -> Any:
         """The canonical value of user input (text from the CLI, or JSON values)."""

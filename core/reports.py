@@ -152,6 +152,8 @@ class Output:
     #: the columns of these rows, when they differ from the report's (a breakdown's
     #: first column is named after what it breaks down by)
     columns: tuple[Column, ...] | None = None
+    #: paragraphs before the tables, as a drafted document (a 通报) opens with its text
+    preamble: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen
@@ -166,6 +168,7 @@ class ReportResult:
     tables: tuple[Table, ...] = attrs.field(default=(), converter=tuple)
     trend: Table | None = None
     result_columns: tuple[Column, ...] | None = None
+    preamble: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -185,6 +188,7 @@ class ReportResult:
         return {"report": self.report.name, "label": _(self.report.label),
                 "title": self.heading, "params": _plain(self.params),
                 "header": [{"label": k, "value": v} for k, v in self.header],
+                "preamble": list(self.preamble),
                 "columns": _columns(self.columns),
                 "rows": [_plain(r) for r in self.rows],
                 "total": _plain(self.total) if self.total is not None else None,
@@ -250,7 +254,7 @@ def run_report(node, name: str, given: dict[str, str] | None = None) -> ReportRe
     if isinstance(computed, Output):
         return ReportResult(report, params, computed.rows, computed.total, computed.title,
                             computed.header, computed.notes, computed.tables, computed.trend,
-                            computed.columns)
+                            computed.columns, computed.preamble)
     return ReportResult(report, params, computed)
 
 
@@ -323,6 +327,8 @@ def header_line(label: str, value: str) -> str:
 def _text(result: ReportResult) -> bytes:
     parts = [result.heading]
     parts += [header_line(label, terminal_safe(value)) for label, value in result.header]
+    if result.preamble:
+        parts += ["", *result.preamble, ""]
     parts += _table_lines(None, result.columns, result.rows, result.total)
     for extra in (*result.tables, *((result.trend,) if result.trend else ())):
         parts += ["", *_table_lines(_(extra.label), extra.columns, extra.rows)]
@@ -353,6 +359,10 @@ def _csv(result: ReportResult) -> bytes:
             writer.writerow([_csv_cell(row.get(c.name)) for c in columns])
 
     table(result.columns, [*result.rows, *([result.total] if result.total else [])])
+    if result.preamble:
+        writer.writerow([])
+        for paragraph in result.preamble:
+            writer.writerow([paragraph])
     for extra in (*result.tables, *((result.trend,) if result.trend else ())):
         writer.writerow([])
         writer.writerow([_(extra.label)])

@@ -19,17 +19,14 @@ from xinfang.core.i18n import _, ngettext
 from xinfang.core.node import Node
 from xinfang.app import plugin_manager as get_plugin_manager
 from xinfang.plugins import settlements
-from xinfang.core import reports
 from xinfang.plugins.cases import api
-from xinfang.plugins.stats import approval, submission
-from xinfang.plugins.zero_report import api as zero
 from xinfang.core import scope
 from xinfang.sync import bundle, envelope, trust
 from xinfang.sync.http import Client, SyncError
 from xinfang.sync.server import BackgroundServer
 
+from . import month, supervise
 from .synthetic import (CATEGORIES, COUNTY, GIVEN, OPERATOR, REFERRED, REPEATED, REQUEST,
-                        SENSITIVE_PERIOD,
                         TOWNSHIPS, UNIT, VILLAGES, WITHDRAWN, person, synthetic_id)
 
 def say(text: str = "", **style) -> None:
@@ -133,7 +130,7 @@ class World:
                                for j in range(1, 5)]
                 self.identities |= {p.name for p in people} | {p.id_number for p in people
                                                                if p.id_number}
-                received = self.today - dt.timedelta(days=70 - 10 * k - serial % 7)
+                received = month.day(self.today, serial % 7 + 3 * k)  # in its first 13 days
                 category = CATEGORIES[serial % len(CATEGORIES)]
                 api.register_case(node, api.CaseInput(
                     petitioners=people, channel=("visit", "letter", "online")[k],
@@ -146,7 +143,7 @@ class World:
         api.register_case(self.nodes["431202101202"], api.CaseInput(
             petitioners=[api.PetitionerInput(person(1, GIVEN[0]), synthetic_id(1))],
             channel="visit", category=CATEGORIES[1], kind="appeal", request=REPEATED,
-            received=(self.today - dt.timedelta(days=5)).isoformat()), today=self.today)
+            received=month.day(self.today, 14).isoformat()), today=self.today)
         villages = sum(1 for area in self.nodes if len(area) == 12)
         say(_("The {villages} villages registered {count} cases; one petitioner raised the same "
               "problem in two neighbouring villages").format(villages=villages, count=total + 1))
@@ -157,34 +154,42 @@ class World:
         county = self.nodes[COUNTY[0]]
         assigned = []
         for case in api.list_cases(county, api.CaseFilter(status="registered"))[:4]:
-            api.take_step(county, case.id, "forward", {"mode": "assign", "to_area": case.area,
-                                                       "unit": UNIT}, today=self.today)
+            api.take_step(county, case.id, "forward", {
+                "mode": "assign", "to_area": case.area, "unit": UNIT,
+                "date": month.after(case.received, month.FORWARD)}, today=self.today)
             assigned.append(case.id)
+        received = month.day(self.today, 12).isoformat()
         case_id = api.register_case(county, api.CaseInput(
             petitioners=[api.PetitionerInput(person(8, GIVEN[1]), synthetic_id(90))],
             channel="referred", category="resettlement", kind="appeal", request=REFERRED,
-            received=self.today.isoformat(), area="431202102201"), today=self.today)
-        api.take_step(county, case_id, "forward", {"mode": "assign", "to_area": "431202102201"},
-                      today=self.today)
+            received=received, area="431202102201"), today=self.today)
+        api.take_step(county, case_id, "forward", {
+            "mode": "assign", "to_area": "431202102201",
+            "date": month.after(received, month.FORWARD)}, today=self.today)
         self.assigned = assigned + [case_id]
         say(_("Assigned: {cases}").format(cases=_(", ").join(self.assigned)))
 
     def village_work(self) -> None:
         heading(_("Villages and townships handle the assigned cases; the county and a village "
                   "act on the same case at once (making a conflict)"))
-        for case_id in self.assigned:
-            village = self.nodes[api.get_case(self.nodes[COUNTY[0]], case_id, reveal=False).area]
-            api.take_step(village, case_id, "accept", {"unit": UNIT}, today=self.today)
-            api.take_step(village, case_id, "answer", {"outcome": "explain"}, today=self.today)
-        contested = self.assigned[0]
-        village = self.nodes[api.get_case(self.nodes[COUNTY[0]], contested, reveal=False).area]
-        api.take_step(village, contested, "close", {}, today=self.today)
-        api.take_step(self.nodes[COUNTY[0]], contested, "withdraw",
-                      {"reason": WITHDRAWN}, today=self.today)
+        county = self.nodes[COUNTY[0]]
+        cases = [api.get_case(county, case_id, reveal=False) for case_id in self.assigned]
+        month.answer(self.nodes[cases[0].area], cases[0].id, cases[0].received, self.today)
+        # within the month: 受理 and 答复, 办结, and for some a rating and a 回访 (息访 or not)
+        for case, (leader, rating, ceased) in zip(cases[1:], month.HANDLING):
+            month.answer(self.nodes[case.area], case.id, case.received, self.today, leader)
+            month.finish(self.nodes[case.area], case.id, case.received, self.today, rating,
+                         ceased)
+        contested = cases[0]
+        closed = month.after(contested.received, month.CLOSE)
+        api.take_step(self.nodes[contested.area], contested.id, "close", {"date": closed},
+                      today=self.today)
+        api.take_step(county, contested.id, "withdraw", {"reason": WITHDRAWN, "date": closed},
+                      today=self.today)
         steps = self.nodes[COUNTY[0]].registry.lifecycle("case").steps
         say(_("{case}: the village has taken the step {close}, and at the same time the county "
               "has registered the step {withdraw}").format(
-            case=contested, close=steps["close"].label, withdraw=steps["withdraw"].label))
+            case=contested.id, close=steps["close"].label, withdraw=steps["withdraw"].label))
 
     # -- syncing -------------------------------------------------------------
 
@@ -296,50 +301,7 @@ class World:
         return self.check()
 
     def statistics(self) -> bool:
-        """The county's 月报表 for last month (printed, and as xlsx in the demo
-        directory), one township's report submitted, checked and approved, and a
-        零报告 period of two days in which one village stays silent."""
-        county = self.nodes[COUNTY[0]]
-        month = (self.today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
-        heading(_("The county's monthly report ({period})").format(period=month))
-        result = reports.run_report(county, "stats.monthly", {"period": month})
-        say(reports.render(county.registry, result, "text").decode("utf-8").rstrip())
-        sheet = self.base / f"{month}-monthly.xlsx"
-        sheet.write_bytes(reports.render(county.registry, result, "xlsx"))
-        say(_("Written as xlsx: {path}").format(path=sheet))
-        town_area, town = self.townships()[0]
-        record = submission.submit(town, "stats.monthly", month, as_of=self.today)["record"]
-        self.carry(town, county)
-        check = submission.verify_submission(county, record)
-        submission.approve(county, record)
-        self.carry(county, town)
-        states = {state.name: state.label for state in approval.STATES}
-        seen = [states[row["status"]] for row in submission.status(town, month)
-                if row["id"] == record]
-        say(_("{name} submits its report {record}; the county recomputes it from the "
-              "events it holds: {result}; the township now sees it as: {state}").format(
-            name=town.info.name, record=record, result=_(submission.RESULT_LABELS[check.result]),
-            state=seen[0] if seen else "—"))
-        heading(_("Zero reports in a sensitive period"))
-        start = self.today  # stations are expected from the day they were certified: today
-        period = zero.declare(county, SENSITIVE_PERIOD, start, start + dt.timedelta(days=1))
-        for area, node in self.townships():
-            self.carry(county, node)
-            for _area, village in self.villages_of(area):
-                self.carry(node, village)
-        stations = [n for a, n in self.nodes.items() if len(a) in (9, 12)]
-        silent = stations[-1]
-        for node in stations[:-1]:
-            zero.file_report(node, start, today=self.today)
-        for area, node in self.townships():
-            for _area, village in self.villages_of(area):
-                self.carry(village, node)
-            self.carry(node, county)
-        found = zero.missing(county, start, period.id, today=self.today)
-        say(_("{day}: {filed} of {expected} stations reported; silent: {names}").format(
-            day=found["day"], filed=found["filed"], expected=found["expected"],
-            names=_(", ").join(m["name"] for m in found["missing"]) or "—"))
-        return [m["name"] for m in found["missing"]] == [silent.info.name]
+        return month.statistics(self) and supervise.supervision(self)
 
     def check(self) -> bool:
         """Every node holds exactly the events its scope allows, and views agree."""

@@ -13,7 +13,7 @@ import random
 
 from xinfang.plugins.cases.idnumber import synthetic as synthetic_id
 
-__all__ = ["CATEGORIES", "COUNTY", "GIVEN", "KINDS", "OPERATOR", "REFERRED", "REPEATED",
+__all__ = ["CATEGORIES", "CEASED", "COUNTY", "GIVEN", "KINDS", "LEADER", "NOT_CEASED", "OPERATOR", "REFERRED", "REPEATED",
            "REQUEST", "SURNAMES", "TEXTS", "TOWNSHIPS", "UNIT", "VILLAGES", "WITHDRAWN", "person",
            "random_id", "random_name", "random_phone", "synthetic_id"]
 
@@ -57,6 +57,11 @@ REQUEST = "反映{category}问题（示例{serial}）"
 REPEATED = "再次反映同一问题（示例）"
 REFERRED = "移民后扶资金发放问题（市转交，示例）"
 WITHDRAWN = "信访人电话告知撤回（示例）"
+#: 回访结果 of a follow-up that found petitioning ceased, and of one that did not
+CEASED = "电话回访，信访人表示问题已解决，不再信访（示例）"
+NOT_CEASED = "上门回访，信访人对答复仍有意见（示例）"
+#: the 包案领导 named when some cases are accepted
+LEADER = "周某甲"
 #: codes of the case.category vocabulary the villages' cases cycle through
 CATEGORIES = ["labour", "resettlement", "land", "neighbour", "urban_construction"]
 
@@ -67,3 +72,6 @@ def person(n: int, given: str) -> str:
 
 #: the sensitive period the demo declares for its 零报告
 SENSITIVE_PERIOD = "演示敏感期"
+#: what the county's 督办单 requires, and the township's answer
+ORDER_REQUIRED = "请于一周内报告办理结果（示例）"
+ORDER_RESULT = "已约谈信访人，正在办理（示例）"

@@ -60,20 +60,23 @@ ROUTES = {
               ("finalize", {"date": "2026-04-15"})],
     "withdrawn": [("withdraw", {"date": "2026-01-08", "reason": "已自行协商解决"})],
 }
-# What the refusal message lists as allowed, in the users' words.
-FROM_INTAKE = "转送交办(forward)、受理(accept)、不予受理(reject)、不再受理(refuse)、撤回(withdraw)"
+# What the refusal message lists as allowed, in the users' words; the supervision plugin
+# adds 领导包案 in every open state.
+BAOAN = "、领导包案(baoan)"
+FROM_INTAKE = ("转送交办(forward)、受理(accept)、不予受理(reject)、不再受理(refuse)、撤回(withdraw)"
+               + BAOAN)
 ALLOWED = {
     "registered": FROM_INTAKE,
     "forwarded": "转送交办(forward)、退回(object)、受理(accept)、不予受理(reject)、不再受理(refuse)、"
-                 "撤回(withdraw)",
-    "accepted": "延期(extend)、答复(answer)、撤回(withdraw)",
-    "answered": "办结(close)、满意度评价(rate)、复查申请(request_review)、撤回(withdraw)",
+                 "撤回(withdraw)" + BAOAN,
+    "accepted": "延期(extend)、答复(answer)、撤回(withdraw)" + BAOAN,
+    "answered": "办结(close)、满意度评价(rate)、复查申请(request_review)、撤回(withdraw)" + BAOAN,
     "closed": "满意度评价(rate)、复查申请(request_review)、回访(follow_up)",
     "not_accepted": "无（已结束）",
     "not_reaccepted": "无（已结束）",
-    "review_requested": "复查答复(answer_review)、撤回(withdraw)",
+    "review_requested": "复查答复(answer_review)、撤回(withdraw)" + BAOAN,
     "review_answered": "复核申请(request_rereview)",
-    "rereview_requested": "复核答复(answer_rereview)、撤回(withdraw)",
+    "rereview_requested": "复核答复(answer_rereview)、撤回(withdraw)" + BAOAN,
     "rereview_answered": "终结(finalize)",
     "final": "无（已结束）",
     "withdrawn": "无（已结束）",

@@ -33,6 +33,7 @@ from xinfang.core.plugins import get_plugin_manager
 from xinfang.core.sealing import Secret
 from xinfang.core.verify import rebuild, verify_log
 from xinfang.plugins.cases import api, views
+from xinfang.plugins.supervision import api as supervision
 
 D = dt.date.fromisoformat
 
@@ -228,6 +229,21 @@ def pool(tmp_path_factory) -> Pool:
     n["t_accept_town"] = step(township, n["town"], "accept", "2026-03-06", unit="镇农业站")
     n["c_forward_town"] = step(county, n["town"], "forward", "2026-03-07", mode="transfer",
                                unit="县农业农村局")
+    handover(township, county)
+
+    # A supervision order on the county's case, answered; then the township answers again
+    # while the county sends the first answer back (重办): both follow in either order.
+    n["order"] = supervision.issue(county, [n["county_case"]], "2026-03-20", "报告办理结果",
+                                   date="2026-03-07", today=D("2026-03-07"))
+    handover(county, township)
+    supervision.step(township, n["order"], "respond", {"date": "2026-03-08", "result": "已受理"},
+                     today=D("2026-03-08"))
+    handover(township, county)
+    n["t_respond_again"] = supervision.step(township, n["order"], "respond", {
+        "date": "2026-03-09", "result": "已现场勘验"}, today=D("2026-03-09"))
+    n["c_redo"] = supervision.step(county, n["order"], "redo", {
+        "date": "2026-03-09", "reason": "未附勘验结论", "due": "2026-03-25"}, today=D("2026-03-09"))
+    n["t_baoan"] = step(township, n["county_case"], "baoan", "2026-03-09", leader="镇长甲")
     handover(township, county)
 
     everything = {e.id: e for node in (village, township, county) for e in events_of(node)}
@@ -456,6 +472,7 @@ STEP_VALUES = {
     "withdraw": {"reason": "已协商一致"},
     "object": {"reason": "不属本单位职责"},
     "follow_up": {"result": "未再信访", "ceased": True},
+    "baoan": {"leader": "镇长甲", "duty": "包化解"},
 }
 PEOPLE = [("赵某甲", 1), ("钱某乙", 2), ("孙某丙", 3)]
 #: few cases per run, so that steps meet on the same case often.

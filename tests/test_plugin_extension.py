@@ -103,8 +103,9 @@ def test_built_in_steps_know_the_new_state(make_node):
         api.take_step(node, case_id, "answer", {"date": "2026-02-02", "outcome": "support"},
                       today=TODAY)
     allowed = str(caught.value).split("当前可办理：")[1]
-    assert set(allowed.split("、")) == {"撤回(withdraw)", "听证结束(end_hearing)"}
-    # 撤回 applies to every open state, the plugin's too
+    # 撤回 and 领导包案 (the supervision plugin's) apply to every open state, this plugin's too
+    assert set(allowed.split("、")) == {"撤回(withdraw)", "听证结束(end_hearing)",
+                                       "领导包案(baoan)"}
     api.take_step(node, case_id, "withdraw", {"date": "2026-02-03"}, today=TODAY)
     assert api.get_case(node, case_id).status == "withdrawn"
 

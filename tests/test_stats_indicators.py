@@ -25,7 +25,7 @@ from xinfang.core.reports import Change, Ratio
 from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import synthetic
 from xinfang.plugins.stats import periods
-from xinfang.plugins.stats.indicators import INDICATORS
+from xinfang.plugins.stats.indicators import INDICATORS, load_cases
 
 LATER = dt.date(2026, 12, 1)  # "today" for steps taken after the helpers' fixed day
 NEXT_YEAR = dt.date(2027, 1, 1)
@@ -342,6 +342,11 @@ def test_breakdown_rows_sum_to_the_total_row_and_equal_a_count_case_by_case(case
                     else:
                         assert sum(values) == whole
             total = result.total
+            # the one-pass tally gives what each indicator's simple case-by-case sum gives
+            loaded = load_cases(node, "431202")
+            for indicator in INDICATORS:
+                assert indicator.value(loaded, "2026-11-01", "2026-11-30",
+                                       "2026-11-30") == total[indicator.name], indicator.name
             assert total["cases"] == len(counted)
             assert total["batches"] == sum(1 for c in counted if c[1] == "来访")
             assert total["person_visits"] == sum(c[3] for c in counted if c[1] == "来访")

@@ -75,6 +75,7 @@ from xinfang.core.plugins import get_plugin_manager
 from xinfang.core.sealing import Secret
 from xinfang.demo.county import AGREE
 from xinfang.plugins.cases import api, lifecycle as case_lifecycle, views
+from xinfang.plugins.supervision import leaders, orders
 from xinfang.core import scope
 from xinfang.sync import bundle, envelope, receive, send, trust, wire
 from xinfang.sync.http import Client, SyncError
@@ -376,12 +377,15 @@ def excluded(node: Node) -> set[str]:
 #: (it syncs with no one, its log stays empty); only the thief signs with its key, and
 #: hands what it signs to the township, by bundle or by HTTP push
 STOLEN = "431202101203"
-CASE_STEPS = [step.name for step in (*case_lifecycle.STEPS, case_lifecycle.FOLLOW_UP)]
+CASE_STEPS = [step.name for step in (*case_lifecycle.STEPS, case_lifecycle.FOLLOW_UP,
+                                     leaders.STEP)]
+ORDER_STEPS = [step.name for step in orders.STEPS]
 #: what the thief signs: every type a plugin here folds, and two no plugin handles (an
 #: unknown step of a known record type, and an unknown record type)
 STOLEN_TYPES = ["case.register", *(f"case.{name}" for name in CASE_STEPS), "inspection.plan",
                 "inspection.inspect", "policy.set", "trust.revoke", "trust.retire",
-                "trust.certify", "case.frobnicate", "survey.create"]
+                "trust.certify", "case.frobnicate", "survey.create", "order.issue",
+                *(f"order.{name}" for name in ORDER_STEPS)]
 #: values that pass each case step's fields (on a case in a state that allows the step)
 THIEF_VALUES = {
     "forward": {"mode": "transfer", "unit": "盗用者指定单位"}, "accept": {},
@@ -391,7 +395,10 @@ THIEF_VALUES = {
     "request_review": {}, "answer_review": {"outcome": "upheld"}, "request_rereview": {},
     "answer_rereview": {"outcome": "upheld"}, "finalize": {}, "withdraw": {},
     "object": {"reason": "不属本单位职责"}, "follow_up": {"result": "未再信访", "ceased": True},
+    "baoan": {"leader": "盗用者指定领导"},
 }
+ORDER_VALUES = {"respond": {"result": "盗用者回复"}, "close": {},
+                "redo": {"reason": "盗用者重办", "due": "2026-12-31"}}
 assert set(THIEF_VALUES) == set(CASE_STEPS), "a case step the thief cannot sign"
 THIEF_DATES = ["2025-12-31", "2026-02-01", TODAY.isoformat(), "2099-12-31"]
 #: the area an event claims: its own most often (what it can sign for), else a sibling's,
@@ -932,11 +939,19 @@ class SyncTree(RuleBasedStateMachine):
                 body.pop("request")
             elif change == "extra":
                 body["盗用"] = "1"
-        elif entity in ("case", "inspection") and kind not in ("inspection.plan",
-                                                                "case.frobnicate"):
+        elif kind == "order.issue":
+            # a village may supervise no one: every order it signs is refused on arrival
+            entity_id = pick("order", creation=True)
+            own, elsewhere = self.known_ids("case")
+            named = data.draw(st.lists(st.sampled_from(own + elsewhere or ["无编号"]),
+                                       min_size=1, max_size=3), label="cases")
+            body = {"date": TODAY.isoformat(), "due": TODAY.isoformat(), "required": "盗用者督办",
+                    "cases": sorted(set(named)), "fields": {}, "by": "盗用者"}
+        elif entity in ("case", "inspection", "order") and kind not in ("inspection.plan",
+                                                                         "case.frobnicate"):
             entity_id = pick(entity, creation=False)
-            body = body or {"values": {"date": TODAY.isoformat(),
-                                       **(THIEF_VALUES[step] if entity == "case" else {})},
+            values = {"case": THIEF_VALUES, "order": ORDER_VALUES}.get(entity, {})
+            body = body or {"values": {"date": TODAY.isoformat(), **values.get(step, {})},
                             "by": "盗用者"}
             values = body["values"]
             change = data.draw(st.sampled_from(["none", "none", "to_area", "date", "outcome",

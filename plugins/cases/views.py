@@ -115,6 +115,14 @@ def _model_additions(db) -> None:
                "on conflict (key) do update set value = excluded.value")
 
 
+@MIGRATIONS(name="0005_leader_since")
+def _leader_since(db) -> None:
+    """The date the 包案领导 took the case, for 包案 counts by period."""
+    db.execute("alter table cases add column leader_since text")
+    db.execute("insert into meta (key, value) values ('refold_needed', '1') "
+               "on conflict (key) do update set value = excluded.value")
+
+
 #: ``case_tags.kind``: the registering node's own tag, or one the root added
 OWN, JURISDICTION = "own", "jurisdiction"
 
@@ -191,8 +199,12 @@ def on_step(ctx, event, view, step, values: dict[str, Any], changes: dict[str, A
         # 责令重新办理 opens a new round of handling: its extension and rating start afresh
         for earlier in ("extend", "answer", "close", "rate"):
             facts.pop(earlier, None)
+    if values.get("leader") and values["leader"] != view.get("leader"):
+        # 包案: a leader named by any step (受理, or a plugin's own step) owns the case
+        # from that step's date; naming the same leader again keeps the first date
+        changes.update(leader=values["leader"], leader_since=values.get("date"))
     if step.name == "accept":
-        changes.update({k: values[k] for k in ("unit", "leader", "handler") if values.get(k)})
+        changes.update({k: values[k] for k in ("unit", "handler") if values.get(k)})
     elif step.name == "forward":
         changes["forwarded_to"] = values.get("to_area") or values.get("unit")
         changes["copied"] = SEPARATOR.join(copied_units(values.get("copied"))) or None

@@ -77,6 +77,8 @@ class CaseRecord:
     lead: str | None = None
     #: the date of the latest 回访 that found petitioning ceased (是否息访: 是), if any
     ceased_on: str | None = None
+    #: the date the 包案领导 took the case (None: no leader owns it)
+    leader_since: str | None = None
 
     def step_date(self, step: str) -> str | None:
         return (self.facts.get(step) or {}).get("date")
@@ -109,14 +111,15 @@ def load_cases(node, area: str) -> list[CaseRecord]:
     rows = node.db.execute(
         "select id, area, status, channel, headcount, category, kind, received, collective, "
         f"repeat_of, first_petition, unit, leader, rating, {dates}, went_to, skipped_level, "
-        "source, forwarded_to, case when follow_up_ceased = 1 then follow_up_date end "
+        "source, forwarded_to, case when follow_up_ceased = 1 then follow_up_date end, "
+        "case when leader is not null then coalesce(leader_since, received) end "
         "from cases where area like ? || '%' order by received, id", [area]).fetchall()
     n = 14 + len(FACT_DATES)
     return [CaseRecord(r[0], r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], bool(r[8]), r[9],
                        bool(r[10]), r[11], r[12], r[13],
                        {step: {"date": date} for step, date in zip(FACT_DATES, r[14:n]) if date},
                        deadlines.get(r[0], {}), r[n], bool(r[n + 1]), r[n + 2], r[n + 3],
-                       r[n + 4]) for r in rows]
+                       r[n + 4], r[n + 5]) for r in rows]
 
 
 # -- what each indicator counts ---------------------------------------------------------
@@ -343,6 +346,14 @@ INDICATORS.extend([
         "and the deadline, as for the on-time closure rate. A case sent back (退回) is no "
         "longer forwarded and is not counted."),
         _on_time("answer"), _lead_answer_date, kind="ratio"),
+    Indicator("baoan", N_("Cases owned by leaders (包案件数)"), N_(
+        "Cases a leader took in the period (领导包案, or a 包案领导 named on 受理); by the date "
+        "the leader took the case."), lambda case, as_of: 1, lambda case: case.leader_since),
+    Indicator("baoan_ceased_rate", N_("Petitioning-ceased rate of 包案 cases (包案息访率)"), N_(
+        "Cases a leader took in the period whose latest follow-up visit (回访), made by the "
+        "day the report is seen as of, found that petitioning ceased / cases a leader took in "
+        "the period; by the date the leader took the case."),
+        _ceased, lambda case: case.leader_since, kind="ratio"),
 ])
 
 #: the figures the trend sheet draws, month by month
@@ -355,61 +366,3 @@ def by_name(names: Iterable[str] | None = None) -> list[Indicator]:
         return list(INDICATORS)
     known = {i.name: i for i in INDICATORS}
     return [known[n] for n in names]
-
-
-class Tally:
-    """Many figures for many (period, group) pairs in one pass over the cases."""
-
-    def __init__(self, indicators: list[Indicator], periods: dict[str, tuple[str, str]],
-                 as_of: dict[str, str], group: Callable[[CaseRecord], str] | None = None):
-        self.indicators = indicators
-        self.periods = periods
-        self.as_of = as_of
-        self.group = group
-        #: (indicator, period, group or None for the whole) -> [numerator, denominator]
-        self.sums: dict[tuple[str, str, str | None], list[int]] = {}
-        #: (indicator, period) -> denominators of the cases left out (涉法涉诉)
-        self.excluded: dict[tuple[str, str], int] = {}
-        self.groups: set[str] = set()
-        self._cache: dict[str, list[tuple[str, str]]] = {}
-
-    def add(self, cases: Iterable[CaseRecord]) -> "Tally":
-        for case in cases:
-            key = self.group(case) if self.group else None
-            if key is not None and any(case.category not in i.excludes
-                                       for i in self.indicators):
-                self.groups.add(key)  # a row only for what some figure counts
-            for indicator in self.indicators:
-                date = indicator.date(case)
-                if date is None:
-                    continue
-                for period, as_of in self._periods_of(date):
-                    added = indicator.compute(case, as_of)
-                    numerator, denominator = added if indicator.kind == "ratio" else (added, 0)
-                    if case.category in indicator.excludes:
-                        slot = (indicator.name, period)
-                        left_out = denominator if indicator.kind == "ratio" else numerator
-                        self.excluded[slot] = self.excluded.get(slot, 0) + left_out
-                        continue
-                    for where in ({None, key} if key is not None else {None}):
-                        sums = self.sums.setdefault((indicator.name, period, where), [0, 0])
-                        sums[0] += numerator
-                        sums[1] += denominator
-        return self
-
-    def _periods_of(self, date: str) -> list[tuple[str, str]]:
-        """The periods (and their as-of days) a date counts in: the same few hundred days
-        recur across thousands of cases, so each is worked out once."""
-        found = self._cache.get(date)
-        if found is None:
-            found = self._cache[date] = [
-                (period, self.as_of[period]) for period, (start, end) in self.periods.items()
-                if start <= date <= end and date <= self.as_of[period]]
-        return found
-
-    def value(self, indicator: Indicator, period: str, group: str | None = None) -> Any:
-        numerator, denominator = self.sums.get((indicator.name, period, group), (0, 0))
-        return Ratio(numerator, denominator) if indicator.kind == "ratio" else numerator
-
-    def row(self, period: str, group: str | None = None) -> dict[str, Any]:
-        return {i.name: self.value(i, period, group) for i in self.indicators}

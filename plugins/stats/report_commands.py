@@ -18,6 +18,7 @@ from xinfang.core.i18n import N_, _
 from . import indicators, periods
 from . import submission as sub
 from .approval import ENTITY
+from .reports import difference_text, figure_label, part_label
 
 STATUS_HEADERS = (N_("Record"), N_("Period"), N_("Area"), N_("State"), N_("Round"),
                   N_("Check"), N_("Amendments (补报)"))
@@ -27,27 +28,19 @@ def _state(registry, status: str) -> str:
     return registry.lifecycle(ENTITY).label(status)
 
 
-def _figure(name: str) -> str:
-    found = {i.name: i for i in indicators.INDICATORS}.get(name)
-    return _(found.label) if found else name
-
-
-def _part(part: str) -> str:
-    return {"count": "", "numerator": _("numerator"), "denominator": _("denominator")}[part]
-
-
 def _difference(d: sub.Difference) -> dict[str, Any]:
     return {"group": d.group, "figure": d.figure, "part": d.part, "submitted": d.submitted,
             "recomputed": d.recomputed, "difference": d.difference, "kind": _(d.kind)}
 
 
 def _difference_line(d: dict[str, Any], approved: bool = False) -> str:
-    text = (N_("{group} {figure} {part}: approved {submitted}, now {recomputed} ({change})")
-            if approved else
-            N_("{group} {figure} {part}: submitted {submitted}, recomputed {recomputed} "
-               "({change}, {kind})"))
-    return _(text).format(group=d["group"] or _("Total"), figure=_figure(d["figure"]),
-                          part=_part(d["part"]), submitted=d["submitted"],
+    if approved:  # 补报: the change since approval, as the next report's line shows it
+        return difference_text(d["group"], d["figure"], d["part"], d["submitted"],
+                               d["recomputed"])
+    text = N_("{group} {figure} {part}: submitted {submitted}, recomputed {recomputed} "
+              "({change}, {kind})")
+    return _(text).format(group=d["group"] or _("Total"), figure=figure_label(d["figure"]),
+                          part=part_label(d["part"]), submitted=d["submitted"],
                           recomputed=d["recomputed"], change=f"{d['difference']:+d}", kind=d["kind"])
 
 

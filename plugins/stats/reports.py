@@ -8,12 +8,20 @@ from the same pass, so a report costs one read whatever it shows.
 A period's figures are seen as of its last day (or today, while it is still
 running, or the ``as_of`` given): a report filed for November shows the same
 figures when it is run again in March.
+
+The 月报表 run as a report (``monthly_report``) also carries the 补报 of the
+area's earlier approved periods as notes: the approved figures stand, and
+each later change shows on the next report, one line per period.
+``monthly`` itself (what a submission records and a recomputation compares)
+has no such line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Callable
+
+import attrs
 
 from xinfang.core import areas
 from xinfang.core.entities import parse_date
@@ -22,8 +30,10 @@ from xinfang.core.i18n import N_, _
 from xinfang.core.reports import Change, Column, Definition, Output, Param, Report, Table
 from xinfang.plugins.cases.deadlines import LABELS as DEADLINE_LABELS
 
+from . import approval as ap
 from . import indicators as ind
 from . import periods
+from .tally import Tally
 
 BREAKDOWNS: dict[str, str] = {
     "area": N_("Area"), "channel": N_("Channel"), "category": N_("Problem category"),
@@ -87,7 +97,7 @@ def grouping(node, area: str, by: str) -> tuple[Callable[[ind.CaseRecord], str],
             (lambda key: node.registry.label(vocabulary, key) or key))
 
 
-def _excluded_notes(tally: ind.Tally, indicators: list[ind.Indicator], period: str) -> list[str]:
+def _excluded_notes(tally: Tally, indicators: list[ind.Indicator], period: str) -> list[str]:
     counts = [(i, tally.excluded.get((i.name, period), 0)) for i in indicators]
     cases = next((n for i, n in counts if i.name == "cases"), 0)
     parts = ", ".join(f"{_(i.label)} {n}" for i, n in counts if n and i.name != "cases")
@@ -105,7 +115,7 @@ def monthly(node, period: periods.Period | None = None, area: str | None = None,
     months = period.months(12)
     spans = {**compared, **{f"month:{m.code}": m for m in months}}
     key, label = grouping(node, area, by)
-    tally = ind.Tally(chosen, {name: (p.start.isoformat(), p.end.isoformat())
+    tally = Tally(chosen, {name: (p.start.isoformat(), p.end.isoformat())
                                for name, p in spans.items()},
                       {name: seen_as_of(p, as_of) for name, p in spans.items()}, key)
     tally.add(ind.load_cases(node, area))
@@ -149,6 +159,58 @@ def monthly(node, period: periods.Period | None = None, area: str | None = None,
                   trend=trend)
 
 
+def difference_text(group: str | None, figure: str, part: str, approved: int,
+                    now: int) -> str:
+    """One changed figure of an approved report: 合计 案件数：审核数 4，现核算 5（+1）."""
+    return _("{group} {figure} {part}: approved {submitted}, now {recomputed} ({change})").format(
+        group=group or _("Total"), figure=figure_label(figure), part=part_label(part),
+        submitted=approved, recomputed=now, change=f"{now - approved:+d}")
+
+
+def part_label(part: str) -> str:
+    """Which part of a figure changed: a count, or a rate's numerator or denominator."""
+    return {"count": "", "numerator": _("numerator"), "denominator": _("denominator")}[part]
+
+
+def figure_label(name: str) -> str:
+    """An indicator's label in the reader's language (its machine name if unknown)."""
+    found = next((i for i in ind.INDICATORS if i.name == name), None)
+    return _(found.label) if found else name
+
+
+def amendment_notes(node, period: periods.Period, area: str,
+                    report: str = "stats.monthly") -> list[str]:
+    """补报: per earlier approved period of ``area``'s ``report`` this node holds whose
+    figures a recomputation now (``submission.amendments``) changes, one line naming
+    the period, the record and each changed figure, approved and now."""
+    from . import submission  # it computes its figures with ``monthly``
+
+    notes = []
+    for (record_id,) in node.db.execute(
+            f"select id from {ap.TABLE} where area = ? and report = ? and status = 'approved' "
+            "order by period, id", [area, report]).fetchall():
+        record = ap.load(node.db, record_id)
+        if periods.parse(record["period"]).end >= period.start:
+            continue
+        changed = submission.amendments(node, record)
+        if changed:
+            notes.append(_("补报 (amendment) for {period}, approved report {record}: {changes}")
+                         .format(period=record["period"], record=record_id, changes="; ".join(
+                             difference_text(d.group, d.figure, d.part, d.submitted,
+                                             d.recomputed) for d in changed)))
+    return notes
+
+
+def monthly_report(node, period: periods.Period | None = None, area: str | None = None,
+                   by: str = "area", as_of: dt.date | None = None) -> Output:
+    """The 月报表 as ``report run`` shows it: ``monthly`` with the 补报 lines of the
+    area's earlier approved periods after its notes."""
+    period = period or periods.current_month()
+    area = scope(node, area)
+    output = monthly(node, period, area, by, as_of)
+    return attrs.evolve(output, notes=(*output.notes, *amendment_notes(node, period, area)))
+
+
 COMPARISON = (Column("indicator", N_("Figure")), Column("current", N_("This period")),
               Column("previous", N_("Previous period")),
               Column("mom", N_("Change on previous period (环比)"), "change"),
@@ -159,7 +221,7 @@ MONTHLY = Report(
     "stats.monthly", N_("Monthly petition work report (月报表)"),
     (Column("group", N_("Breakdown")),
      *(Column(i.name, i.label, i.kind) for i in ind.INDICATORS)),
-    monthly, (PERIOD, AREA, BY, AS_OF),
+    monthly_report, (PERIOD, AREA, BY, AS_OF),
     description=N_("The counts (cases, visits, person-visits, collective and repeat visits) "
                    "and the rates of an area for a period, a row per area one level down (or "
                    "per channel, category or kind) and a total row, with 环比, 同比 and the "

@@ -114,6 +114,8 @@ def render(result: ReportResult) -> bytes:
     main.line(result.heading, bold=True, size=14, across=max(len(columns), 1))
     for label, value in result.header:
         main.line(header_line(label, value))
+    for paragraph in result.preamble:
+        main.line(paragraph)
     header = main.table(columns, result.rows, result.total)
     main.sheet.freeze_panes = main.sheet.cell(header + 1, 1)
     for extra in result.tables:
