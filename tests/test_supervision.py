@@ -97,8 +97,8 @@ def test_the_issuer_sends_an_answer_back_with_a_new_due_date(tree, tmp_path):
     carry(tree.township, tree.county, tmp_path)
     api.step(tree.county, order, "redo", {"reason": "答复不具体", "due": "2026-11-30",
                                          "date": "2026-11-16"}, today=dt.date(2026, 11, 16))
-    row = tree.county.db.execute("select due, met_on from supervision_items where kind = "
-                                 "'order' and ref = ?", [order]).fetchone()
+    row = tree.county.db.execute("select due, met_on from supervision_items where entity = "
+                                 "'order' and entity_id = ?", [order]).fetchone()
     assert row == ("2026-11-30", None)
     assert order_row(tree.county, order)[0] == "issued"
 
@@ -225,7 +225,7 @@ def test_an_overdue_case_rises_one_level_each_span_of_the_policys_days(tree, tmp
 def test_a_new_escalation_span_refolds_the_cases_it_governs(tree, tmp_path):
     policy.set_policy(tree.county, escalation.KEY, "10")
     spans = {every for (every,) in tree.county.db.execute(
-        "select every from supervision_items where kind = 'case'")}
+        "select every from supervision_items where entity = 'case'")}
     assert spans == {10}
     own = ("case", tree.own, "decide")
     assert own not in listed(tree.county, "2026-11-29")  # 9 days

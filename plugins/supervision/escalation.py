@@ -52,14 +52,14 @@ def store(ctx, obligations: Iterable[Obligation]) -> None:
     obligations = list(obligations)
     for item in obligations:
         ctx.db.conn.execute(
-            f"insert or replace into {TABLE} (ref, obligation, kind, area, label, due, met_on, "
-            "every) values (?,?,?,?,?,?,?,?)",
+            f"insert or replace into {TABLE} (entity_id, obligation, entity, area, label, due, "
+            "met_on, every) values (?,?,?,?,?,?,?,?)",
             [item.ref, item.obligation, item.kind, item.area, item.label, item.due,
              item.met_on, int(ctx.policy(KEY, item.area))])
 
 
 def forget(ctx, kind: str, ref: str) -> None:
-    ctx.db.conn.execute(f"delete from {TABLE} where kind = ? and ref = ?", [kind, ref])
+    ctx.db.conn.execute(f"delete from {TABLE} where entity = ? and entity_id = ?", [kind, ref])
 
 
 def store_case(ctx, case_id: str) -> None:
@@ -132,9 +132,9 @@ def items(node, as_of: dt.date, area: str, everything: bool = False) -> list[Ite
     for row in node.db.query(
             "select i.*, o.status as order_status, o.cases, o.required, o.issuer_area, "
             "c.status as case_status, c.leader from supervision_items i "
-            "left join supervision_orders o on i.kind = 'order' and o.id = i.ref "
-            "left join cases c on i.kind = 'case' and c.id = i.ref "
-            "where i.area like ? || '%' order by i.due, i.ref, i.obligation", [area]):
+            "left join supervision_orders o on i.entity = 'order' and o.id = i.entity_id "
+            "left join cases c on i.entity = 'case' and c.id = i.entity_id "
+            "where i.area like ? || '%' order by i.due, i.entity_id, i.obligation", [area]):
         item = _item(node, row, as_of, top)
         if item is None:
             continue
@@ -148,7 +148,7 @@ def items(node, as_of: dt.date, area: str, everything: bool = False) -> list[Ite
 
 def _item(node, row: dict[str, Any], as_of: dt.date, top: str) -> Item | None:
     days = days_overdue(row["due"], row["met_on"], as_of)
-    if row["kind"] == "order":
+    if row["entity"] == "order":
         status = row["order_status"]
         if status is None or status == "closed":
             return None
@@ -161,7 +161,7 @@ def _item(node, row: dict[str, Any], as_of: dt.date, top: str) -> Item | None:
         label = states[status].label
     risen = days // row["every"]
     # the view keeps a deadline's label as its msgid: shown in the reader's language
-    return Item(row["kind"], row["ref"], row["obligation"], _(row["label"]), row["area"],
+    return Item(row["entity"], row["entity_id"], row["obligation"], _(row["label"]), row["area"],
                 row["due"], row["met_on"], days, risen, reached_area(row["area"], risen, top),
                 label, row.get("leader") or "", tuple(json.loads(row["cases"] or "[]")),
                 row.get("required") or "", row.get("issuer_area") or "")

@@ -48,9 +48,9 @@ def _schema(db) -> None:
         cases text not null default '[]', issuer_area text not null default ''
     );
     create table {escalation.TABLE} (
-        ref text not null, obligation text not null, kind text not null,
+        entity text not null, entity_id text not null, obligation text not null,
         area text not null, label text not null, due text not null, met_on text,
-        every integer not null, primary key (kind, ref, obligation)
+        every integer not null, primary key (entity, entity_id, obligation)
     );
     create index {escalation.TABLE}_area on {escalation.TABLE} (area);
     """)
