@@ -20,6 +20,7 @@ DEFAULT_PLUGINS = (
     "xinfang.plugins.stats.plugin",
     "xinfang.plugins.zero_report.plugin",
     "xinfang.plugins.supervision.plugin",
+    "xinfang.plugins.ledger.plugin",
     "xinfang.sync.plugin",
 )
 

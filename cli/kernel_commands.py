@@ -140,6 +140,13 @@ def report_run(app: App, name, period, area, params, fmt, out):
                 raise click.ClickException(_("give {name} once: as --{name} or as --param "
                                          "{name}=…, not both").format(name=key))
             given[key] = value
+    write_report(app, name, given, fmt, out)
+
+
+def write_report(app: App, name: str, given: dict[str, str], fmt: str,
+                 out: Path | None) -> None:
+    """Run report ``name`` and write it in format ``fmt`` to ``out`` or the screen: what
+    ``report run`` does, for a plugin's own command over one of its reports."""
     with app.open_node() as node:
         reports.find(node.registry, name)
         renderer = node.registry.lookup("renderers", fmt, N_("output format"))

@@ -46,11 +46,18 @@ def enroll_request(app: App, out):
                                       "node's."))
 @click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @option("--out", type=click.Path(path_type=Path), help=N_("File to write [default AREA.cert]."))
+@option("--only-entities",
+        help=N_("Certify a department: the entity types it may get and write, e.g. "
+                "dispute,project,target,case (its area may then equal this node's)."))
+@option("--only", "only_matches", multiple=True,
+        help=N_("With --only-entities: the values a field of a record's creation must have, "
+                "e.g. case.category=resettlement; may be repeated."))
 @pass_app
-def enroll_sign(app: App, request_file, out):
+def enroll_sign(app: App, request_file, out, only_entities, only_matches):
+    only = trust.parse_filter(only_entities, only_matches)
     request = trust.EnrolmentRequest.from_file(request_file)
     with app.open_node() as node:
-        payload = trust.sign_request(node, request)
+        payload = trust.sign_request(node, request, only=only)
         data = envelope.seal(node.keys, request.subject, request.encryption, "enrolment", payload)
     path = out or Path(f"{request.area}.cert")
     path.write_bytes(data)

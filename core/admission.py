@@ -11,7 +11,10 @@ and the views held, never of this machine's clock:
 2. the signature;
 3. the author's certificate chain leads to the pinned root, and its scope
    contains the event's area (the node's own events need no certificate: a
-   village registers cases before it is enrolled);
+   village registers cases before it is enrolled); a department's certificate
+   (one with a filter, ``scope.Filter``) also lets it write only the records its
+   filter passes, judged from this log (``scope.Judge.refusal``), and so does
+   this node's own filter, for a draft (``validate``) as for an arrival;
 4. the event is for this node's scope;
 5. the author's key was not revoked before it, and its feed is not frozen;
 6. a second event at one (author, epoch, seq) is a fork: kept as evidence,
@@ -19,7 +22,8 @@ and the views held, never of this machine's clock:
 7. plugin validation, for an event an installed plugin handles (one that no
    plugin handles is not judged but *held* by the fold);
 8. the author's hash chain: whole feeds link event by event, feeds seen
-   through a scope filter continue the range the page declares.
+   through a scope filter continue the range the page declares (on a
+   department's node, every feed but its own is seen through its filter).
 
 A refused event goes to ``quarantine`` with its reason; an admitted one is
 stored and folded in the caller's transaction.
@@ -35,14 +39,23 @@ from .errors import InvalidEvent
 from .event import Event
 from .i18n import N_, Message
 from .kernel import validate as validate_body
-from .scope import in_scope
+from .scope import Judge, in_scope
 
 #: what ``check`` says of an event already held; never stored, so never translated
 DUPLICATE = "duplicate"
 
 
 def validate(node, event) -> None:
-    """Plugin and kernel checks of a draft or an arrived event; ``InvalidEvent``."""
+    """Plugin and kernel checks of a draft or an arrived event; ``InvalidEvent``.
+
+    A draft also passes this node's own department filter, if it has one.
+    """
+    if not isinstance(event, Event):
+        cert = node.certificate
+        refusal = cert is not None and cert.only is not None and Judge(
+            node.db, cert.only).refusal(event.entity, event.entity_id, event.body)
+        if refusal:
+            raise InvalidEvent(refusal)
     registry = node.registry
     if registry.unhandled(event) is not None:
         return  # held: no installed plugin can judge it, and none may refuse it
@@ -68,6 +81,10 @@ class Admission:
         self.peer = peer
         info = node.info
         self.own_scope, self.me = info.area, info.author
+        cert = node.certificate
+        #: this node's department filter: then it holds no feed but its own whole
+        self.own_only = cert.only if cert is not None and cert.subject == self.me else None
+        self._judges: dict = {}
 
     def check(self, event: Event, declared: tuple[int, int] | None = None,
               local: bool = False) -> str | None:
@@ -104,6 +121,12 @@ class Admission:
         if not event.area.startswith(scope):
             return Message(N_("outside jurisdiction: area {area} is not within the scope "
                               "{scope} of author {name}"), area=event.area, scope=scope, name=name)
+        only = cert.only if cert else self.own_only
+        if only is not None:
+            judge = self._judges.setdefault(only, Judge(db, only))
+            refusal = judge.refusal(event.entity, event.entity_id, event.body)
+            if refusal is not None:
+                return refusal
         if not in_scope(event.entity, event.area, self.own_scope):
             return Message(N_("not for this node: area {area} is not within this node's "
                               "scope {scope}"), area=event.area, scope=self.own_scope)
@@ -121,7 +144,8 @@ class Admission:
                 return Message(N_("invalid: {reason}"), reason=exc.message)
         if local:
             return None
-        return self._chain(event, scope.startswith(self.own_scope) or own, name, declared)
+        whole = own or (scope.startswith(self.own_scope) and self.own_only is None)
+        return self._chain(event, whole, name, declared)
 
     def _chain(self, event: Event, whole: bool, name: str | Message,
                declared: tuple[int, int] | None) -> Message | None:

@@ -4,8 +4,8 @@ A certificate is a signed document of kind "certificate" (see ``signed``):
 canonical bytes signed by its issuer (the parent node); a root signs its own.
 It travels, and is kept in the node's meta table, in the one wire form of a
 signed document, ``[base64 bytes, base64 signature]``; a chain is a list of
-those. Its scope is the area prefix: a parent may only certify a prefix
-inside its own.
+those. Its scope is the area prefix: a parent may only certify a prefix inside its
+own, or its own with a department filter (``only``, see ``scope``).
 
 When was it issued? A certificate is a signed document, not an event, so
 whoever holds the issuer's key can sign one that looks as old as he likes.
@@ -32,6 +32,7 @@ from typing import Any
 import attrs
 
 from . import areas, codec, keys, signed, store
+from .scope import Filter, filter_problem, grant_problem
 from .errors import InvalidInput, XinfangError
 from .i18n import N_, Message
 
@@ -39,6 +40,7 @@ KIND = "certificate"
 CERT_DOMAIN = signed.KINDS[KIND].domain
 MAX_CHAIN = 8
 FIELDS = ("subject", "encryption", "area", "level", "name", "issuer")
+ONLY = "only"  # the optional field: a department's filter
 #: the fields that are public keys in hex, and the longest office name accepted
 KEY_FIELDS = ("subject", "encryption", "issuer")
 MAX_NAME = 200
@@ -58,7 +60,8 @@ class TrustError(XinfangError):
     """A certificate, chain or enrolment that cannot be trusted."""
 
 
-def field_problem(content: Any, names: tuple[str, ...], exact: bool = True) -> Message | None:
+def field_problem(content: Any, names: tuple[str, ...], exact: bool = True,
+                  optional: tuple[str, ...] = ()) -> Message | None:
     """What is wrong with a certificate's or enrolment request's content, or None.
 
     Every field is checked for its type and form here, once, when the
@@ -72,7 +75,7 @@ def field_problem(content: Any, names: tuple[str, ...], exact: bool = True) -> M
     missing = [name for name in ("v", *names) if name not in content]
     if missing:
         return Message(N_("is missing fields {names}"), names=", ".join(missing))
-    unknown = sorted(str(name) for name in content if name not in ("v", *names))
+    unknown = sorted(str(name) for name in content if name not in ("v", *names, *optional))
     if unknown and exact:
         return Message(N_("has unknown fields {names}"), names=", ".join(unknown))
     if type(content["v"]) is not int or content["v"] != 1:
@@ -99,7 +102,7 @@ def field_problem(content: Any, names: tuple[str, ...], exact: bool = True) -> M
             unicodedata.category(c) in _CONTROL for c in name):
         return Message(N_("has a name that is empty, longer than {limit} characters or holds "
                           "control characters"), limit=MAX_NAME)
-    return None
+    return filter_problem(content[ONLY]) if ONLY in optional and ONLY in content else None
 
 
 @attrs.frozen
@@ -112,6 +115,8 @@ class Certificate:
     level: str
     name: str
     issuer: str
+    #: a department's filter, or None: the certificate passes all its area's records
+    only: Filter | None = None
 
     @property
     def self_signed(self) -> bool:
@@ -127,9 +132,11 @@ class Certificate:
 
     @classmethod
     def issue(cls, issuer: keys.NodeKeys, *, subject: str, encryption: str, area: str,
-              level: str, name: str) -> "Certificate":
+              level: str, name: str, only: Filter | None = None) -> "Certificate":
         content = {"v": 1, "subject": subject, "encryption": encryption, "area": area,
                    "level": level, "name": name, "issuer": issuer.author}
+        if only is not None:  # absent, not null: an unfiltered certificate is unchanged
+            content[ONLY] = only.to_content()
         return cls.from_document(signed.sign(issuer, KIND, content))
 
     @classmethod
@@ -138,11 +145,13 @@ class Certificate:
 
     @classmethod
     def from_document(cls, document: signed.Signed) -> "Certificate":
-        problem = field_problem(document.content, FIELDS)
+        content = document.content
+        problem = field_problem(content, FIELDS, optional=(ONLY,))
         if problem:
             raise InvalidInput(N_("the certificate {problem}"), problem=problem)
-        return cls(document.raw, document.signature,
-                   *(document.content[name] for name in FIELDS))
+        only = Filter.from_content(content[ONLY]) if ONLY in content else None
+        return cls(document.raw, document.signature, *(content[name] for name in FIELDS),
+                   only=only)
 
     def to_wire(self) -> list[str]:
         """The one wire form of a signed document (see ``signed``)."""
@@ -209,11 +218,8 @@ def validate_chain(chain: list[Certificate], db=None) -> None:
         if not cert.signature_valid():
             raise TrustError(N_("certificate of {name} has a signature that does not verify"),
                              name=cert.name)
-        if cert is not issuer and not (cert.area.startswith(issuer.area)
-                                       and len(cert.area) > len(issuer.area)):
-            raise TrustError(N_("certificate of {name} claims area {area}, wider than or equal "
-                                "to its issuer {issuer}'s scope {scope}"), name=cert.name,
-                             area=cert.area, issuer=issuer.name, scope=issuer.area)
+        if cert is not issuer and grant_problem(cert, issuer):
+            raise TrustError(grant_problem(cert, issuer))
         areas.check_code(cert.area, areas.level(cert.level))
     if not chain[-1].self_signed:
         raise TrustError(N_("the chain does not end in a self-signed root certificate"))

@@ -343,6 +343,10 @@ class EntityType:
     #: ``(ctx, event, record)``: after every applied event, with the row as it now
     #: stands (facts and fields as values), e.g. to store deadlines
     after: Callable[..., None] | None = attrs.field(default=None, eq=False)
+    #: ``(values, area) -> id``: a record identified by what it is rather than numbered
+    #: (one 目标责任状 per township and year): its id is this function of the creation
+    #: values and the area, checked on arrival; a second creation of it is a conflict
+    identify: Callable[[dict[str, Any], str], str] | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         from .errors import PluginError

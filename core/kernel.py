@@ -281,7 +281,9 @@ def validate(registry, event, db=None) -> None:
             _canonical(registry, event.type,
                        _fields_by_name(registry, event.entity, "*", registry.fields(event.entity)),
                        body.get("fields", {}), unknown_ok=True)
-            if db is not None:
+            if entity_type.identify is not None:
+                check_identity(entity_type, event)
+            elif db is not None:
                 check_number(db, entity_type, event)
             return
         step = registry.lifecycle(event.entity).steps[step_name]
@@ -328,6 +330,19 @@ def _canonical(registry, event_type: str, fields: dict[str, Field], values: dict
 
 
 # -- record numbers ------------------------------------------------------------
+
+
+def check_identity(entity_type: EntityType, event) -> None:
+    """A record identified by what it is carries the id its values give; raises
+    ``InvalidEvent`` (a pure function of the event, so refused on arrival)."""
+    body = {k: v for k, v in event.body.items() if k not in ("fields", "by")}
+    try:
+        expected = entity_type.identify(body, event.area)
+    except (KeyError, TypeError, ValueError):
+        expected = None
+    if event.entity_id != expected:
+        raise InvalidEvent(N_("{type}: the id {id} is not the one its values give ({expected})"),
+                           type=event.type, id=event.entity_id, expected=expected or "—")
 
 
 def serial_range(epoch: int) -> tuple[int, int, int]:

@@ -150,9 +150,14 @@ def create(node, entity: str, given: dict[str, Any], *, area: str | None = None,
     if not node.in_jurisdiction(area):
         raise InvalidInput(N_("area {area} is outside this node's jurisdiction {scope} ({name})"),
                            area=area, scope=node.info.area, name=node.info.name)
-    created_on = values.get(date.name) if date else None
-    year = int((created_on or today.isoformat())[:4])
-    entity_id = next_id(node, entity, year)
+    if entity_type.identify is not None:
+        entity_id = entity_type.identify({**values, **(body or {})}, area)
+        if load(node.db, entity_type, entity_id) is not None:
+            raise InvalidInput(N_("{entity} {id} exists already; take a step on it instead"),
+                               entity=entity_type.label, id=entity_id)
+    else:
+        created_on = values.get(date.name) if date else None
+        entity_id = next_id(node, entity, int((created_on or today.isoformat())[:4]))
     node.append(Draft(f"{entity}.{entity_type.create.name}", entity, entity_id, area,
                       {**values, **(body or {}), "fields": extra, "by": node.operator}, secrets))
     return entity_id

@@ -122,6 +122,11 @@ class Report:
     description: str = ""
     #: the definitions of the report's figures (msgids), for ``report describe``
     definitions: tuple[Definition, ...] = attrs.field(default=(), converter=tuple)
+    #: whether an office may submit it upward for approval (``xinfang report submit``): it
+    #: then takes the parameters ``period``, ``area`` and ``as_of`` (given as text, as on
+    #: the command line), its rows are keyed by their first column and every figure is a
+    #: count, a text or a ``Ratio``, so the office above can recompute and compare them
+    submittable: bool = False
 
 
 @attrs.frozen

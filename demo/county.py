@@ -1,4 +1,5 @@
-"""``xinfang demo``: a county with 3 townships and 9 villages, synced two ways.
+"""``xinfang demo``: a county with 4 townships and 11 villages, and its 移民局 (a
+department node), synced two ways; the resettlement township is ``resettlement``'s.
 
 Everything is real: separate node directories and databases, certificates
 signed down the tree, bundle files written and read, and a waitress HTTP
@@ -25,7 +26,7 @@ from xinfang.sync import bundle, envelope, trust
 from xinfang.sync.http import Client, SyncError
 from xinfang.sync.server import BackgroundServer
 
-from . import month, supervise
+from . import month, resettlement, supervise
 from .synthetic import (CATEGORIES, COUNTY, GIVEN, OPERATOR, REFERRED, REPEATED, REQUEST,
                         TOWNSHIPS, UNIT, VILLAGES, WITHDRAWN, person, synthetic_id)
 
@@ -54,9 +55,11 @@ def run_demo(keep: Path | None, pm=None) -> bool:
                            "then goes on by HTTP once the line is back"),
                          bundle_up={"431202103"})
         world.village_work()
+        resettlement.work(world)
         world.sync_until_quiet()
         ok = world.report()
         ok = world.statistics() and ok
+        ok = resettlement.report(world) and ok
         world.close()
         seconds = f"{time.monotonic() - started:.1f}"
         if keep:
@@ -77,14 +80,20 @@ class World:
         self.url = ""
         self.bundle_bytes = 0
         self.identities: set[str] = set()
+        #: how each node's plugin manager is made (a fresh fold uses the same plugins)
+        self.plugins: dict[str, object] = {}
+        self.bureau: Node | None = None
 
     # -- set-up --------------------------------------------------------------
 
-    def node(self, area: str, level: str, name: str, root: bool = False) -> Node:
-        node = Node.init(self.base / area, level=level, area=area, name=name, root=root,
-                         pm=get_plugin_manager())
+    def node(self, area: str, level: str, name: str, root: bool = False,
+             plugins=get_plugin_manager, home: str | None = None) -> Node:
+        node = Node.init(self.base / (home or area), level=level, area=area, name=name,
+                         root=root, pm=plugins())
         node.operator = OPERATOR
-        self.nodes[area] = node
+        if home is None:
+            self.nodes[area] = node
+            self.plugins[area] = plugins
         return node
 
     def build(self) -> None:
@@ -97,6 +106,7 @@ class World:
                 village = self.node(f"{town_area}20{i}", "village",
                                     f"{town_name[:4]}{VILLAGES[i - 1]}")
                 self.enrol(village, town)
+        resettlement.build(self)
         say(_("County root node {name}, fingerprint {fingerprint}; {count} nodes below it have "
               "imported their certificates and pinned that fingerprint").format(
             name=county.info.name, fingerprint=county.info.fingerprint,
@@ -105,10 +115,10 @@ class World:
         self.url = self.server.url
         say(_("The county node serves sync at {url} (waitress)").format(url=self.url))
 
-    def enrol(self, child: Node, parent: Node) -> None:
+    def enrol(self, child: Node, parent: Node, only: scope.Filter | None = None) -> None:
         request = trust.EnrolmentRequest.from_json(trust.make_request(child).to_json())
         sealed = envelope.seal(parent.keys, request.subject, request.encryption, "enrolment",
-                               trust.sign_request(parent, request))
+                               trust.sign_request(parent, request, only=only))
         trust.import_certificate(child, envelope.open_(child.keys, sealed, "enrolment").payload)
 
     # -- work ----------------------------------------------------------------
@@ -318,13 +328,9 @@ class World:
                 problems.append(_("{node} holds {held} events, but its jurisdiction allows "
                                   "{allowed}").format(node=node.info.name, held=len(held),
                                                       allowed=len(allowed)))
-            fresh = Node.init(self.base / "check" / area, level=node.info.level, area=area,
-                              name="check", pm=get_plugin_manager())
-            fresh.ingest([e for e in _events(node)])
-            if fold.views_digest(fresh.db, fresh.registry) != fold.views_digest(node.db, node.registry):
+            if not self.folds_alike(node, area, self.plugins[area]):
                 problems.append(_("The views of {node} differ from a fresh fold of its "
                                   "log").format(node=node.info.name))
-            fresh.close()
         county = self.nodes[COUNTY[0]]
         for area, node in self.nodes.items():
             for table, query in AGREE.items():
@@ -349,10 +355,20 @@ class World:
             fg="green", bold=True)
         return True
 
+    def folds_alike(self, node: Node, home: str, plugins) -> bool:
+        """Whether ``node``'s views equal a fresh fold of its log with the same plugins."""
+        fresh = Node.init(self.base / "check" / home, level=node.info.level,
+                          area=node.info.area, name="check", pm=plugins())
+        fresh.ingest([e for e in _events(node)])
+        alike = fold.views_digest(fresh.db, fresh.registry) == fold.views_digest(node.db,
+                                                                                 node.registry)
+        fresh.close()
+        return alike
+
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()
-        for node in self.nodes.values():
+        for node in [*self.nodes.values(), *([self.bureau] if self.bureau else [])]:
             node.close()
 
 

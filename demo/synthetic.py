@@ -13,9 +13,11 @@ import random
 
 from xinfang.plugins.cases.idnumber import synthetic as synthetic_id
 
-__all__ = ["CATEGORIES", "CEASED", "COUNTY", "GIVEN", "KINDS", "LEADER", "NOT_CEASED", "OPERATOR", "REFERRED", "REPEATED",
-           "REQUEST", "SURNAMES", "TEXTS", "TOWNSHIPS", "UNIT", "VILLAGES", "WITHDRAWN", "person",
-           "random_id", "random_name", "random_phone", "synthetic_id"]
+__all__ = ["BUREAU", "CATEGORIES", "CEASED", "COUNTY", "DISPUTES", "GIVEN", "KINDS", "LEADER",
+           "MEASURES", "NOT_CEASED", "OPERATOR", "PETITION", "PROGRESS", "PROJECT", "REFERRED",
+           "REPEATED", "REQUEST", "RESETTLEMENT_TOWNSHIP", "RESOLVED", "SURNAMES", "TEXTS",
+           "TOWNSHIPS", "UNIT", "VILLAGES", "WITHDRAWN", "person", "random_id", "random_name",
+           "random_phone", "synthetic_id"]
 
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
 #: placeholders for a given name: 赵某甲, 钱某乙 …
@@ -75,3 +77,23 @@ SENSITIVE_PERIOD = "演示敏感期"
 #: what the county's 督办单 requires, and the township's answer
 ORDER_REQUIRED = "请于一周内报告办理结果（示例）"
 ORDER_RESULT = "已约谈信访人，正在办理（示例）"
+
+#: the resettlement township (库区移民安置区: two villages, its office without the
+#: ledger plugin) and the county's 移民局, a department node
+RESETTLEMENT_TOWNSHIP = ("431202104", "示例四镇信访办")
+BUREAU = "示例县移民局"
+#: per resettlement village, the disputes it screens: 矛盾类型, 基本情况, 涉及人数, 风险等级
+DISPUTES = (
+    (("support", "后期扶持资金发放到户时间争议（示例）", 4, "medium"),
+     ("land_compensation", "安置点征地补偿标准争议（示例）", 6, "high"),
+     ("neighbour", "移民安置房宅基地边界纠纷（示例）", 2, "low")),
+    (("housing", "旧房改造施工影响邻户通行（示例）", 3, "low"),
+     ("resettlement", "移民身份认定争议（示例）", 1, "medium")),
+)
+#: how a dispute is handled: 化解结果, 化解措施 and 进展 wording
+RESOLVED = "经村调委会调解，资金已按户发放到位（示例）"
+MEASURES = "镇移民办会同村委会入户核实（示例）"
+PETITION = "反映安置点征地补偿标准过低（示例，由矛盾纠纷转入）"
+#: the resettlement-village project and its monthly progress notes
+PROJECT = ("旧房改造（示例二村）", 37, "户")
+PROGRESS = ("首批5户主体完工（示例）", "累计11户完工（示例）")

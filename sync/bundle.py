@@ -103,7 +103,7 @@ def export_bundle(node, peer_name: str, path: Path, progress=None) -> ExportSumm
     peer = peers.resolve(node, peer_name)
     _refuse_revoked(node, peer)
     acked = peers.ack(node, peer.subject)
-    total = send.count_missing(node, peer.area, acked)
+    total = send.count_missing(node, peer.area, acked, peer=peer)
     reports = peers.refusals_to_report(node, peer.subject)
     head = {"pages": [], "frontier": wire.frontier_to_wire(wire.frontier(node.db)),
             "refused": reports, "events": total}

@@ -158,7 +158,7 @@ class SyncEndpoint:
         reports = peers.refusals_to_report(node, caller.subject)
         if op == "hello":
             theirs = wire.frontier_from_wire(payload.get("frontier", []))
-            pending = send.count_missing(node, scope, theirs)
+            pending = send.count_missing(node, scope, theirs, peer=caller)
             result = {"chain": _chain_wire(node.db, node.info.author),
                       "frontier": wire.frontier_to_wire(wire.frontier(node.db)),
                       "pending": pending, "refused": reports}

@@ -209,7 +209,7 @@ def status(node) -> list[PeerStatus]:
         peer = node.db.execute("select sent, received, last_sync, last_transport, last_error "
                                "from peers where author = ?", [subject]).fetchone()
         acked = ack(node, subject)
-        pending = send.count_missing(node, cert.area, acked)
+        pending = send.count_missing(node, cert.area, acked, peer=cert)
         held = sum(min(s, receive.frontier_of(node.db, a, e)) for (a, e), s in acked.items())
         sent = peer[0] if peer else 0
         result.append(PeerStatus(

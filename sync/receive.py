@@ -23,6 +23,12 @@ end (a stolen parent key) is undone by the next honest sender, which
 re-sends such a feed from its start (``send._feeds_to_send``): a range from
 seq 0 that ends below what this node was told before puts the feed back on
 the events it holds (``_reopen``).
+
+A department's node (a certificate with a filter, ``scope.Filter``) holds
+every feed but its own through its filter, so it takes ranges of them all;
+and it holds nobody's feed whole but its own, so it may vouch for nothing
+else, except to a node below it whose filter is no wider: a filtered
+sender's claim about the feed of a village in its area is refused whole.
 """
 
 from __future__ import annotations
@@ -110,14 +116,15 @@ def vouched_ranges(admission: Admission, page: Page,
     complete refuses the page (``PageError``): its sender is lying, or is
     not the node it claims to relay for.
     """
-    own_scope = admission.own_scope
+    own_scope, own_only = admission.own_scope, admission.own_only
     sender = None if peer is None else admission.authority.scope(peer)
     taken = {}
     for author, epoch, begin, end in page.ranges:
         cert = admission.authority.scope(author)
         if cert is None:
             continue
-        if peer is not None and not _can_vouch(peer, sender, author, cert.area, own_scope):
+        if peer is not None and not _can_vouch(peer, sender, author, cert.area, own_scope,
+                                               own_only):
             raise PageError(
                 N_("refused page: {sender} declares the feed of {author} (epoch {epoch}) "
                    "complete up to seq {end}, which it cannot know: a node vouches only for "
@@ -125,16 +132,24 @@ def vouched_ranges(admission: Admission, page: Page,
                    "this one for any other; nothing of the page was applied"),
                 sender=sender.name if sender else peer[:16], author=cert.name, epoch=epoch,
                 end=end)
-        if not cert.area.startswith(own_scope):
+        if not cert.area.startswith(own_scope) or (own_only is not None
+                                                   and author != admission.me):
             taken[(author, epoch)] = (begin, end)
     return taken
 
 
-def _can_vouch(peer: str, sender, author: str, area: str, own_scope: str) -> bool:
+def _can_vouch(peer: str, sender, author: str, area: str, own_scope: str,
+               own_only=None) -> bool:
     """Whether ``peer`` can hold every event of ``author`` (certified for ``area``) that
     this node's scope takes: the mirror of ``send._complete_for``."""
-    return author == peer or sender is not None and (own_scope.startswith(sender.area)
-                                                     or area.startswith(sender.area))
+    if author == peer:
+        return True
+    if sender is None:
+        return False
+    if sender.only is not None:  # a department holds only its own feed whole
+        return (own_only is not None and own_only.within(sender.only)
+                and own_scope.startswith(sender.area))
+    return own_scope.startswith(sender.area) or area.startswith(sender.area)
 
 
 def _reopen(db, ranges: dict[tuple[str, int], tuple[int, int]]) -> None:

@@ -6,6 +6,12 @@ sealed boxes of clear values they need and the fork evidence the receiver should
 authors inside the receiver's scope go whole; feeds of authors above it
 (decisions flowing down) go filtered by scope, each page saying in its
 ``ranges`` up to which sequence number it completes them.
+
+A peer whose certificate carries a department filter (``scope.Filter``)
+gets only the events it passes (``scope.Judge``), every feed as ranges; a
+node with a filter holds others' feeds only through it, so it completes
+for its parent nothing but its own feed, and for a child no wider than
+itself what it holds.
 """
 
 from __future__ import annotations
@@ -16,13 +22,37 @@ from xinfang.core.certs import Certificate
 from xinfang.core.event import Event
 
 from xinfang.core import scope as scopes
+from xinfang.core.scope import Filter, Judge
 from . import wire
 from .boxes import Release
 from .trust import Authority, chain_of
 from .wire import Frontier, Page
 
 
-def _feeds_to_send(node, peer_scope: str, peer_frontier: Frontier):
+class Route:
+    """Where pages go: the peer's scope, and its filter and key if known."""
+
+    def __init__(self, node, scope: str, peer: Certificate | None = None):
+        self.scope = scope
+        self.subject = peer.subject if peer is not None else None
+        self.only: Filter | None = peer.only if peer is not None else None
+        self.judge = Judge(node.db, self.only) if self.only is not None else None
+        own = node.certificate
+        self.own_only = own.only if own is not None and own.subject == node.info.author else None
+
+    def passes(self, entity: str, entity_id: str) -> bool:
+        return self.judge is None or self.judge.passes(entity, entity_id)
+
+
+def _route(node, peer_scope, release, peer) -> Route:
+    if isinstance(peer_scope, Route):
+        return peer_scope
+    if peer is None and isinstance(getattr(release, "peer", None), Certificate):
+        peer = release.peer  # the boxes go to this peer: so do the events
+    return Route(node, peer_scope, peer)
+
+
+def _feeds_to_send(node, route: Route, peer_frontier: Frontier):
     """(author, epoch, from, to) for each feed this node can complete for the peer.
 
     A peer that says it holds more of a feed seen through its filter than
@@ -35,10 +65,11 @@ def _feeds_to_send(node, peer_scope: str, peer_frontier: Frontier):
     db = node.db
     own_scope, me = node.info.area, node.info.author
     authority = Authority(db)
+    peer_scope = route.scope
     for author, epoch, top in db.execute("select author, epoch, max(seq, covered) from feeds "
                                          "order by author, epoch").fetchall():
         start = peer_frontier.get((author, epoch), 0)
-        if top == start or not _complete_for(authority, author, me, own_scope, peer_scope):
+        if top == start or not _complete_for(authority, author, me, own_scope, route):
             continue
         cert = authority.scope(author)
         if cert is not None and not (cert.area.startswith(peer_scope)
@@ -46,34 +77,43 @@ def _feeds_to_send(node, peer_scope: str, peer_frontier: Frontier):
             continue  # an author writes only inside its own area: nothing here is the peer's
         if top > start:
             yield author, epoch, start, top
-        elif top > 0 and cert is not None and not cert.area.startswith(peer_scope):
+        elif top > 0 and cert is not None and (not cert.area.startswith(peer_scope) or (
+                route.only is not None and author != route.subject)):
             yield author, epoch, 0, top
 
 
 def pages_for(node, peer_scope: str, peer_frontier: Frontier,
-              release: Any = None) -> Iterable[Page]:
+              release: Any = None, peer: Certificate | None = None) -> Iterable[Page]:
     """Pages of the events in ``peer_scope`` above ``peer_frontier``, feed by feed.
 
+    ``peer`` (by default the one ``release`` seals boxes to) is the peer's
+    certificate: with a department filter, only the events it passes go.
     Rows are read a page at a time, so a first sync of a large store needs
     the memory of one page, and the cost of a sync follows the number of
     feeds and new events, not the size of the log.
     """
     db = node.db
+    route = _route(node, peer_scope, release, peer)
     events: list[Event] = []
     size = 0
     ranges: list[tuple[str, int, int, int]] = []
-    for author, epoch, start, top in list(_feeds_to_send(node, peer_scope, peer_frontier)):
-        begin = last = start
+    for author, epoch, start, top in list(_feeds_to_send(node, route, peer_frontier)):
+        begin = last = after = start
         while True:
             rows = db.execute(
-                f"select raw, sig, seq from events where author = :author and epoch = :epoch "
-                f"and seq > :after and {scopes.SQL} order by seq limit {wire.MAX_PAGE_EVENTS}",
-                {"author": author, "epoch": epoch, "after": last, "scope": peer_scope}).fetchall()
-            for raw, sig, seq in rows:
+                f"select raw, sig, seq, entity, entity_id from events where author = :author "
+                f"and epoch = :epoch and seq > :after and {scopes.SQL} order by seq "
+                f"limit {wire.MAX_PAGE_EVENTS}",
+                {"author": author, "epoch": epoch, "after": after, "scope": route.scope}
+            ).fetchall()
+            for raw, sig, seq, entity, entity_id in rows:
+                after = seq
+                if not route.passes(entity, entity_id):
+                    continue  # outside the peer's filter: the range covers it unsent
                 if len(events) >= wire.MAX_PAGE_EVENTS or size + len(raw) > wire.MAX_PAGE_BYTES:
                     if last > begin:  # a range claims something, or is not sent
                         ranges.append((author, epoch, begin, last))
-                    yield _page(node, events, ranges, release, peer_scope)
+                    yield _page(node, events, ranges, release, route)
                     events, size, ranges, begin = [], 0, [], last
                 events.append(Event.parse(raw, sig))
                 size += len(raw)
@@ -83,38 +123,52 @@ def pages_for(node, peer_scope: str, peer_frontier: Frontier,
         if top > begin:
             ranges.append((author, epoch, begin, top))
     if events or ranges:
-        yield _page(node, events, ranges, release, peer_scope)
-    elif fork_evidence(node.db, peer_scope):
-        yield _page(node, [], [], release, peer_scope)
+        yield _page(node, events, ranges, release, route)
+    elif fork_evidence(node.db, route):
+        yield _page(node, [], [], release, route)
 
 
-def count_missing(node, peer_scope: str, peer_frontier: Frontier) -> int:
+def count_missing(node, peer_scope: str, peer_frontier: Frontier,
+                  peer: Certificate | None = None) -> int:
     """How many events ``pages_for`` would send, by counting, not reading them."""
+    route = _route(node, peer_scope, None, peer)
     total = 0
-    for author, epoch, start, _ in _feeds_to_send(node, peer_scope, peer_frontier):
-        total += node.db.execute(
-            f"select count(*) from events where author = :author and epoch = :epoch "
-            f"and seq > :after and {scopes.SQL}",
-            {"author": author, "epoch": epoch, "after": start, "scope": peer_scope}).fetchone()[0]
+    for author, epoch, start, _ in _feeds_to_send(node, route, peer_frontier):
+        where = (f"from events where author = :author and epoch = :epoch and seq > :after "
+                 f"and {scopes.SQL}")
+        values = {"author": author, "epoch": epoch, "after": start, "scope": route.scope}
+        if route.judge is None:
+            total += node.db.execute(f"select count(*) {where}", values).fetchone()[0]
+        else:
+            total += sum(route.passes(entity, entity_id) for entity, entity_id in
+                         node.db.execute(f"select entity, entity_id {where}", values))
     return total
 
 
 def _complete_for(authority: Authority, author: str, me: str, own_scope: str,
-                  peer_scope: str) -> bool:
-    """Whether this node holds every event of ``author`` that ``peer_scope`` needs.
+                  route: Route) -> bool:
+    """Whether this node holds every event of ``author`` that the peer needs.
 
     True for feeds it holds whole (its own, and authors inside its scope),
     and for any feed when the peer lies inside its scope. A feed seen through
-    a filter is never passed upward: its author's own line delivers it.
+    a filter is never passed upward: its author's own line delivers it. A
+    node with a department filter holds only its own feed whole: it completes
+    others' only for a peer inside its scope whose filter is no wider.
     """
-    if author == me or peer_scope.startswith(own_scope):
+    if author == me:
+        return True
+    if route.own_only is not None:
+        return (route.only is not None and route.only.within(route.own_only)
+                and route.scope.startswith(own_scope))
+    if route.scope.startswith(own_scope):
         return True
     cert = authority.scope(author)
     return cert is not None and cert.area.startswith(own_scope)
 
 
-def fork_evidence(db, peer_scope: str) -> list[tuple[Event, Event]]:
-    """The signed pairs that prove each frozen feed forked, within ``peer_scope``."""
+def fork_evidence(db, route: Route) -> list[tuple[Event, Event]]:
+    """The signed pairs that prove each frozen feed forked, within the peer's scope
+    and passing its filter."""
     pairs = []
     for author, epoch, seq in db.execute("select author, epoch, seq from frozen_feeds"):
         rows = db.execute(
@@ -124,14 +178,15 @@ def fork_evidence(db, peer_scope: str) -> list[tuple[Event, Event]]:
             {"a": author, "e": epoch, "s": seq}).fetchall()
         if len(rows) == 2:
             pair = (Event.parse(*rows[0]), Event.parse(*rows[1]))
-            if all(scopes.in_scope(e.entity, e.area, peer_scope) for e in pair):
+            if all(scopes.in_scope(e.entity, e.area, route.scope)
+                   and route.passes(e.entity, e.entity_id) for e in pair):
                 pairs.append(pair)
     return pairs
 
 
-def _page(node, events: list[Event], ranges, release, peer_scope: str) -> Page:
+def _page(node, events: list[Event], ranges, release, route: Route) -> Page:
     db = node.db
-    forks = fork_evidence(db, peer_scope)
+    forks = fork_evidence(db, route)
     authors = sorted({e.author for e in events} | {a.author for a, _ in forks})
     certs: dict[str, Certificate] = {}
     subjects = authors + [e.entity_id for e in events if e.entity == scopes.TRUST_ENTITY]

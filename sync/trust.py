@@ -21,6 +21,7 @@ from xinfang.core.certs import (CERTIFY, MAX_CHAIN, Authority, Certificate, Trus
                                 certificate, chain_from_wire, chain_of, chain_to_wire,
                                 check_root, field_problem, validate_chain, void_reason)
 from xinfang.core.errors import InvalidInput
+from xinfang.core.scope import Filter, grant_problem
 from xinfang.core.i18n import N_
 
 KIND = "enrolment"
@@ -126,8 +127,12 @@ def own_certificate(node) -> Certificate:
     return cert
 
 
-def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
-    """The parent's side: certify a child whose scope lies strictly inside its own.
+def sign_request(parent, request: EnrolmentRequest, only: Filter | None = None) -> dict[str, Any]:
+    """The parent's side: certify a child whose scope lies strictly inside its own,
+    or, with a department filter ``only`` (``Filter.make``), inside or equal to it.
+
+    Under a filtered parent the child must get a filter no wider than the
+    parent's (``scope.grant_problem``).
 
     The parent logs the certificate's digest as a ``trust.certify`` event in the
     same transaction: should its key be revoked later, that event, lying before
@@ -146,13 +151,24 @@ def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
     keys.check_encryption_key(request.encryption)
     level = areas.level(request.level)
     areas.check_code(request.area, level)
-    if not (request.area.startswith(parent_cert.area) and len(request.area) > len(parent_cert.area)):
+    if request.area == parent_cert.area and only is None:
+        raise TrustError(N_("{name} asks for this node's own area {area}: only a department "
+                            "may share it, certified with a filter (`xinfang enroll sign "
+                            "--only-entities …`)"), name=request.name, area=request.area)
+    if not (request.area.startswith(parent_cert.area) and (
+            len(request.area) > len(parent_cert.area) or only is not None)):
         raise TrustError(N_("{name} asks for area {area}, which is not inside this node's "
                             "scope {scope}: a parent can only certify a narrower scope than "
                             "its own"), name=request.name, area=request.area,
                          scope=parent_cert.area)
+    if only is not None and not isinstance(only, Filter):
+        raise TrustError(N_("a department filter is made with Filter.make, not given as "
+                            "{type}"), type=type(only).__name__)
     cert = Certificate.issue(parent.keys, subject=request.subject, encryption=request.encryption,
-                             area=request.area, level=level.name, name=request.name)
+                             area=request.area, level=level.name, name=request.name, only=only)
+    problem = grant_problem(cert, parent_cert)
+    if problem:
+        raise TrustError(problem)
     from xinfang.core.node import Draft
 
     with parent.db.atomic():
@@ -163,6 +179,26 @@ def sign_request(parent, request: EnrolmentRequest) -> dict[str, Any]:
     # no match key goes with it: each node tags ID numbers under its own (plugins/cases/tags.py)
     return {"certificate": cert.to_wire(),
             "chain": chain_to_wire(chain_of(parent.db, parent_cert.subject))}
+
+
+def parse_filter(entities: str | None, matches=()) -> Filter | None:
+    """A department filter as typed: ``dispute,project,case`` and ``case.category=a,b``
+    items (``enroll sign --only-entities … --only …``); None for neither."""
+    if not entities:
+        if matches:
+            raise InvalidInput(N_("--only needs --only-entities: name the entity types the "
+                                  "department may get first"))
+        return None
+    match: dict[str, dict[str, list[str]]] = {}
+    for item in matches:
+        target, _, values = str(item).partition("=")
+        entity, _, name = target.partition(".")
+        if not (entity and name and values) or name in match.get(entity, {}):
+            raise InvalidInput(N_("“{item}” is not ENTITY.FIELD=VALUE,VALUE (each field once), "
+                                  "e.g. case.category=resettlement"), item=str(item))
+        match.setdefault(entity.strip(), {})[name.strip()] = [
+            v.strip() for v in values.split(",") if v.strip()]
+    return Filter.make([e.strip() for e in entities.split(",") if e.strip()], match)
 
 
 def import_certificate(node, data: dict[str, Any],

@@ -33,6 +33,7 @@ from xinfang.core.plugins import get_plugin_manager
 from xinfang.core.sealing import Secret
 from xinfang.core.verify import rebuild, verify_log
 from xinfang.plugins.cases import api, views
+from xinfang.plugins.ledger import api as ledger
 from xinfang.plugins.supervision import api as supervision
 
 D = dt.date.fromisoformat
@@ -474,6 +475,15 @@ STEP_VALUES = {
     "follow_up": {"result": "未再信访", "ceased": True},
     "baoan": {"leader": "镇长甲", "duty": "包化解"},
 }
+#: what each dispute step of the ledger takes in the machine (转信访 links a case held there)
+DISPUTE_STEP_VALUES = {
+    "start": {"measures": "召开协调会", "mediation": "people"},
+    "progress": {"progress": "已核实情况"},
+    "resolve": {"progress": "已调解"},
+    "to_petition": {},
+    "rescreen": {},
+}
+MAX_DISPUTES = 3
 PEOPLE = [("赵某甲", 1), ("钱某乙", 2), ("孙某丙", 3)]
 #: few cases per run, so that steps meet on the same case often.
 MAX_CASES = 4
@@ -526,6 +536,7 @@ class Exchange(RuleBasedStateMachine):
         self.blank = BlankNode.shared()
         self.fresh_folds: dict[frozenset[str], tuple[str, list]] = {}
         self.registered = 0
+        self.disputes = 0
 
     def teardown(self):
         for node in self.nodes:
@@ -607,6 +618,55 @@ class Exchange(RuleBasedStateMachine):
         case_id = data.draw(st.sampled_from(self.shared(pair)), label="case")
         for at in pair:
             self.step_at(at, case_id, data)
+
+    # -- the ledger's disputes, folded by the kernel like any record -------------------
+
+    def disputes_at(self, at: int) -> list[str]:
+        node = self.nodes[at]
+        return [dispute_id for dispute_id, area in node.db.execute(
+            "select id, area from ledger_disputes order by id") if node.in_jurisdiction(area)]
+
+    @precondition(lambda self: self.disputes < MAX_DISPUTES)
+    @rule(at=st.integers(0, 2), in_village=st.booleans(), day=st.integers(0, 30))
+    def add_dispute(self, at, in_village, day):
+        """A dispute screened in the village (or, above it, in the township)."""
+        node = self.nodes[at]
+        date = D("2026-02-01") + dt.timedelta(days=day)
+        area = VILLAGE if in_village or at == 0 else TOWNSHIP
+        dispute_id = ledger.add_dispute(node, {
+            "date": date.isoformat(), "kind": "land_compensation", "summary": "征地补偿纠纷",
+            "risk": "medium", "due": (date + dt.timedelta(days=20)).isoformat()},
+            area=area, today=date)
+        event_id = node.db.execute("select id from events where entity = 'dispute' and "
+                                   "entity_id = ?", [dispute_id]).fetchone()[0]
+        self.model[at].add(event_id)
+        self.disputes += 1
+
+    @precondition(lambda self: any(self.disputes_at(at) for at in range(len(self.nodes))))
+    @rule(data=st.data())
+    def step_dispute(self, data):
+        """A step the dispute's state allows, as a node holding it sees the dispute."""
+        at = data.draw(st.sampled_from(
+            [i for i in range(len(self.nodes)) if self.disputes_at(i)]), label="node")
+        node = self.nodes[at]
+        dispute_id = data.draw(st.sampled_from(self.disputes_at(at)), label="dispute")
+        view = node.db.execute("select status, updated from ledger_disputes where id = ?",
+                               [dispute_id]).fetchone()
+        lifecycle = node.registry.lifecycle("dispute")
+        cases = [c for (c,) in node.db.execute("select id from cases order by id")]
+        possible = [s.name for s in lifecycle.allowed(view[0])
+                    if s.name != "to_petition" or cases]
+        if not possible:
+            return
+        name = data.draw(st.sampled_from(possible), label=f"dispute step at node {at}")
+        event(f"dispute step {name}")
+        date = D(view[1]) + dt.timedelta(days=1)
+        values = {"date": date.isoformat(), **DISPUTE_STEP_VALUES[name]}
+        if name == "to_petition":
+            values["case"] = cases[0]
+        event_id = ledger.step(node, "dispute", dispute_id, name, values, today=date)
+        assert event_id not in self.model[at]
+        self.model[at].add(event_id)
 
     @rule(pair=PAIRS, data=st.data())
     def copy_events(self, pair, data):

@@ -30,6 +30,7 @@ from xinfang.core.node import Draft, Node
 from xinfang.core.sealing import Secret
 from xinfang.plugins.cases import api
 from xinfang.plugins.cases import hookspecs as case_hookspecs
+from xinfang.plugins.ledger import hookspecs as ledger_hookspecs
 from xinfang.plugins.cases.idnumber import synthetic
 from xinfang.sync import send
 from xinfang.sync.http import NodeApp
@@ -46,13 +47,14 @@ VILLAGE = "431202101201"
 OTHER_VILLAGE = "431202102201"
 
 #: the core's hooks and those the case plugin adds with ``xinfang_addhooks``
-HOOK_MODULES = (hookspecs, case_hookspecs)
+HOOK_MODULES = (hookspecs, case_hookspecs, ledger_hookspecs)
 HOOKS = sorted(name for module in HOOK_MODULES for name, value in vars(module).items()
                if callable(value) and hasattr(value, "xinfang_spec"))
 #: hooks the example plugin leaves out, and why (their sections have their own example)
 NOT_IN_EXAMPLE = {"xinfang_transports": "moving events is the sync layer's business",
                   "xinfang_message_catalogs": "a catalogue is a directory of files beside "
-                                              "the module"}
+                                              "the module",
+                  "xinfang_ledger_headers": "the ledger plugin's own hook, for its import"}
 NAMED_TEST = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
 
 synthetic_id = synthetic
@@ -661,10 +663,16 @@ def test_demo_runs_and_checks_itself():
     assert "检查通过：" in result.output
     assert "个节点各自恰好持有其辖区应有的事件" in result.output
     assert "冲突：1 件" in result.output and "重复访：1 件" in result.output
+    # the resettlement township relays 5 disputes, 1 project and 1 target it cannot fold;
+    # the bureau holds only cases of category 库区移民
+    assert "未解析：矛盾纠纷 5 条（事件 8 个）、移民新村项目 1 条（事件 3 个）、目标责任状 1 条" \
+        in result.output
+    assert "其他类别 0 件" in result.output and "检查通过：移民局持有全县" in result.output
 
 
 def test_demo_speaks_english_when_asked():
     result = CliRunner().invoke(build_cli(), ["--lang", "en", "demo"])
     assert result.exit_code == 0, result.output
-    assert "Checks passed: each of the 13 nodes holds exactly the events" in result.output
+    assert "Checks passed: each of the 16 nodes holds exactly the events" in result.output
+    assert "Checks passed: the bureau holds the county's" in result.output
     assert "Conflicts: 1" in result.output and "Repeat petitions: 1 case " in result.output

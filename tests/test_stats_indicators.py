@@ -24,7 +24,7 @@ from xinfang.core.plugins import get_plugin_manager
 from xinfang.core.reports import Change, Ratio
 from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import synthetic
-from xinfang.plugins.stats import periods
+from xinfang.core import periods
 from xinfang.plugins.stats.indicators import INDICATORS, load_cases
 
 LATER = dt.date(2026, 12, 1)  # "today" for steps taken after the helpers' fixed day

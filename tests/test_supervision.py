@@ -24,7 +24,8 @@ from xinfang.cli.main import build_cli
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.core import i18n, policy, reports
 from xinfang.core.errors import InvalidInput, NotFound, StepRefused
-from xinfang.plugins.stats import periods, reports as stats
+from xinfang.core import periods
+from xinfang.plugins.stats import reports as stats
 from xinfang.plugins.supervision import api, escalation, leaders, orders
 
 ISSUED = dt.date(2026, 11, 10)

@@ -1,6 +1,7 @@
 """The ``report`` record: a signed submission and its approval, up and down the tree.
 
-DHIS2's data approval is the anchor: a township's 月报表 for a period is
+DHIS2's data approval is the anchor: a township's 月报表 (or any report a plugin
+declares ``submittable``, e.g. the ledger's ``ledger.disputes``) for a period is
 上报 (submitted) to the office one level up, which 审核 (approves: the
 figures are then locked) or 退回 (sends it back, with a reason); a returned
 report is submitted again into the same record. 草稿 is the state of a report
@@ -39,7 +40,10 @@ from xinfang.core.kernel import author_of, dumps
 ENTITY = "report"
 TABLE = "stats_reports"
 HISTORY = "stats_report_history"
-REPORTS = ("stats.monthly",)
+#: a report's name as ``xinfang_reports`` registers it: ``plugin.report`` (stats.monthly,
+#: ledger.disputes). A record may name any report of this form: a node without the
+#: report's plugin holds and forwards it, and says so when asked to verify it.
+REPORT_NAME = re.compile(r"\A[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\Z")
 SUBMITTING = ("submit", "resubmit")
 DECIDING = ("approve", "return")
 _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
@@ -215,8 +219,10 @@ def _problem(step: str, event, body: dict[str, Any]) -> Message | None:
             return Message(N_("a report is sent back with a reason"))
         return None
     if step == "submit":
-        if body["report"] not in REPORTS or not isinstance(body["period"], str):
-            return Message(N_("names no report this plugin submits"))
+        if not (isinstance(body["report"], str) and REPORT_NAME.match(body["report"])
+                and isinstance(body["period"], str)):
+            return Message(N_("names no report (a report is named plugin.report, as "
+                              "stats.monthly)"))
         if event.entity_id != record_id(event.area, body["period"], body["report"]):
             return Message(N_("a report record is named AREA-PERIOD-REPORT, as {example}"),
                            example=record_id(event.area, body["period"], body["report"]))

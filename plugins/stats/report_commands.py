@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import click
 
 from xinfang.cli import argument, command, emit, json_option, option, pass_app, table
+from xinfang.core import periods
 from xinfang.core.i18n import N_, _
 
-from . import indicators, periods
 from . import submission as sub
 from .approval import ENTITY
 from .reports import difference_text, figure_label, part_label

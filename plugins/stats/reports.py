@@ -32,7 +32,7 @@ from xinfang.plugins.cases.deadlines import LABELS as DEADLINE_LABELS
 
 from . import approval as ap
 from . import indicators as ind
-from . import periods
+from xinfang.core import periods
 from .tally import Tally
 
 BREAKDOWNS: dict[str, str] = {
@@ -226,7 +226,8 @@ MONTHLY = Report(
                    "and the rates of an area for a period, a row per area one level down (or "
                    "per channel, category or kind) and a total row, with 环比, 同比 and the "
                    "twelve-month trend."),
-    definitions=[Definition(i.name, i.label, i.definition) for i in ind.INDICATORS])
+    definitions=[Definition(i.name, i.label, i.definition) for i in ind.INDICATORS],
+    submittable=True)
 
 
 # -- 超期 / 督办 ---------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Verifiable statistics: a report submitted with the events it was computed from.
 
-A township submits its 月报表 as a signed ``report`` record (``approval``):
+A township submits its 月报表, or any report a plugin declares
+``submittable`` (``core.reports.Report``), as a signed ``report`` record (``approval``):
 the figures (rows and total, every rate as numerator and denominator), the
 day they were seen as of, the policy version in force and its *frontier*,
 per author feed the highest sequence number it held. Any office above it
@@ -21,26 +22,29 @@ recomputation now, shown by ``status`` and carried in the next submission.
 
 from __future__ import annotations
 
-import contextlib
+import contextvars
 import datetime as dt
-import tempfile
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import attrs
 
-from xinfang.core import policy, scope as scopes, store
+from xinfang.core import policy, reports as core_reports, scope as scopes
 from xinfang.core.entities import Author
 from xinfang.core.errors import InvalidInput, NotFound
 from xinfang.core.i18n import N_, Message
-from xinfang.core.node import DB_NAME, Draft, Node
+from xinfang.core.node import Draft
 from xinfang.core.reports import Ratio
 
 from . import approval as ap
-from . import periods
+from xinfang.core import periods
 from . import reports as stats_reports
+from .scoped import scoped_copy
 
 MONTHLY = "stats.monthly"
+#: set while figures are computed: a report's own 补报 notes (which recompute earlier
+#: approved periods) are not figures, so ``amendments`` skips them then rather than
+#: recomputing each earlier period again for every later one
+_COMPUTING = contextvars.ContextVar("xinfang_stats_computing_figures", default=False)
 
 
 # -- what is submitted -----------------------------------------------------------------
@@ -52,13 +56,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def figures(node, period: periods.Period, area: str, as_of: str) -> dict[str, Any]:
-    """The 月报表's rows (one per area one level down) and total, as a record holds them:
-    counts as integers, rates as numerator and denominator, no text of any language."""
-    output = stats_reports.monthly(node, period=period, area=area, by="area",
-                                   as_of=dt.date.fromisoformat(as_of))
-    return {"rows": [{k: _plain(v) for k, v in row.items()} for row in output.rows],
-            "total": {k: _plain(v) for k, v in output.total.items() if k != "group"}}
+def submittable(registry, name: str) -> bool:
+    """Whether ``name`` is a report registered here that offices submit upward."""
+    report = registry.reports.get(name)
+    return report is not None and report.submittable
+
+
+def submittable_names(registry) -> list[str]:
+    return sorted(name for name in registry.reports if submittable(registry, name))
+
+
+def figures(node, period: periods.Period, area: str, as_of: str,
+            report: str = MONTHLY) -> dict[str, Any]:
+    """A submittable report's rows (the 月报表's: one per area one level down) and total,
+    as a record holds them: computed through the kernel (``run_report`` with the period,
+    area and as-of day), each row keyed by its first column (``group``), counts as
+    integers, rates as numerator and denominator, no text of any language."""
+    token = _COMPUTING.set(True)
+    try:
+        result = core_reports.run_report(node, report, {"period": period.code, "area": area,
+                                                        "as_of": as_of})
+    finally:
+        _COMPUTING.reset(token)
+    key = result.columns[0].name
+
+    def keyed(row: dict[str, Any]) -> dict[str, Any]:
+        return {"group": row.get(key), **{k: _plain(v) for k, v in row.items() if k != key}}
+
+    total = result.total or {}
+    return {"rows": [keyed(row) for row in result.rows],
+            "total": {k: _plain(v) for k, v in total.items() if k != key}}
 
 
 def frontier(db) -> list[list[Any]]:
@@ -68,46 +95,6 @@ def frontier(db) -> list[list[Any]]:
 
 
 # -- recomputing ---------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def scoped_copy(node, area: str, limit: dict[tuple[str, int], int] | None) -> Iterator[Node]:
-    """A temporary node holding ``node``'s events of ``area``'s scope (each feed up to
-    ``limit``'s sequence number, when given), folded afresh.
-
-    The copy keeps this node's identity, trust data (certificates, fork evidence)
-    and plugins, so it folds those events exactly as a rebuild here would; report
-    records are left out (they change no figure). Nothing of this node is written.
-    """
-    with tempfile.TemporaryDirectory(prefix="xinfang-recompute-") as directory:
-        db = store.open_database(Path(directory) / DB_NAME, create=True)
-        try:
-            with db.atomic():
-                for key, value in node.db.execute("select key, value from meta"):
-                    if key != "match_key" and not key.startswith("vault_key:"):
-                        store.set_meta(db, key, value)
-                store.set_meta(db, "refold_needed", "1")
-                for table in ("certs", "frozen_feeds"):
-                    rows = node.db.execute(f"select * from {table}").fetchall()
-                    if rows:
-                        marks = ",".join("?" * len(rows[0]))
-                        db.conn.executemany(f"insert into {table} values ({marks})", rows)
-                columns = ("id, author, epoch, seq, prev, order_key, type, entity, entity_id, "
-                           "area, raw, sig")
-                rows = node.db.execute(
-                    f"select {columns} from events where {scopes.SQL} and entity != :report",
-                    {"scope": area, "report": ap.ENTITY}).fetchall()
-                if limit is not None:
-                    rows = [r for r in rows if r[3] <= limit.get((r[1], r[2]), 0)]
-                db.conn.executemany(f"insert into events ({columns}) values "
-                                    f"({','.join('?' * 12)})", rows)
-        finally:
-            db.conn.close()
-        copy = Node.open(Path(directory), pm=node.pm)  # opening folds every event anew
-        try:
-            yield copy
-        finally:
-            copy.close()
 
 
 @attrs.frozen
@@ -146,8 +133,11 @@ class Difference:
 
 
 CONSISTENT, MISMATCH, MISSING = "consistent", "mismatch", "missing"
+#: this node has not the plugin of the report (a relay): it holds the record, unchecked
+UNAVAILABLE = "unavailable"
 RESULT_LABELS = {CONSISTENT: N_("consistent (核对一致)"), MISMATCH: N_("mismatch (不一致)"),
-                 MISSING: N_("events missing (缺少事件)")}
+                 MISSING: N_("events missing (缺少事件)"),
+                 UNAVAILABLE: N_("cannot be recomputed here (report not installed)")}
 
 
 @attrs.frozen
@@ -214,11 +204,13 @@ def verify_submission(node, record_id: str) -> Check:
             newer.setdefault((author, epoch), []).append(seq)
     base = dict(record=record_id, missing=_gaps(node, missing), newer=_gaps(node, newer),
                 policy_submitted=record["policy_version"])
+    if not submittable(node.registry, record["report"]):
+        return Check(result=UNAVAILABLE, **base)
     if missing:
         return Check(result=MISSING, **base)
     with scoped_copy(node, record["area"], limit) as copy:
         computed = figures(copy, periods.parse(record["period"]), record["area"],
-                           record["as_of"])
+                           record["as_of"], record["report"])
         version = policy.policy_version(copy.db)
     differences = tuple(compare(record["figures"], computed))
     return Check(result=MISMATCH if differences else CONSISTENT, differences=differences,
@@ -227,13 +219,16 @@ def verify_submission(node, record_id: str) -> Check:
 
 def amendments(node, record: dict[str, Any]) -> list[Difference]:
     """补报: an approved record's figures beside a recomputation from every event held
-    now (seen as of the same day), where they differ."""
+    now (seen as of the same day), where they differ; none while figures are being
+    computed, or where this node cannot compute the report."""
+    if _COMPUTING.get() or not submittable(node.registry, record["report"]):
+        return []
+    period = periods.parse(record["period"])
     if record["area"] == node.info.area:
-        now = figures(node, periods.parse(record["period"]), record["area"], record["as_of"])
+        now = figures(node, period, record["area"], record["as_of"], record["report"])
     else:
         with scoped_copy(node, record["area"], None) as copy:
-            now = figures(copy, periods.parse(record["period"]), record["area"],
-                          record["as_of"])
+            now = figures(copy, period, record["area"], record["as_of"], record["report"])
     return compare(record["figures"], now)
 
 
@@ -262,9 +257,10 @@ def _check_step(node, record: dict[str, Any] | None, step: str, values: dict[str
 def submit(node, report: str, period: "str | periods.Period",
            as_of: dt.date | None = None) -> dict[str, Any]:
     """Submit (or, once sent back, resubmit) this office's ``report`` for ``period``."""
-    if report not in ap.REPORTS:
+    if not submittable(node.registry, report):
         raise InvalidInput(N_("report {report} cannot be submitted; the reports submitted "
-                              "upward: {reports}"), report=report, reports=", ".join(ap.REPORTS))
+                              "upward: {reports}"), report=report,
+                           reports=", ".join(submittable_names(node.registry)))
     period = periods.parse(period) if isinstance(period, str) else period
     info = node.info
     if info.root or node.certificate is None:
@@ -281,7 +277,7 @@ def submit(node, report: str, period: "str | periods.Period",
     step = "submit" if record is None else "resubmit"
     seen = stats_reports.seen_as_of(period, as_of)
     body: dict[str, Any] = {
-        "as_of": seen, "figures": figures(node, period, info.area, seen),
+        "as_of": seen, "figures": figures(node, period, info.area, seen, report),
         "frontier": frontier(node.db), "policy_version": policy.policy_version(node.db),
         "amendments": [{"record": r["id"], "differences": [d.to_wire() for d in diffs]}
                        for r, diffs in _own_amendments(node, report, period) if diffs],
@@ -320,6 +316,10 @@ def approve(node, record_id: str) -> dict[str, Any]:
     figures are locked. A mismatch or missing events are refused with what was found."""
     record = _decidable(node, record_id, "approve", {})
     check = verify_submission(node, record_id)
+    if check.result == UNAVAILABLE:
+        raise InvalidInput(N_("report {id} cannot be checked here: this node has no plugin "
+                              "computing report {report}; it holds the record and forwards "
+                              "it"), id=record_id, report=record["report"])
     if check.result == MISSING:
         raise InvalidInput(N_("report {id} cannot be checked: this office lacks {count} events "
                               "it was computed from; sync, then approve (`xinfang report "

@@ -1,5 +1,8 @@
 """The periods offices report by: a month, a quarter, a year, or any range of days.
 
+In the kernel, since every plugin that reports by period (the statistics,
+the dispute ledger) must read ``2026-11`` and ``2026-Q4`` alike.
+
 Each period knows the one before it (环比) and the same one a year earlier
 (同比), because every figure of a 月报表 is shown beside both. A range's
 previous period is the range of the same length ending the day before it.
@@ -107,6 +110,12 @@ class Period:
         if self.kind == "range":
             return Period("range", back(self.start), back(self.end))
         return attrs.evolve(self, start=back(self.start), end=back(self.end))
+
+    def month_codes(self) -> list[str]:
+        """The calendar months the period spans, as ``2026-11`` codes, oldest first."""
+        count = ((self.end.year - self.start.year) * 12 + self.end.month
+                 - self.start.month + 1)
+        return [month.code for month in self.months(count)]
 
     def months(self, count: int = 12) -> list["Period"]:
         """The ``count`` calendar months up to the one the period ends in, oldest first:
