@@ -22,6 +22,7 @@ DEFAULT_PLUGINS = (
     "xinfang.plugins.supervision.plugin",
     "xinfang.plugins.ledger.plugin",
     "xinfang.sync.plugin",
+    "xinfang.web.plugin",
 )
 
 

@@ -8,6 +8,7 @@ threads and status lines, not about what a sync request may do.
 from __future__ import annotations
 
 import errno
+import html
 import json
 import threading
 import weakref
@@ -19,9 +20,9 @@ from urllib.parse import parse_qsl
 import attrs
 
 from xinfang.core.errors import Explained, ServeError, XinfangError
-from xinfang.core.i18n import N_, Message, _
+from xinfang.core.i18n import N_, Message, _, language_scope
 from xinfang.core.node import Node
-from xinfang.core.routes import Request
+from xinfang.core.routes import Request, find_route
 
 from . import peers
 from .trust import own_certificate
@@ -30,6 +31,9 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 #: the status lines of the refusals
 BAD_REQUEST, UNAUTHORIZED, FORBIDDEN = "400 Bad Request", "401 Unauthorized", "403 Forbidden"
 NOT_FOUND, CONFLICT, TOO_LARGE = "404 Not Found", "409 Conflict", "413 Payload Too Large"
+#: the heading of an error page, by status line
+ERROR_TITLES = {BAD_REQUEST: N_("The request cannot be done"), FORBIDDEN: N_("Not allowed"),
+                NOT_FOUND: N_("Page not found")}
 
 
 #: who the request being served came from and what it did, for the request log
@@ -67,6 +71,8 @@ class NodeApp:
             NOTE.detail = NOTE.detail or str(exc)
             data = json.dumps({"error": str(exc)}, ensure_ascii=False).encode("utf-8")
             headers = [("Content-Type", "application/json; charset=utf-8")]
+        except PageError as exc:  # a page route's, or a browser's unknown path
+            status, headers, data = exc.answer
         if self.log is not None:  # one line: who, what, the answer, what moved
             self.log(f"{peers.now()} {NOTE.peer or environ.get('REMOTE_ADDR') or '?'} "
                      f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')} "
@@ -76,12 +82,22 @@ class NodeApp:
 
     def _serve(self, environ):
         path, method = environ.get("PATH_INFO") or "/", environ.get("REQUEST_METHOD", "GET")
-        route = self.node.registry.routes_by_path.get(path)
+        request = Request(method, path, dict(parse_qsl(environ.get("QUERY_STRING", ""))),
+                          {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
+                           if k.startswith("HTTP_")}, b"", environ.get("REMOTE_ADDR"))
+        if environ.get("CONTENT_TYPE"):
+            request.headers["content-type"] = environ["CONTENT_TYPE"]
+        route, params = find_route(self.node.registry.routes.values(), path)
         if route is None or method not in route.methods:
             known = _(", ").join(" ".join((*r.methods, r.path))
                                  for r in self.node.registry.routes.values())
-            raise Refused(NOT_FOUND, N_("this node does not serve {method} {path}; it serves: "
-                                        "{known}"), method=method, path=path, known=known)
+            refusal = Refused(NOT_FOUND, N_("this node does not serve {method} {path}; it "
+                                            "serves: {known}"), method=method, path=path,
+                              known=known)
+            if self._under_a_page(path) and request.accepts_html():
+                raise PageError(error_page(request, NOT_FOUND, Message(
+                    N_("there is no page {path} here"), path=path))) from None
+            raise refusal
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -90,15 +106,52 @@ class NodeApp:
             raise Refused(TOO_LARGE,
                           N_("the request is {length} bytes, over the limit of {limit}"),
                           length=length, limit=MAX_REQUEST_BYTES)
-        request = Request(method, path, dict(parse_qsl(environ.get("QUERY_STRING", ""))),
-                          {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
-                           if k.startswith("HTTP_")},
-                          environ["wsgi.input"].read(length) if length else b"",
-                          environ.get("REMOTE_ADDR"))
+        request = attrs.evolve(request, params=params,
+                               body=environ["wsgi.input"].read(length) if length else b"")
         with self.lock:
-            response = route.handler(self.node, request)
+            if not route.page:
+                response = route.handler(self.node, request)
+            else:
+                with language_scope(request.language()):
+                    try:
+                        response = route.handler(self.node, request)
+                    except (Refused, XinfangError) as exc:
+                        NOTE.detail = str(exc)
+                        raise PageError(error_page(request, getattr(exc, "status", BAD_REQUEST),
+                                                   exc)) from None
         return (f"{response.status} {HTTPStatus(response.status).phrase}",
                 [("Content-Type", response.content_type), *response.headers], response.data)
+
+    def _under_a_page(self, path: str) -> bool:
+        """Whether ``path`` lies under a page route's prefix (every path, when ``/`` is a
+        page): a browser asking for it gets a 404 page rather than the JSON list."""
+        return any(r.page and (not r.prefix or path == r.prefix
+                               or path.startswith(r.prefix + "/"))
+                   for r in self.node.registry.routes.values())
+
+
+class PageError(Exception):
+    """An error answered as an HTML page: ``answer`` is (status line, headers, body)."""
+
+    def __init__(self, answer):
+        super().__init__(answer[0])
+        self.answer = answer
+
+
+_PAGE = ("<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">"
+         "<title>{title}</title></head>\n<body><h1>{title}</h1>\n<p>{message}</p>\n"
+         "<p><a href=\"/\">{home}</a></p></body></html>\n")
+
+
+def error_page(request: Request, status: str, message) -> tuple[str, list, bytes]:
+    """A page route's error as a plain HTML page in the request's language: the status
+    and the message (escaped). The web view renders its own richer pages; this is what
+    every page route gets from the kernel."""
+    with language_scope(request.language()) as lang:
+        body = _PAGE.format(lang="zh-CN" if lang == "zh_CN" else lang,
+                            title=html.escape(_(ERROR_TITLES.get(status, status))),
+                            message=html.escape(str(message)), home=html.escape(_("Home page")))
+    return status, [("Content-Type", "text/html; charset=utf-8")], body.encode("utf-8")
 
 
 #: Open connections at once (waitress's ``connection_limit``; it counts the listening

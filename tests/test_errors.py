@@ -288,7 +288,7 @@ def test_sync_status_help_defines_its_columns(invoke):
 # -- garbage into every command --------------------------------------------------
 
 PM = [hearing]
-SKIP_BARE = {("serve",), ("demo",)}  # with no arguments these serve or run the demo
+SKIP_BARE = {("serve",), ("web",), ("demo",)}  # with no arguments these serve or run the demo
 
 
 def garbage_calls(path, command):

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ABOVE_CORE = ("xinfang.sync", "xinfang.plugins", "xinfang.cli", "xinfang.app", "xinfang.demo")
-PACKAGES = ("core", "sync", "plugins", "cli", "demo")
+PACKAGES = ("core", "sync", "plugins", "cli", "demo", "web")
 MAX_LINES = 420
 
 
