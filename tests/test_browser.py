@@ -60,12 +60,17 @@ def Select(element):
 
 
 def submit(chrome, button) -> None:
-    """Click a form's button and wait until the page it leads to has replaced this one."""
-    from selenium.webdriver.support import expected_conditions
+    """Click a form's button and wait until the page it leads to has replaced this one:
+    the old document carries a mark the new one lacks (asking whether the button went
+    stale can itself fail while the browser swaps documents, so errors mean "not yet")."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    chrome.execute_script("window.xinfangLeaving = true")
     button.click()
-    WebDriverWait(chrome, 10).until(expected_conditions.staleness_of(button))
+    WebDriverWait(chrome, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda driver: driver.execute_script(
+            "return !window.xinfangLeaving && document.readyState === 'complete'"))
 
 
 def log_in(chrome, url: str, name: str = "web.handler01") -> None:
