@@ -7,6 +7,7 @@ threads and status lines, not about what a sync request may do.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import html
 import json
@@ -290,13 +291,11 @@ class BackgroundServer:
                     channel.close()
             trigger.del_channel()  # nothing left to watch: the loop ends
 
-        try:
+        # the trigger's descriptor may already be gone (seen once in thousands of stops,
+        # under load): its loop cannot be woken then, and ends with its select on that
+        # descriptor; the thread is a daemon, so the join below is bounded either way
+        with contextlib.suppress(OSError):
             trigger.pull_trigger(shutdown)
-        except OSError:
-            # the trigger's descriptor is gone (seen once in thousands of stops, under load):
-            # its loop cannot be woken and ends with its select on that descriptor; the
-            # thread is a daemon, so waiting for it below is bounded either way
-            pass
         self.thread.join(timeout=10)
         server.task_dispatcher.shutdown()
         trigger.close()

@@ -36,7 +36,7 @@ LATER = dt.date(2026, 11, 20)
 def tree(tmp_path):
     built = build_tree(tmp_path)
     made = SimpleNamespace(county=built.county, township=built.township,
-                           village=built.village, close=built.close,
+                           village=built.village, sibling=built.sibling, close=built.close,
                            first=register(built.village, 1, received="2026-11-02"),
                            second=register(built.village, 2, received="2026-11-03"),
                            own=register(built.township, 3, received="2026-11-05"))
@@ -295,6 +295,28 @@ def test_a_leader_owns_a_case_and_the_monthly_report_counts_it(tree, tmp_path):
                            as_of=dt.date(2026, 11, 30))
     assert output.total["baoan"] == 2
     assert output.total["baoan_ceased_rate"] == reports.Ratio(1, 2)
+
+
+@pytest.mark.parametrize("via", ["bundle", "http"])
+def test_a_stolen_village_key_cannot_name_a_leader_for_a_sibling_villages_case(
+        tree, tmp_path, via):
+    """包案 signed by the sibling's key on village 1's case: refused when it names village
+    1's area (outside the key's), a conflict when it names its own; no leader either way."""
+    thief = tree.sibling
+    register(thief, 9, received="2026-11-04")  # the thief's own feed has an event
+    elsewhere = next_event(thief, type="case.baoan", entity="case", entity_id=tree.first,
+                           area=tree.village.info.area, body={
+                               "values": {"date": "2026-11-20", "leader": "盗用者"}, "by": "x"})
+    applied, refused = deliver(thief, tree.township, [elsewhere], via, tmp_path)
+    assert applied == 0 and elsewhere.id in refused
+    own = next_event(thief, type="case.baoan", entity="case", entity_id=tree.first,
+                     area=thief.info.area, body={"values": {"date": "2026-11-20",
+                                                            "leader": "盗用者"}, "by": "x"})
+    deliver(thief, tree.township, [*_pending(thief), own], via, tmp_path)
+    assert tree.township.db.execute("select leader from cases where id = ?",
+                                    [tree.first]).fetchone() == (None,)
+    assert tree.township.db.execute("select count(*) from conflicts where event_id = ?",
+                                    [own.id]).fetchone() == (1,)
 
 
 def test_naming_the_same_leader_again_keeps_the_day_they_took_the_case(tree):

@@ -300,6 +300,11 @@ def _ceased(case: CaseRecord, as_of: str) -> tuple[int, int]:
     return int(case.ceased_on is not None and case.ceased_on <= as_of), 1
 
 
+def _leader_took(case: CaseRecord) -> str | None:
+    """A 包案 case counts on the day its leader took it."""
+    return case.leader_since
+
+
 def _lead_answer_date(case: CaseRecord) -> str | None:
     return _deadline_date("answer")(case) if case.lead else None
 
@@ -348,12 +353,12 @@ INDICATORS.extend([
         _on_time("answer"), _lead_answer_date, kind="ratio"),
     Indicator("baoan", N_("Cases owned by leaders (包案件数)"), N_(
         "Cases a leader took in the period (领导包案, or a 包案领导 named on 受理); by the date "
-        "the leader took the case."), lambda case, as_of: 1, lambda case: case.leader_since),
+        "the leader took the case."), lambda case, as_of: 1, _leader_took),
     Indicator("baoan_ceased_rate", N_("Petitioning-ceased rate of 包案 cases (包案息访率)"), N_(
         "Cases a leader took in the period whose latest follow-up visit (回访), made by the "
         "day the report is seen as of, found that petitioning ceased / cases a leader took in "
         "the period; by the date the leader took the case."),
-        _ceased, lambda case: case.leader_since, kind="ratio"),
+        _ceased, _leader_took, kind="ratio"),
 ])
 
 #: the figures the trend sheet draws, month by month
