@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import os
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from click.testing import CliRunner
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from xinfang.cli.main import build_cli
+from xinfang.core.keys import NodeKeys
 from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases import api
@@ -77,6 +84,28 @@ def invoke(tmp_path):
 
 
 TODAY = dt.date(2026, 3, 1)
+
+
+@contextlib.contextmanager
+def seeded_keys(seed: str):
+    """Nodes made inside get real keys derived from ``seed`` and a counter.
+
+    Authors order things a node does: feeds are paged in author order, and
+    events stamped alike sort by author. With keys drawn at random, a
+    hypothesis run could not be replayed: the same draws would meet pages cut
+    differently. The keys are ordinary Ed25519 and X25519 keys; only where
+    their bytes come from changes.
+    """
+    made = [0]
+
+    def generate(cls):
+        made[0] += 1
+        digest = hashlib.sha512(f"{seed}/{made[0]}".encode()).digest()
+        return cls(Ed25519PrivateKey.from_private_bytes(digest[:32]),
+                   X25519PrivateKey.from_private_bytes(digest[32:]))
+
+    with mock.patch.object(NodeKeys, "generate", classmethod(generate)):
+        yield
 
 
 class SharedClock:

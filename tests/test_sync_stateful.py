@@ -63,7 +63,7 @@ import pytest
 from hypothesis import HealthCheck, event, note, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conftest import SharedClock, synthetic_id
+from conftest import SharedClock, seeded_keys, synthetic_id
 from plugins import inspection
 from sync_helpers import send_pages, wire as page_wire
 from xinfang.core import fold, i18n, policy, records, store, verify
@@ -543,7 +543,9 @@ class SyncTree(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory(prefix="xinfang-sync-")
-        self.tree = Tree(Path(self.tmp.name) / "tree")
+        with seeded_keys("sync-tree"):  # so that hypothesis can replay a run exactly
+            self.tree = Tree(Path(self.tmp.name) / "tree")
+            self.thief = stolen_village(self.tree)
         #: every event ever made anywhere: id -> (entity, area).
         self.created: dict[str, tuple[str, str]] = {}
         #: every event each node has held at some point.
@@ -555,7 +557,6 @@ class SyncTree(RuleBasedStateMachine):
         self.page_size = wire.MAX_PAGE_EVENTS
         #: REVOCABLE's last good seq once the county revoked it
         self.revoked_after: int | None = None
-        self.thief = stolen_village(self.tree)
         self.thief_serial = 0
         #: (area, events held, feeds frozen) -> what a fold of that log without the stolen
         #: events gives
@@ -898,7 +899,8 @@ class SyncTree(RuleBasedStateMachine):
     def real_events(self, kind: str) -> list[Event]:
         """Honest events of type ``kind`` the township holds: bodies that pass."""
         return [Event.parse(raw, sig) for raw, sig in self.tree[T1].db.execute(
-            "select raw, sig from events where type = ? and author != ? order by id limit 12",
+            "select raw, sig from events where type = ? and author != ? order by order_key "
+            "limit 12",
             [kind, self.thief.info.author])]
 
     def stolen_content(self, data, target: tuple[str, str, str] | None = None
@@ -1008,8 +1010,8 @@ class SyncTree(RuleBasedStateMachine):
         """(entity, id, area) of the records outside the stolen key's area the township
         holds events of by others: cases, inspections, policy, certified keys."""
         return self.tree[T1].db.execute(
-            "select distinct entity, entity_id, area from events where author != ? and "
-            "area not like ? order by entity, entity_id, area",
+            "select entity, entity_id, area from events where author != ? and area not like ? "
+            "group by entity, entity_id, area order by min(order_key)",
             [self.thief.info.author, STOLEN + "%"]).fetchall()
 
     @rule(data=st.data())
