@@ -1,4 +1,4 @@
-"""Looking after a node: backup and restore, and the access log."""
+"""Looking after a node: backup and restore, and the access log (read by ``core.access``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import attrs
 import click
 
+from xinfang.core import access
 from xinfang.core import backup as backup_mod
-from xinfang.core import i18n
 from xinfang.core.i18n import N_, _
 from xinfang.core.node import Node
 
@@ -82,27 +82,19 @@ def _restored(node: Node) -> dict:
             "events": events, "keys_encrypted": node.keys_encrypted}
 
 
-def access_log(node: Node, case_id: str | None = None) -> list[dict]:
-    """Who read whose identity, and when (oldest first); one case's rows with ``case_id``."""
-    where, params = "", []
-    if case_id:
-        where, params = "where entity = 'case' and entity_id = ?", [case_id]
-    return [dict(r) for r in node.db.query(
-        f"select at, who, entity, entity_id, what from access_log {where} order by pos", params)]
-
-
 ACCESS_HEADERS = (N_("Time"), N_("Operator"), N_("Type"), N_("Object"), N_("What"))
 
 
 @command("access-log", help=N_(
-    "The access log: who looked at the petitioners' identity of which case and when, or "
-    "searched by identity."))
+    "The access log: who looked at the petitioners' identity of which case and when, "
+    "searched by identity, or changed a user account of the web view."))
 @option("--case", "case_id", help=N_("Only the reads of this case."))
+@option("--user", "who", help=N_("Only what this operator or web user did."))
 @json_option
 @pass_app
-def access_log_command(app: App, case_id, as_json):
+def access_log_command(app: App, case_id, who, as_json):
     with app.open_node() as node:
-        rows = [{**r, "what": i18n.show(r["what"])} for r in access_log(node, case_id)]
+        rows = [attrs.asdict(e) for e in access.entries(node, access.AccessFilter(case_id, who))]
     emit(rows, as_json, lambda rs: table(
         [[r["at"], r["who"], r["entity"], r["entity_id"], r["what"]] for r in rs],
         [_(h) for h in ACCESS_HEADERS]) + "\n" + _("{count} in all").format(count=len(rs))

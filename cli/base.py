@@ -79,3 +79,19 @@ __all__ = ["App", "Argument", "Command", "Group", "Option", "argument", "command
            "option", "pass_app", "LANG_HELP"]
 
 LANG_HELP = N_("Language of messages: zh_CN (default) or en [env XINFANG_LANG].")
+
+
+#: ``--host`` help for a server the office's browsers open (the web view)
+FOR_BROWSERS = N_("Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 (or the "
+                  "office network's address) for the office's browsers.")
+
+
+def listening(port: int, host_help: str = FOR_BROWSERS):
+    """``--host`` and ``--port`` of a command that serves HTTP, alike wherever one does."""
+    def decorate(function):
+        function = option("--port", default=port, show_default=True,
+                          type=click.IntRange(0, 65535),
+                          help=N_("TCP port, 0–65535 (0: any free port)."))(function)
+        return option("--host", default="127.0.0.1", show_default=True,
+                      help=host_help)(function)
+    return decorate

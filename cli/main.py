@@ -24,7 +24,7 @@ from xinfang.core.reports import text_width
 from xinfang.app import plugin_manager
 from xinfang.core.plugins import Registry
 
-from .base import LANG_HELP, App, Group, command, group, option, pass_app
+from .base import LANG_HELP, App, Group, command, group, listening, option, pass_app
 from .texts import NUL_IN_NAME
 from .output import advance, emit, json_option, progress
 from .entities import add_entity_groups
@@ -304,15 +304,19 @@ def rebuild(app: App, check, as_json):
         sys.exit(1)
 
 
-@command(help=N_("A county, 3 townships and 9 villages syncing by bundle and HTTP (synthetic "
-                 "data)."))
+@command(help=N_("A county, 4 townships and 11 villages syncing by bundle and HTTP (synthetic "
+                 "data); with --web, then its web view."))
 @option("--keep", type=click.Path(path_type=Path),
         help=N_("Build the demo in this directory and keep it, instead of a temporary one."))
+@option("--web", is_flag=True,
+        help=N_("Then serve the county's web view, with a 领导 and a 经办人 login printed, "
+                "until Ctrl-C."))
+@listening(8780)
 @pass_app
-def demo(app: App, keep):
+def demo(app: App, keep, web, host, port):
     from xinfang.demo.county import run_demo
 
-    if not run_demo(keep, app.pm):
+    if not run_demo(keep, app.pm, web=(host, port) if web else None):
         sys.exit(1)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from xinfang.core import i18n, keys, transports
+from xinfang.core import i18n, keys, quarantine, transports
 from xinfang.core.errors import InvalidInput
 from xinfang.core.i18n import N_, _
 from xinfang.core.node import Draft
@@ -19,7 +19,7 @@ from xinfang.sync import envelope, peers, trust
 from xinfang.sync.http import SyncError
 from xinfang.sync.server import make_server
 
-from .base import App, Group, command, option, pass_app
+from .base import App, Group, command, listening, option, pass_app
 from .output import echo, emit, json_option, progress_to, table
 
 
@@ -154,11 +154,8 @@ def bundle_import(app: App, bundle_file, as_json):
 
 
 @command(help=N_("Serve this node to its children over HTTP; one line per request on stderr."))
-@option("--host", default="127.0.0.1", show_default=True,
-        help=N_("Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 (or the office "
-                "network's address) for children on the network."))
-@option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
-        help=N_("TCP port, 0–65535 (0: any free port)."))
+@listening(8765, N_("Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 (or the "
+                    "office network's address) for children on the network."))
 @pass_app
 def serve(app: App, host, port):
     """Served by waitress; the request log is ``NodeApp``'s, one line per request."""
@@ -312,12 +309,7 @@ QUARANTINE_HEADERS = (N_("Event"), N_("Author"), N_("Epoch"), N_("Seq"), N_("Rea
 def quarantine_list(app: App, as_json):
     """The reasons are stored language-independent; they are shown in the reader's."""
     with app.open_node() as node:
-        rows = [dict(r) for r in node.db.query(
-            "select event_id, author, epoch, seq, reason, peer, at from quarantine order by at, "
-            "author, epoch, seq")]
-        for row in rows:
-            row["author_name"] = _name(node, row["author"])
-            row["reason"] = i18n.show(row["reason"])
+        rows = [vars_of(q) for q in quarantine.quarantined(node)]
     emit(rows, as_json, lambda rs: table(
         [[r["event_id"][:12], r["author_name"], r["epoch"], r["seq"], r["reason"], r["at"]]
          for r in rs], [_(h) for h in QUARANTINE_HEADERS]) if rs else _("the quarantine is empty"))
@@ -388,11 +380,6 @@ def trust_list(app: App, as_json):
     with app.open_node() as node:
         data = listing.trust_list(node).to_dict()
     emit(data, as_json, listing.text)
-
-
-def _name(node, author: str) -> str:
-    cert = trust.certificate(node.db, author)
-    return cert.name if cert else keys.fingerprint(author)
 
 
 def vars_of(value) -> dict:

@@ -38,8 +38,9 @@ def heading(text: str, first: bool = False) -> None:
     say(("" if first else "\n") + f"== {text} ==", bold=True)
 
 
-def run_demo(keep: Path | None, pm=None) -> bool:
-    """Build the county, sync it, print the county's view; True if every check holds."""
+def run_demo(keep: Path | None, pm=None, web: tuple[str, int] | None = None) -> bool:
+    """Build the county, sync it, print the county's view; True if every check holds.
+    With ``web`` (host, port), then serve the county's web view until Ctrl-C."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="xinfang-demo-") as tmp:
         base = Path(keep) if keep else Path(tmp)
@@ -68,6 +69,10 @@ def run_demo(keep: Path | None, pm=None) -> bool:
             done = _("Took {seconds} s; the node directories are in {base} "
                      "(deleted when the demo ends)")
         say("\n" + done.format(seconds=seconds, base=base))
+        if web is not None:
+            from . import web as web_view
+
+            web_view.serve(base, *web, pm=pm)
         return ok
 
 

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sync_helpers import build_tree, carry, register
+from xinfang.core import access
 from xinfang.core.errors import InvalidInput, NotFound
 from xinfang.web import accounts, sessions, throttle, users
 from xinfang.web.accounts import LoginFailed, LoginThrottled
@@ -164,7 +165,7 @@ def test_session_operator_is_what_the_node_records(node, handler):
     with sessions.acting_as(node, opened):
         node.log_access("case", "X-1", "petitioners")
     assert node.operator == before
-    who = node.db.execute("select who from access_log").fetchone()[0]
+    who = node.db.execute("select who from access_log where entity = 'case'").fetchone()[0]
     assert who == "user.handler01"
 
 
@@ -373,3 +374,94 @@ def test_rebuild_leaves_accounts_alone(node, handler):
     verify.rebuild(node)
     assert [u.name for u in accounts.list_users(node)] == ["user.handler01"]
     assert isinstance(node.db.conn, sqlite3.Connection)
+
+
+# -- the last administrator, and the log of account changes ---------------------
+
+
+def test_the_last_enabled_administrator_cannot_be_disabled(node):
+    accounts.add_user(node, "user.admin01", "admin", PASSWORD)
+    accounts.add_user(node, "user.handler02", "handler", PASSWORD)
+    with pytest.raises(accounts.LastAdministrator, match="user.admin01") as caught:
+        accounts.disable(node, "user.admin01")
+    assert "最后一个启用的管理员" in str(caught.value)
+    assert not users.find_user(node.db, "user.admin01").disabled
+    accounts.disable(node, "user.handler02")  # anyone else may be disabled
+    accounts.add_user(node, "user.admin02", "管理员", PASSWORD)
+    accounts.disable(node, "user.admin01")  # another administrator is enabled
+    with pytest.raises(accounts.LastAdministrator, match="user.admin02"):
+        accounts.disable(node, "user.admin02")  # a disabled one does not count
+    accounts.enable(node, "user.admin01")
+    accounts.disable(node, "user.admin02")
+    assert [u.name for u in accounts.list_users(node) if not u.disabled] == ["user.admin01"]
+
+
+def account_changes(node, who=None) -> list[tuple[str, str, str]]:
+    return [(e.who, e.entity_id, e.what) for e in access.entries(node, access.AccessFilter(
+        who=who)) if e.entity == access.ACCOUNT]
+
+
+def test_every_account_change_is_in_the_access_log_under_the_operator(node, handler):
+    admin = accounts.add_user(node, "user.admin01", "admin", PASSWORD)
+    accounts.set_password(node, "user.handler01", "another-pass-02")
+    with sessions.acting_as(node, sessions.open_session(node, admin, ADDRESS, T0)):
+        accounts.disable(node, "user.handler01")
+        accounts.enable(node, "user.handler01")
+    operator = node.operator
+    assert account_changes(node) == [
+        (operator, "user.handler01", f"添加了该用户：经办人，区划 {node.info.area}"),
+        (operator, "user.admin01", f"添加了该用户：管理员，区划 {node.info.area}"),
+        (operator, "user.handler01", "为该用户设置了新密码"),
+        ("user.admin01", "user.handler01", "停用了该用户"),
+        ("user.admin01", "user.handler01", "启用了该用户")]
+    with pytest.raises(accounts.LastAdministrator):
+        accounts.disable(node, "user.admin01")
+    with pytest.raises(InvalidInput):
+        accounts.add_user(node, "user.short02", "clerk", "short")
+    assert len(account_changes(node)) == 5  # a refused change is not logged
+    assert PASSWORD not in json.dumps(node.db.execute("select * from access_log").fetchall())
+
+
+def test_cli_refuses_to_disable_the_last_admin_and_logs_changes_under_the_operator(
+        cli_node, monkeypatch):
+    monkeypatch.setattr(accounts, "HASHER", CHEAP)
+    added = cli_node("--operator", "张某", "user", "add", "user.admin01", "--role", "管理员",
+                     "--password-stdin", input=f"{PASSWORD}\n")
+    assert added.exit_code == 0, added.output
+    refused = cli_node("user", "disable", "user.admin01")
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    error = refused.output.strip().splitlines()[-1]
+    assert error.startswith("错误") and "“user.admin01”是本节点最后一个启用的管理员" in error
+    assert json.loads(cli_node("user", "list", "--json").output)[0]["disabled"] is False
+    assert cli_node("--operator", "李某", "user", "add", "user.admin02", "--role", "admin",
+                    "--password-stdin", input=f"{PASSWORD}\n").exit_code == 0
+    assert cli_node("--operator", "李某", "user", "disable", "user.admin01").exit_code == 0
+    mine = json.loads(cli_node("access-log", "--user", "李某", "--json").output)
+    assert [(r["entity"], r["entity_id"], r["what"]) for r in mine] == [
+        ("user", "user.admin02", "添加了该用户：管理员，区划 431202101201"),
+        ("user", "user.admin01", "停用了该用户")]
+    everyone = json.loads(cli_node("access-log", "--json").output)
+    assert [r["who"] for r in everyone] == ["张某", "李某", "李某"]
+
+
+# -- the login form's token -----------------------------------------------------
+
+
+def test_a_login_forms_token_passes_only_as_its_own_cookie_here_and_while_fresh(make_node):
+    node, other = make_node(), make_node()
+    token = sessions.login_token(node, T0)
+    later = T0 + sessions.LOGIN_TTL - dt.timedelta(seconds=1)
+    assert sessions.check_login_token(node, token, token, later)
+    made, nonce, mac = token.split(".")
+    for cookie, field, now in (
+            (token, sessions.login_token(node, T0), T0),      # another form's token
+            (None, token, T0), (token, None, T0), ("", "", T0), (token, "", T0),
+            (token, token, T0 + sessions.LOGIN_TTL),           # too old
+            (token, token, T0 - dt.timedelta(minutes=5)),      # from the future
+            (f"{int(made) + 1}.{nonce}.{mac}",) * 2 + (T0,),    # its time changed
+            ("令牌", "令牌", T0), (42, 42, T0)):
+        assert not sessions.check_login_token(node, cookie, field, now), (cookie, field)
+    assert not sessions.check_login_token(other, token, token, T0)  # made by another node
+    with pytest.raises(accounts.LoginFormRefused, match="登录表单已过期"):
+        accounts.check_login_form(node, None, token, T0)
+    accounts.check_login_form(node, token, token, T0)

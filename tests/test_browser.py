@@ -13,13 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import time
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from test_web import PASSWORD, VILLAGE_ONE, cheap_hashes, fresh_failures, site  # noqa: F401
+from xinfang.core.i18n import _
 from xinfang.core.node import Node
 from xinfang.core.reports import run_report
+from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import synthetic
 
 SCREENSHOTS = Path(os.environ.get("XINFANG_SCREENSHOTS",
@@ -81,6 +85,10 @@ def log_in(chrome, url: str, name: str = "web.handler01") -> None:
     submit(chrome, chrome.find_element("css selector", "form[action='/login'] button[type=submit]"))
 
 
+def heading(chrome) -> str:
+    return chrome.find_element("css selector", "main h1").text
+
+
 def shoot(chrome, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     chrome.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
@@ -124,3 +132,71 @@ def test_a_case_registered_through_the_form_is_refused_with_a_bad_id_then_handle
         submit(chrome, form.find_element("css selector", "button[type=submit]"))
         assert chrome.find_element("id", "status").text == state
     shoot(chrome, "case")
+
+
+def test_the_monthly_report_downloads_as_an_xlsx_that_opens_with_its_figures(
+        chrome, site, tmp_path):
+    url, home, _ids = site
+    chrome.execute_cdp_cmd("Page.setDownloadBehavior",
+                           {"behavior": "allow", "downloadPath": str(tmp_path)})
+    log_in(chrome, url)
+    month = dt.date.today().strftime("%Y-%m")
+    chrome.get(f"{url}/reports/stats.monthly?run=1&period={month}")
+    chrome.find_element("id", "download-xlsx").click()
+    deadline = time.monotonic() + 20
+    while not (done := list(tmp_path.glob("*.xlsx"))) and time.monotonic() < deadline:
+        time.sleep(0.1)  # Chromium writes *.crdownload, then renames it
+    assert done, f"no xlsx arrived in {tmp_path}: {list(tmp_path.iterdir())}"
+    with Node.open(home) as node:
+        result = run_report(node, "stats.monthly", {"period": month})
+    sheet = openpyxl.load_workbook(done[0]).worksheets[0]
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    labels = [_(c.label) for c in result.columns]
+    head = next(i for i, r in enumerate(rows) if r[:len(labels)] == labels)
+    total = dict(zip((c.name for c in result.columns), rows[head + len(result.rows) + 1]))
+    for name in ("cases", "batches", "person_visits"):
+        assert total[name] == result.total[name], name
+
+
+def test_a_clerk_sees_neither_another_areas_case_nor_another_roles_page(chrome, site):
+    url, _home, ids = site
+    log_in(chrome, url, "web.clerk02")         # 信息员 of village two
+    chrome.get(f"{url}/cases/{ids[2]}")         # a case of village two: shown
+    assert chrome.find_element("id", "status").text == "已登记"
+    chrome.get(f"{url}/cases/{ids[0]}")         # village one's
+    assert heading(chrome) == "无权访问"
+    assert ids[0] not in chrome.page_source.replace(f"/cases/{ids[0]}", "")
+    for path in ("/access-log", "/users", "/sync"):
+        chrome.get(url + path)
+        assert heading(chrome) == "无权访问", path
+    menu = [a.get_attribute("href") for a in chrome.find_elements("css selector", "nav a")]
+    assert not any(href.endswith(("/access-log", "/users", "/sync")) for href in menu)
+
+
+def test_a_form_sent_without_its_security_token_is_refused_and_changes_nothing(
+        chrome, site):
+    url, home, ids = site
+    log_in(chrome, url)
+    chrome.get(f"{url}/cases/{ids[1]}")
+    form = chrome.find_element("id", "step-accept")
+    chrome.execute_script("arguments[0].querySelector('input[name=csrf]').remove()", form)
+    submit(chrome, form.find_element("css selector", "button[type=submit]"))
+    assert heading(chrome) == "无权访问"
+    assert "安全令牌" in chrome.find_element("id", "message").text
+    with Node.open(home) as node:
+        assert api.get_case(node, ids[1], reveal=False).status == "registered"
+
+
+def test_a_petitioner_shown_in_the_browser_is_in_the_access_log_under_the_user(
+        chrome, site):
+    url, _home, ids = site
+    log_in(chrome, url)
+    chrome.get(f"{url}/cases/{ids[1]}")
+    submit(chrome, chrome.find_element("id", "reveal"))
+    assert "钱某2" in chrome.find_element("id", "petitioners").text
+    log_in(chrome, url, "web.admin04")
+    chrome.get(f"{url}/access-log?case={ids[1]}")
+    rows = chrome.find_elements("css selector", "#access-log tr")[1:]
+    assert any(row.find_element("class name", "who").text == "web.handler01"
+               and ids[1] in row.text for row in rows), [r.text for r in rows]
+    shoot(chrome, "access-log")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from sync_helpers import build_tree, carry, register
 from xinfang.core import reports
-from xinfang.core.errors import InvalidInput
+from xinfang.core.errors import InvalidInput, StepRefused
 from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.core.reports import Change, Ratio
@@ -26,6 +26,7 @@ from xinfang.plugins.cases import api
 from xinfang.plugins.cases.idnumber import synthetic
 from xinfang.core import periods
 from xinfang.plugins.stats.indicators import INDICATORS, load_cases
+from xinfang.plugins.stats.tally import Tally
 
 LATER = dt.date(2026, 12, 1)  # "today" for steps taken after the helpers' fixed day
 NEXT_YEAR = dt.date(2027, 1, 1)
@@ -358,5 +359,61 @@ def test_breakdown_rows_sum_to_the_total_row_and_equal_a_count_case_by_case(case
                                or (not c[5] and c[4] + 15 <= 30)]
             in_period = [c for c in timely if c[4] + c[6] <= 30]
             assert total["timely_acceptance"] == Ratio(len(in_period), len(due_in_november))
+        finally:
+            node.close()
+
+
+# -- reading only the cases a report's periods can count ---------------------------------
+
+#: (received: days after 2024-09-01, category, steps: (step, days after the one before))
+HISTORIES = st.lists(st.tuples(
+    st.integers(0, 760), st.sampled_from(["劳动社保", "涉法涉诉"]),
+    st.lists(st.tuples(st.sampled_from(["accept", "extend", "answer", "close", "rate"]),
+                       st.integers(0, 120)), max_size=4)),
+    min_size=1, max_size=10)
+STEP_VALUES = {"extend": {"days": 30, "reason": "情况复杂"}, "answer": {"outcome": "explain"},
+               "rate": {"rating": "satisfied"}}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(HISTORIES, st.sampled_from(["2025-03", "2025-10", "2026-01", "2026-08"]))
+def test_a_report_reading_only_the_cases_dated_in_its_periods_counts_what_all_give(
+        histories, month):
+    """``load_cases(since=…)`` skips the cases with no date on or after ``since``: for
+    every period of a 月报表 (the month, the one before, a year earlier, the trend), the
+    figures from what it reads equal the figures from every case."""
+    start = dt.date(2024, 9, 1)
+    with tempfile.TemporaryDirectory() as home:
+        node = Node.init(Path(home) / "county", level="county", area="431202",
+                         name="示例县信访局", root=True, pm=get_plugin_manager())
+        node.operator = "测试员"
+        try:
+            for serial, (received, category, steps) in enumerate(histories):
+                day = start + dt.timedelta(days=received)
+                case_id = county_case(node, serial, day.isoformat(), category=category)
+                for name, after in steps:
+                    day += dt.timedelta(days=after)
+                    try:
+                        api.take_step(node, case_id, name, {"date": day.isoformat(),
+                                                            **STEP_VALUES.get(name, {})},
+                                      today=NEXT_YEAR)
+                    except (InvalidInput, StepRefused):
+                        pass  # not allowed in that state or on that day: the case stays
+            period = periods.parse(month)
+            spans = {"current": period, "previous": period.previous(),
+                     "year_ago": period.year_ago(),
+                     **{m.code: m for m in period.months(12)}}
+            since = min(p.start for p in spans.values()).isoformat()
+            days = {name: (p.start.isoformat(), p.end.isoformat()) for name, p in spans.items()}
+            as_of = {name: p.end.isoformat() for name, p in spans.items()}
+            every = Tally(INDICATORS, days, as_of).add(load_cases(node, "431202"))
+            read = load_cases(node, "431202", since)
+            some = Tally(INDICATORS, days, as_of).add(read)
+            for name in spans:
+                assert some.row(name) == every.row(name), name
+                for indicator in INDICATORS:
+                    assert some.left_out(indicator, name) == every.left_out(indicator, name)
+            # and it does leave cases out when there are old ones to leave out
+            assert len(read) <= len(load_cases(node, "431202"))
         finally:
             node.close()

@@ -58,6 +58,7 @@ def site(tmp_path_factory):
     accounts.add_user(node, "web.handler01", "handler", PASSWORD, area=COUNTY)
     accounts.add_user(node, "web.clerk02", "clerk", PASSWORD, area=VILLAGE_TWO)
     accounts.add_user(node, "web.thrott03", "handler", PASSWORD, area=COUNTY)
+    accounts.add_user(node, "web.admin04", "admin", PASSWORD, area=COUNTY)
     node.close()
     with BackgroundServer(home) as server:
         yield server.url, home, ids
@@ -102,7 +103,8 @@ class Browser:
         return self.request(path, form, follow)
 
     def login(self, name: str, password: str = PASSWORD):
-        return self.post("/login", {"name": name, "password": password})
+        return self.post("/login", {"name": name, "password": password,
+                                    "csrf": self.csrf("/login")})
 
     def csrf(self, path: str = "/") -> str:
         return re.search(r'name="csrf" value="([^"]+)"', self.get(path)[1]).group(1)
@@ -145,7 +147,9 @@ def test_login_sets_a_strict_http_only_cookie_and_a_bad_password_gets_the_one_me
     status, body, _r = browser.login("web.nobody09", "wrong-password-9")
     assert status == 401 and message(body) == "用户名或密码错误，或账户已停用"
     status, body, response = browser.post("/login", {"name": "web.handler01",
-                                                    "password": PASSWORD}, follow=False)
+                                                    "password": PASSWORD,
+                                                    "csrf": browser.csrf("/login")},
+                                          follow=False)
     cookie = response.headers["Set-Cookie"]
     assert status == 303 and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert browser.login("web.handler01")[0] == 200
@@ -309,7 +313,7 @@ def test_a_xinfang_error_is_a_400_page_never_500(site):
     assert status == 400 and response.headers["Content-Type"].startswith("text/html")
     assert "未知" in message(body) or "x" in message(body)
     status, body, _r = browser.get("/cases/431202-2026-999999")
-    assert status == 400 and "431202-2026-999999" in message(body)
+    assert status == 404 and "431202-2026-999999" in message(body)
     status, body, _r = browser.get("/?period=2026-13")
     assert status == 400 and message(body)
 
@@ -324,7 +328,7 @@ def test_every_page_renders_in_chinese_and_in_english(site, path):
             browser.login("web.handler01")
     zh, en = chinese.get(path)[1], english.get(path)[1]
     assert 'lang="zh-CN"' in zh and 'lang="en"' in en
-    words = {"/": ("工作台", "Dashboard"), "/cases": ("信访事项", "Cases"),
+    words = {"/": ("工作台", "Dashboard"), "/cases": ("信访事项", "Case list"),
              "/cases/new": ("登记", "Register a case"), "/login": ("密码", "Password")}
     zh_word, en_word = words.get(path, ("信访人", "Petitioners"))
     assert zh_word in zh and en_word in en and en_word not in zh

@@ -7,6 +7,15 @@ and a hash made under older parameters is replaced at the next successful
 login. ``authenticate`` gives the same ``LoginFailed`` for an unknown user,
 a wrong password and a disabled user, and verifies a hash in every case, so
 neither the message nor the time it takes tells them apart.
+
+Every change to an account (added, new password, disabled, enabled) is
+written to the node's access log under the node's operator: the CLI's
+``--operator``, the web session's user (``core.access`` reads it back).
+The last enabled user who may manage users cannot be disabled
+(``LastAdministrator``): nobody could then add or enable anyone from the
+web view. The login form is checked (``check_login_form``) before any
+password is: a token the browser got with the form, in a short-lived
+cookie and in the form's hidden field.
 """
 
 from __future__ import annotations
@@ -17,15 +26,15 @@ import math
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from xinfang.core import areas
+from xinfang.core import access, areas
 from xinfang.core.errors import InvalidInput, NotFound, XinfangError
-from xinfang.core.i18n import N_
+from xinfang.core.i18n import N_, Message, _
 
 from . import sessions, throttle
 from .sessions import Session
 from .throttle import LoginThrottled
-from .users import (ROLES, USER_COLUMNS, Role, User, find_user, ready, role, stamp,
-                    user_from_row, utc)
+from .users import (MANAGE_USERS, ROLES, USER_COLUMNS, Role, User, find_user, ready, role,
+                    stamp, user_from_row, utc)
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
@@ -37,6 +46,35 @@ _dummy: dict[tuple, str] = {}
 
 class LoginFailed(XinfangError):
     """The name and password do not open an account (whatever the reason)."""
+
+
+class LoginFormRefused(XinfangError):
+    """A login sent without the token of a login form this node gave out lately (another
+    site's form, or one left open too long): refused before any password is checked."""
+
+
+class LastAdministrator(InvalidInput):
+    """Disabling this user would leave the node with nobody enabled who may manage
+    users."""
+
+
+#: what the command line and the web view say about a user (the same words in both)
+USER_LINE = N_("User {name}: {role}, area {area}, {state}")
+ADDED_LINE = N_("Added user {name}: {role}, area {area}, {state}")
+PASSWORD_LINE = N_("New password set for {name}.")
+
+
+def describe(user: dict, line: str = USER_LINE) -> str:
+    """A user (``User.to_json()``) in one line, in the reader's language (``line``: which
+    message)."""
+    state = _("disabled") if user["disabled"] else _("enabled")
+    return _(line).format(name=user["name"], role=user["role_label"], area=user["area"],
+                          state=state)
+
+
+def _log_change(node, name: str, what: Message) -> None:
+    """Write an account change to the access log, under the node's operator."""
+    node.log_access(access.ACCOUNT, name, what.stored())
 
 
 def _hasher_key(hasher: PasswordHasher) -> tuple:
@@ -105,9 +143,12 @@ def add_user(node, name: str, user_role: Role | str, password: str, area: str | 
     db = ready(node.db)
     found_role, area = check_new_user(node, name, user_role, area)
     check_password(password)
-    db.execute("insert into web_users (name, role, area, password_hash, disabled, created) "
-               "values (?,?,?,?,0,?)",
-               [name, found_role.name, area, HASHER.hash(password), stamp(utc(now))])
+    with db.atomic():
+        db.execute("insert into web_users (name, role, area, password_hash, disabled, created) "
+                   "values (?,?,?,?,0,?)",
+                   [name, found_role.name, area, HASHER.hash(password), stamp(utc(now))])
+        _log_change(node, name, Message(N_("added the user: {role}, area {area}"),
+                                        role=found_role.label, area=area))
     return get_user(node, name)
 
 
@@ -119,21 +160,41 @@ def set_password(node, name: str, password: str) -> User:
         node.db.execute("update web_users set password_hash = ? where name = ?",
                         [HASHER.hash(password), name])
         sessions.end_sessions_of(node, name)
+        _log_change(node, name, Message(N_("set a new password for the user")))
     return user
 
 
+def _administrators(node) -> list[User]:
+    """The enabled users whose role may manage users."""
+    return [u for u in list_users(node) if u.may(MANAGE_USERS) and not u.disabled]
+
+
+def check_may_disable(node, user: User) -> None:
+    """Refuse to disable the last enabled user who may manage users."""
+    if user.may(MANAGE_USERS) and not user.disabled and [
+            u.name for u in _administrators(node)] == [user.name]:
+        raise LastAdministrator(N_("“{name}” is the last enabled {role} of this node and "
+                                   "cannot be disabled: add or enable another {role} first"),
+                                name=user.name, role=user.role.label)
+
+
 def _set_disabled(node, name: str, disabled: bool) -> User:
-    get_user(node, name)
     with node.db.atomic():
+        user = get_user(node, name)
+        if disabled:
+            check_may_disable(node, user)
         node.db.execute("update web_users set disabled = ? where name = ?",
                         [int(disabled), name])
         if disabled:
             sessions.end_sessions_of(node, name)
+        _log_change(node, name, Message(N_("disabled the user") if disabled
+                                        else N_("enabled the user")))
     return get_user(node, name)
 
 
 def disable(node, name: str) -> User:
-    """Stop ``name`` from logging in, and end their sessions (the account stays)."""
+    """Stop ``name`` from logging in, and end their sessions (the account stays); not
+    the last enabled user who may manage users (``LastAdministrator``)."""
     return _set_disabled(node, name, True)
 
 
@@ -185,6 +246,18 @@ def authenticate(node, name: str, password: str, address: str,
         return sessions.open_session(node, get_user(node, name), address, now)
 
 
-__all__ = ["HASHER", "LoginFailed", "LoginThrottled", "MIN_PASSWORD", "ROLES", "Role",
-           "Session", "User", "add_user", "authenticate", "disable", "enable", "get_user",
-           "list_users", "role", "set_password"]
+def check_login_form(node, cookie: object, field: object,
+                     now: dt.datetime | None = None) -> None:
+    """Refuse a login whose form token (the hidden field ``csrf``) is missing, is not
+    the one in the browser's login cookie, or was not given out by this node within
+    ``sessions.LOGIN_TTL``; called before any password is looked at, so such a login
+    neither counts as a failure nor tells anything about the account."""
+    if not sessions.check_login_token(node, cookie, field, now):
+        raise LoginFormRefused(N_("the login form has expired or was not sent from this "
+                                  "site: reload the login page and log in again"))
+
+
+__all__ = ["HASHER", "LastAdministrator", "LoginFailed", "LoginFormRefused", "LoginThrottled",
+           "MIN_PASSWORD", "ROLES", "Role", "Session", "User", "add_user", "authenticate",
+           "check_login_form", "describe", "disable", "enable", "get_user", "list_users",
+           "role", "set_password"]

@@ -6,7 +6,10 @@ Every page is a kernel ``Route`` with ``page=True`` (registered through
 beside sync. ``page()`` wraps a handler: no live session sends the browser to
 ``/login``; a POST without the session's CSRF token (the hidden field
 ``csrf``) is a 403 page and changes nothing; the role check is the handler's
-(``Forbidden``); the node's operator is the session's user for the request.
+(``Forbidden``, 403; ``Page.require_sight`` for the pages that show records);
+a ``NotFound`` is a 404 page and any other ``XinfangError`` a 400 page with
+its message, so a handler only catches what it answers otherwise (its form
+again); the node's operator is the session's user for the request.
 
 Language: the ``xinfang_lang`` cookie (set by the form ``POST /lang``), else the
 browser's ``Accept-Language``, else the node's language (``XINFANG_LANG``, the
@@ -27,14 +30,14 @@ import attrs
 import click
 import jinja2
 
-from xinfang.cli.base import command, option
-from xinfang.core import i18n
-from xinfang.core.errors import XinfangError
+from xinfang.cli.base import command, listening
+from xinfang.core import areas, i18n
+from xinfang.core.errors import InvalidInput, NotFound, XinfangError
 from xinfang.core.i18n import N_, _
 from xinfang.core.routes import LANGUAGE_COOKIE, Request, Response, Route
 
-from . import accounts, sessions
-from .accounts import LoginFailed, LoginThrottled
+from . import accounts, sessions, users
+from .accounts import LoginFailed, LoginFormRefused, LoginThrottled
 from .sessions import CookiePolicy, Session
 
 HERE = Path(__file__).resolve().parent
@@ -50,7 +53,7 @@ PAGE_HEADERS = (("Content-Security-Policy", "default-src 'self'; img-src 'self' 
 #: every text the templates show, as msgids (templates are not extracted: text is here)
 LABELS = {
     "app": N_("Petition work desk"), "home": N_("Home page"), "dashboard": N_("Dashboard"),
-    "cases": N_("Cases"), "register": N_("Register a case"), "logout": N_("Log out"),
+    "cases": N_("Case list"), "register": N_("Register a case"), "logout": N_("Log out"),
     "login": N_("Log in"), "user": N_("User"), "password": N_("Password"),
     "language": N_("Language"), "switch": N_("Switch"), "signed_in_as": N_("Signed in as"),
     "month": N_("Month"), "figures": N_("Figures for the month"),
@@ -65,7 +68,7 @@ LABELS = {
     "reveal": N_("Show the petitioners (written to the access log)"),
     "not_shown": N_("Petitioners are not shown; showing them is written to the access log."),
     "deadlines": N_("Deadlines"), "history": N_("History"), "conflicts": N_("Conflicts"),
-    "steps": N_("Steps"), "take": N_("Record"), "name": N_("Name"),
+    "steps": N_("Steps"), "take": N_("Take this step"), "name": N_("Name"),
     "id_number": N_("ID number"), "phone": N_("Phone"), "address": N_("Address"),
     "representative": N_("[representative]"), "start": N_("Start"), "due": N_("Due"),
     "state": N_("State"), "date": N_("Date"), "step": N_("Step"), "operator": N_("Operator"),
@@ -76,6 +79,51 @@ LABELS = {
     "repeat_of": N_("repeat of"), "required": N_("required"), "yes": N_("yes"), "no": N_("no"),
     "overdue": N_("overdue"), "met_on": N_("met"), "not_yet_due": N_("not yet due"),
 }
+
+
+
+
+def add_labels(labels: dict[str, str]) -> None:
+    """Make ``labels`` (name -> msgid) readable as ``t.name`` in every template; a name
+    already taken for another text is a mistake in the code (``ValueError``)."""
+    for name, msgid in labels.items():
+        if LABELS.setdefault(name, msgid) != msgid:
+            raise ValueError(name, LABELS[name])  # a clash in the code: the name is taken
+
+
+@attrs.frozen
+class MenuItem:
+    path: str
+    #: a msgid, shown translated
+    label: str
+    #: the ``users`` action a role needs to see the entry (None: everyone logged in)
+    action: str | None = None
+    #: entries are shown by order, then as added
+    order: int = 50
+
+
+MENU: list[MenuItem] = [MenuItem("/", N_("Dashboard"), order=0),
+                        MenuItem("/cases", N_("Case list"), order=10),
+                        MenuItem("/cases/new", N_("Register a case"), users.REGISTER, order=11)]
+
+
+def add_menu(path: str, label: str, action: str | None = None, order: int = 50) -> None:
+    """Add an entry to the top menu (once: adding a path again changes nothing)."""
+    if all(item.path != path for item in MENU):
+        MENU.append(MenuItem(path, label, action, order))
+
+
+def menu_for(node, user) -> list[tuple[str, str]]:
+    """(path, label) of the menu entries ``user`` may open on ``node``, in order: an entry
+    whose page no plugin of the node serves is not shown (a module adds its entries once
+    per process, which may serve nodes with different plugins)."""
+    if user is None:
+        return []
+    served = node.registry.routes_by_path
+    shown = sorted((item for item in MENU if item.path in served
+                    and (item.action is None or user.may(item.action))),
+                   key=lambda item: item.order)
+    return [(item.path, _(item.label)) for item in shown]
 
 
 #: each language by its own name, as a language menu shows them
@@ -92,9 +140,15 @@ class Labels:
             raise AttributeError(name) from None
 
 
-ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")),
-                         autoescape=True, undefined=jinja2.StrictUndefined,
+TEMPLATES = jinja2.FileSystemLoader([str(HERE / "templates")])
+ENV = jinja2.Environment(loader=TEMPLATES, autoescape=True, undefined=jinja2.StrictUndefined,
                          trim_blocks=True, lstrip_blocks=True)
+
+
+def add_templates(directory: Path) -> None:
+    """Search ``directory`` for templates too, after the web view's own."""
+    if str(directory) not in TEMPLATES.searchpath:
+        TEMPLATES.searchpath.append(str(directory))
 
 
 class Forbidden(XinfangError):
@@ -125,15 +179,54 @@ class Page:
             raise Forbidden(N_("your role ({role}) may not do this here"),
                             role=self.user.role.label if self.user else "—")
 
+    @property
+    def home_area(self) -> str:
+        """The area the user works for, within this node's jurisdiction (else the node's own
+        area), so no page defaults to an area this node holds nothing of."""
+        area = self.user.area
+        return area if self.node.in_jurisdiction(area) else self.node.info.area
+
+    def sees_records(self) -> bool:
+        """Whether the role sees cases and records at all (its own area's, or all)."""
+        return self.user.may(users.VIEW_AREA) or self.user.may(users.VIEW_ALL)
+
+    def require_sight(self, area: str | None = None) -> None:
+        """403 unless the role sees records, and (given) unless the user may see ``area``:
+        the check every page that shows records makes before reading them."""
+        self.require(self.sees_records())
+        if area is not None and not self.user.may_see(area):
+            raise Forbidden(N_("area {area} is outside your area {own}"), area=area,
+                            own=self.user.area)
+
+    def asked_area(self) -> str:
+        """The ``area`` the query asks for (default ``home_area``), if the user may see it:
+        an area this node does not hold is bad input (400), one outside the user's a 403."""
+        asked = (self.request.query.get("area") or "").strip()
+        if not asked:
+            return self.home_area
+        areas.check_code(asked)
+        if not self.node.in_jurisdiction(asked):
+            raise InvalidInput(N_("area {area} is outside this node's jurisdiction {own}"),
+                               area=asked, own=self.node.info.area)
+        self.require(self.user.may_see(asked))
+        return asked
+
     def render(self, template: str, status: int = 200, headers=(), **values) -> Response:
         language = i18n.language()
         body = ENV.get_template(template).render(
             t=Labels(), _=_, user=self.user, csrf=self.session.csrf if self.session else "",
             lang=language, html_lang="zh-CN" if language == "zh_CN" else language,
-            languages=LANGUAGE_NAMES, path=self.request.path,
+            languages=LANGUAGE_NAMES, path=self.request.path, menu=menu_for(self.node, self.user),
             node=self.node.info, **values)
         return Response(body, status=status, content_type=HTML,
                         headers=(*PAGE_HEADERS, *headers))
+
+
+def typed(form: dict[str, str], prefix: str) -> dict[str, str]:
+    """The values a form gives for fields named ``prefix…`` (a step's ``f.date``), without
+    the empty ones: what the API is given, as the CLI gives only the options typed."""
+    return {k[len(prefix):]: v.strip() for k, v in form.items()
+            if k.startswith(prefix) and v.strip()}
 
 
 def redirect(location: str, headers=()) -> Response:
@@ -164,6 +257,8 @@ def page(handler: Callable[[Page], Response]) -> Callable[[Any, Request], Respon
                 return handler(context)
             except Forbidden as exc:
                 return error(context, 403, str(exc))
+            except NotFound as exc:  # what the path names is not here
+                return error(context, 404, str(exc))
             except XinfangError as exc:
                 return error(context, 400, str(exc))
     return serve
@@ -179,18 +274,31 @@ def _local(path: str | None) -> str:
     return path
 
 
+def _login_form(context: Page, target: str, status: int = 200, message: str | None = None,
+                name: str = "") -> Response:
+    """The login form with a fresh token, in its hidden field and in a short-lived cookie
+    (``sessions.login_token``: no session needed)."""
+    token = sessions.login_token(context.node)
+    return context.render("login.html", status=status, message=message, name=name,
+                          next=target, login_csrf=token,
+                          headers=(("Set-Cookie", COOKIES.login_header(token)),))
+
+
 def login(node, request: Request) -> Response:
     context = Page(node, request)
     target = _local(request.query.get("next") or context.form.get("next"))
     if request.method == "GET":
-        return context.render("login.html", message=None, name="", next=target)
+        return _login_form(context, target)
     name, password = context.form.get("name", ""), context.form.get("password", "")
     try:
+        accounts.check_login_form(node, request.cookies.get(sessions.LOGIN_COOKIE),
+                                  context.form.get("csrf"))  # before any password
         opened = accounts.authenticate(node, name, password, request.remote or "?")
+    except LoginFormRefused as exc:
+        return _login_form(context, target, 403, str(exc), name)
     except (LoginFailed, LoginThrottled) as exc:
         status = 429 if isinstance(exc, LoginThrottled) else 401
-        return context.render("login.html", status=status, message=str(exc), name=name,
-                              next=target)
+        return _login_form(context, target, status, str(exc), name)
     return redirect(target, headers=(("Set-Cookie", COOKIES.header(opened.token)),))
 
 
@@ -223,7 +331,7 @@ def static(node, request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    from . import pages
+    from . import dashboard, pages, records, reports, status
 
     return [
         Route("web.login", "/login", login, ("GET", "POST"), N_("Log in"), page=True),
@@ -231,7 +339,8 @@ def routes() -> list[Route]:
         Route("web.lang", "/lang", choose_language, ("POST",), N_("Language"), page=True),
         Route("web.static", "/static/{name:[A-Za-z0-9_-]+\\.[a-z]+}", static,
               label=N_("Stylesheet"), page=True),
-        *pages.routes(),
+        *dashboard.routes(), *pages.routes(), *reports.routes(), *records.routes(),
+        *status.routes(),
     ]
 
 
@@ -240,11 +349,7 @@ def routes() -> list[Route]:
 
 @command("web", help=N_("Serve the web view (and sync: the same server) over HTTP; log "
                               "in with an account from `xinfang user add`."))
-@option("--host", default="127.0.0.1", show_default=True,
-              help=N_("Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 (or the "
-                      "office network's address) for the office's browsers."))
-@option("--port", default=8780, show_default=True, type=click.IntRange(0, 65535),
-              help=N_("TCP port, 0–65535 (0: any free port)."))
+@listening(8780)
 @click.pass_context
 def web_command(ctx, host, port):
     """``xinfang serve`` with the web view's port: one server, one ``NodeApp``."""

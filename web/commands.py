@@ -4,7 +4,8 @@ Whoever can run commands on the node's directory administers its accounts,
 as they administer everything else there. Passwords are asked twice with
 hidden input, or read as one line from standard input (``--password-stdin``),
 never taken as an option, where the shell's history and the process list
-would keep them.
+would keep them. Each change is written to the access log under
+``--operator``; the last enabled administrator cannot be disabled.
 """
 
 from __future__ import annotations
@@ -36,16 +37,6 @@ def _password(from_stdin: bool) -> str:
                         confirmation_prompt=_("Repeat the password"))
 
 
-USER_LINE = N_("User {name}: {role}, area {area}, {state}")
-ADDED_LINE = N_("Added user {name}: {role}, area {area}, {state}")
-
-
-def _user_line(user: dict, line: str = USER_LINE) -> str:
-    state = _("disabled") if user["disabled"] else _("enabled")
-    return _(line).format(
-        name=user["name"], role=user["role_label"], area=user["area"], state=state)
-
-
 @group("user", help=N_("Local user accounts of this node's web view: they never sync."))
 def user_group():
     """The account commands."""
@@ -67,7 +58,7 @@ def add(app: App, name, role_name, area, password_stdin, as_json):
         found, area = accounts.check_new_user(node, name, role_name, area)
         password = _password(password_stdin)
         user = accounts.add_user(node, name, found, password, area)
-    emit(user.to_json(), as_json, lambda u: _user_line(u, ADDED_LINE))
+    emit(user.to_json(), as_json, lambda u: accounts.describe(u, accounts.ADDED_LINE))
 
 
 @user_group.command("passwd", help=N_("Give a user a new password; their sessions end."))
@@ -79,8 +70,7 @@ def passwd(app: App, name, password_stdin, as_json):
     with app.open_node() as node:
         accounts.get_user(node, name)
         user = accounts.set_password(node, name, _password(password_stdin))
-    emit(user.to_json(), as_json,
-         lambda u: _("New password set for {name}.").format(name=u["name"]))
+    emit(user.to_json(), as_json, lambda u: _(accounts.PASSWORD_LINE).format(name=u["name"]))
 
 
 @user_group.command("disable", help=N_("Stop a user from logging in and end their sessions."))
@@ -90,7 +80,7 @@ def passwd(app: App, name, password_stdin, as_json):
 def disable(app: App, name, as_json):
     with app.open_node() as node:
         user = accounts.disable(node, name)
-    emit(user.to_json(), as_json, _user_line)
+    emit(user.to_json(), as_json, accounts.describe)
 
 
 @user_group.command("enable", help=N_("Let a disabled user log in again."))
@@ -100,7 +90,7 @@ def disable(app: App, name, as_json):
 def enable(app: App, name, as_json):
     with app.open_node() as node:
         user = accounts.enable(node, name)
-    emit(user.to_json(), as_json, _user_line)
+    emit(user.to_json(), as_json, accounts.describe)
 
 
 @user_group.command("list", help=N_("List this node's users, their roles and areas."))

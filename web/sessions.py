@@ -8,6 +8,16 @@ and when its user is disabled or gets a new password. Each session has its
 own CSRF token, which every form carries and every POST is checked against
 (``check_csrf``, in constant time). Times are passed in (``now``), never
 read here, so tests need no clock.
+
+The login form has no session to take a token from, so it gets one of its
+own, with no state kept (double submit): ``login_token`` signs the time it
+was made and a random nonce with a key this process makes at start, bound
+to the node; the same token goes into a short-lived cookie (``LOGIN_COOKIE``,
+``LOGIN_TTL``, sent to ``/login`` only) and into the form's hidden field.
+Another site can make a browser post to ``/login`` but can neither read
+the field nor set the cookie, so ``check_login_token`` refuses its post
+before any password is checked. A token older than ``LOGIN_TTL`` (or made
+before the server restarted) is refused too: the user reloads the form.
 """
 
 from __future__ import annotations
@@ -26,6 +36,10 @@ from .users import USER_COLUMNS, User, ready, stamp, user_from_row, utc
 IDLE = dt.timedelta(minutes=30)
 ABSOLUTE = dt.timedelta(hours=12)
 COOKIE_NAME = "xinfang_session"
+LOGIN_COOKIE = "xinfang_login"
+LOGIN_TTL = dt.timedelta(minutes=30)
+#: signs login form tokens; made once per process, so a restart voids open login forms
+_LOGIN_KEY = secrets.token_bytes(32)
 
 
 @attrs.frozen
@@ -119,6 +133,42 @@ def check_csrf(session: Session | None, given: object) -> bool:
     return hmac.compare_digest(given_bytes, session.csrf.encode("ascii"))
 
 
+# -- the login form's token -----------------------------------------------------
+
+
+def _login_mac(node, made: str, nonce: str) -> str:
+    message = f"{node.info.author}|{made}|{nonce}".encode("ascii")  # i18n: identifier
+    return hmac.new(_LOGIN_KEY, message, hashlib.sha256).hexdigest()
+
+
+def login_token(node, now: dt.datetime | None = None) -> str:
+    """A new token for a login form of ``node``: ``seconds.nonce.signature``."""
+    made, nonce = str(int(utc(now).timestamp())), secrets.token_urlsafe(18)
+    return ".".join((made, nonce, _login_mac(node, made, nonce)))
+
+
+def check_login_token(node, cookie: object, field: object,
+                      now: dt.datetime | None = None) -> bool:
+    """Whether ``field`` (the form's) and ``cookie`` (the browser's) are one token that
+    ``login_token`` made for ``node`` less than ``LOGIN_TTL`` ago."""
+    if not isinstance(cookie, str) or not isinstance(field, str) or not field:
+        return False
+    try:
+        cookie_bytes, field_bytes = cookie.encode("ascii"), field.encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    if not hmac.compare_digest(cookie_bytes, field_bytes):
+        return False
+    parts = field.split(".")
+    if len(parts) != 3 or not parts[0].isdigit():
+        return False
+    made, nonce, mac = parts
+    if not hmac.compare_digest(mac.encode("ascii"), _login_mac(node, made, nonce).encode()):
+        return False
+    age = utc(now).timestamp() - int(made)
+    return -60 <= age < LOGIN_TTL.total_seconds()  # a minute's clock step is forgiven
+
+
 @contextlib.contextmanager
 def acting_as(node, current: Session) -> Iterator[None]:
     """Record ``current``'s user as the node's operator for one request, then restore it."""
@@ -153,6 +203,15 @@ class CookiePolicy:
     def clearing_header(self) -> str:
         """The ``Set-Cookie`` value that removes the cookie (at logout)."""
         return self._join(f"{self.name}=; Max-Age=0")
+
+    def login_header(self, token: str) -> str:
+        """The ``Set-Cookie`` value that gives a login form's token (``login_token``):
+        sent back to ``/login`` only, gone after ``LOGIN_TTL``."""
+        parts = [f"{LOGIN_COOKIE}={token}", "Path=/login", f"SameSite={self.same_site}",
+                 f"Max-Age={int(LOGIN_TTL.total_seconds())}", "HttpOnly"]
+        if self.secure:
+            parts.append("Secure")
+        return "; ".join(parts)
 
     def _join(self, head: str) -> str:
         parts = [head, f"Path={self.path}", f"SameSite={self.same_site}"]

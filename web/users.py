@@ -114,6 +114,20 @@ ROLES: dict[str, Role] = {role.name: role for role in (
 )}
 
 
+#: the action creating a record ("") or taking one of its steps needs, where it is not
+#: the default (REGISTER to create a case, TAKE_STEPS for everything else): 督办 is the
+#: leaders' (issuing an order, closing it or sending it back, naming a 包案 leader)
+STEP_ACTIONS = {("order", ""): SUPERVISE, ("order", "close"): SUPERVISE,
+                ("order", "redo"): SUPERVISE, ("case", "baoan"): SUPERVISE}
+
+
+def step_action(entity: str, step: str = "") -> str:
+    """The action a role needs to create a record of ``entity`` (``step`` "") or to take
+    its step ``step``."""
+    default = REGISTER if (entity, step) == ("case", "") else TAKE_STEPS
+    return STEP_ACTIONS.get((entity, step), default)
+
+
 def role_names() -> str:
     """The roles as ``label|name``, the two spellings ``role`` takes."""
     return _(", ").join(f"{r.label}|{r.name}" for r in ROLES.values())
@@ -140,6 +154,11 @@ class User:
 
     def may(self, action: str) -> bool:
         return self.role.may(action)
+
+    def may_take(self, entity: str, step: str = "") -> bool:
+        """Whether this user's role may create a record of ``entity`` (``step`` "") or
+        take its step ``step`` (``step_action``)."""
+        return self.role.may(step_action(entity, step))
 
     def may_see(self, area: str) -> bool:
         """Whether this user may see a record of ``area`` (the node already holds it,

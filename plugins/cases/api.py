@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Any
 
 import attrs
 
 from xinfang.core import areas, kernel, records, sealing
-from xinfang.core.entities import Field, convert_field
 from xinfang.core.errors import InvalidInput, NotFound
-from xinfang.core.i18n import N_, Message, _
+from xinfang.core.i18n import N_, Message
 from xinfang.core.node import Node
 from xinfang.core.sealing import Secret
 
 from . import idnumber
-from . import views
+from .listing import (Case, Petitioner, _choice, _deadline_label, _field, _overdue, _row_to_case,
+                      _today)
+# the listing lives in ``listing``; callers (the CLI, the web, plugins) keep asking ``api``
+from .listing import CaseFilter, count_cases, list_cases, repeats_of  # noqa: F401
 from .views import ENTITY
 
 MAX_REPRESENTATIVES = 5
@@ -48,79 +49,6 @@ class CaseInput:
     went_to: str | None = None
     #: 来源 (``case.source``) [default: 上级交办 for 上级转交办, else 群众自行]
     source: str | None = None
-
-
-@attrs.frozen
-class Petitioner:
-    name: str | None
-    id_number: str | None
-    phone: str | None
-    address: str | None
-    representative: bool
-
-
-@attrs.frozen
-class Case:
-    id: str
-    area: str
-    status: str
-    status_label: str
-    channel: str
-    headcount: int
-    category: str
-    kind: str
-    request: str
-    received: str
-    collective: bool
-    repeat_of: str | None
-    first_petition: bool
-    unit: str | None
-    leader: str | None
-    handler: str | None
-    forwarded_to: str | None
-    rating: str | None
-    fields: dict[str, Any]
-    updated: str
-    #: 走访层级 (label), 越级 against the level of the case's area (None: not recorded)
-    went_to: str | None = None
-    skipped_level: bool | None = None
-    #: 来源, 抄送 units, 终结方式 (labels)
-    source: str | None = None
-    copied: str | None = None
-    ending: str | None = None
-    #: the latest 回访: date, result, ceased (是否息访)
-    follow_up: dict[str, Any] | None = None
-    #: the counting unit: a visit is 1 批次 ("batch") of its headcount in 人次, else 1 件 ("case")
-    counted_in: str = "case"
-    batches: int = 0
-    person_visits: int = 0
-    petitioners: tuple[Petitioner, ...] = ()
-    deadlines: tuple[dict[str, Any], ...] = ()
-    history: tuple[dict[str, Any], ...] = ()
-    conflicts: tuple[dict[str, Any], ...] = ()
-    #: obligations past due: label, due date and days overdue (for 督查督办)
-    overdue: tuple[dict[str, Any], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
-
-
-def _today(today: dt.date | None) -> dt.date:
-    return today or dt.date.today()
-
-
-def _field(node: Node, step: str | None, name: str) -> Field:
-    """A field of the creation step (``step`` None) or of a lifecycle step, with its label."""
-    entity_type = node.registry.entity_type(ENTITY)
-    fields = (entity_type.create if step is None
-              else node.registry.lifecycle(ENTITY).steps[step]).fields
-    return next(f for f in fields if f.name == name)
-
-
-def _choice(node: Node, name: str, raw: str) -> str:
-    """``raw`` (a code or a label) as a code of the creation field ``name``."""
-    field = attrs.evolve(_field(node, None, name), required=True)
-    return convert_field(field, raw, node.registry.vocabulary(field.choices))
 
 
 def _petitioner(node: Node, person: PetitionerInput, secrets: list[Secret],
@@ -228,23 +156,6 @@ def guard_view(node: Node, case_id: str) -> dict[str, Any] | None:
     return kernel.guard_view(node.context, node.registry.entity_type(ENTITY), case_id)
 
 
-def _row_to_case(node: Node, row: dict[str, Any]) -> Case:
-    lifecycle = node.registry.lifecycle(ENTITY)
-    label = node.registry.label
-    return Case(
-        id=row["id"], area=row["area"], status=row["status"],
-        status_label=lifecycle.label(row["status"]),
-        channel=label("case.channel", row["channel"]),
-        headcount=row["headcount"], category=label("case.category", row["category"]),
-        kind=label("case.kind", row["kind"]), request=row["request"], received=row["received"],
-        collective=bool(row["collective"]), repeat_of=row["repeat_of"],
-        first_petition=bool(row["first_petition"]), unit=row["unit"], leader=row["leader"],
-        handler=row["handler"], forwarded_to=row["forwarded_to"],
-        rating=label("case.rating", row["rating"]) if row["rating"] else None,
-        fields=row["fields"] if isinstance(row["fields"], dict) else json.loads(row["fields"]),
-        updated=row["updated"], **views.row_additions(node.registry, row))
-
-
 def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:
     """The case with petitioners, deadlines, history and conflicts.
 
@@ -273,135 +184,9 @@ def get_case(node: Node, case_id: str, reveal: bool = True) -> Case:
                         conflicts=records.conflicts(node, ENTITY, case_id))
 
 
-def _deadline_label(label: str) -> str:
-    """A deadline's label as the view keeps it (a msgid), in the reader's language."""
-    return _(label) if label else label
-
-
 def fields_text(node: Node, values: dict[str, Any]) -> dict[str, Any]:
     """Plugin case fields by label, with yes/no and vocabulary labels."""
     return {field.label: records.value_text(node, field, values[field.name])
             for field in node.registry.fields(ENTITY) if field.name in values}
 
-
-def _open_states(node: Node) -> list[str]:
-    return [s.name for s in node.registry.lifecycle(ENTITY).states.values() if s.open]
-
-
-def _overdue(deadline: dict[str, Any], status: str, node: Node, today: dt.date | None = None) -> bool:
-    return bool(deadline["obligation"] and deadline["met_on"] is None
-                and deadline["due"] < _today(today).isoformat() and status in _open_states(node))
-
-
-@attrs.frozen
-class CaseFilter:
-    status: str | None = None
-    category: str | None = None
-    area: str | None = None
-    channel: str | None = None
-    overdue: bool = False
-    due_within: int | None = None
-    repeat: bool | None = None
-    collective: bool | None = None
-    #: received (登记日期) on or after / on or before, YYYY-MM-DD
-    received_from: str | dt.date | None = None
-    received_to: str | dt.date | None = None
-    #: handler (办理人) or unit (责任单位) containing this text
-    handler: str | None = None
-    unit: str | None = None
-
-
-def _date_filter(value: str | dt.date | None, option: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    try:
-        return dt.date.fromisoformat(str(value).strip()).isoformat()
-    except ValueError:
-        raise InvalidInput(N_("{option} “{value}” is not a date: write it as YYYY-MM-DD, "
-                              "e.g. 2026-03-01"), option=option, value=value) from None
-
-
-def list_cases(node: Node, filters: CaseFilter = CaseFilter(),
-               today: dt.date | None = None) -> list[Case]:
-    today = _today(today)
-    where, params = ["1 = 1"], []
-    lifecycle = node.registry.lifecycle(ENTITY)
-    if filters.status:
-        names = {s.name: s.name for s in lifecycle.states.values()}
-        names.update({s.label: s.name for s in lifecycle.states.values()})
-        if filters.status not in names:
-            raise InvalidInput(N_("unknown status “{status}”; statuses: {statuses}"),
-                               status=filters.status, statuses=_(", ").join(
-                                   f"{s.label}({s.name})" for s in lifecycle.states.values()))
-        where.append("status = ?")
-        params.append(names[filters.status])
-    for name in ("category", "channel"):
-        value = getattr(filters, name)
-        if value:
-            where.append(f"{name} = ?")
-            params.append(_choice(node, name, value))
-    if filters.area:
-        areas.check_code(filters.area)
-        where.append("area like ?")
-        params.append(filters.area + "%")
-    since = _date_filter(filters.received_from, "--from")
-    until = _date_filter(filters.received_to, "--to")
-    if since and until and since > until:
-        raise InvalidInput(N_("--from {since} is later than --to {until}: the start date cannot "
-                              "be after the end date"), since=since, until=until)
-    if since:
-        where.append("received >= ?")
-        params.append(since)
-    if until:
-        where.append("received <= ?")
-        params.append(until)
-    for name in ("handler", "unit"):
-        value = getattr(filters, name)
-        if value is not None:
-            if not value.strip():
-                raise InvalidInput(N_("--{option} is empty: write the {label} to look for"),
-                                   option=name, label=_field(node, "accept", name).label)
-            where.append(f"instr({name}, ?) > 0")
-            params.append(value.strip())
-    if filters.repeat is not None:
-        where.append("repeat_of is not null" if filters.repeat else "repeat_of is null")
-    if filters.collective is not None:
-        where.append("collective = ?")
-        params.append(int(filters.collective))
-    open_states = _open_states(node)
-    marks = ",".join("?" * len(open_states))
-    if filters.overdue:
-        where.append(f"status in ({marks}) and id in (select case_id "  # i18n: identifier
-                     "from case_deadlines where obligation = 1 and met_on is null and due < ?)")
-        params.extend([*open_states, today.isoformat()])
-    if filters.due_within is not None:
-        if filters.due_within < 0:
-            raise InvalidInput(N_("--due-within takes a number of days, 0 or more"))
-        until = (today + dt.timedelta(days=filters.due_within)).isoformat()
-        where.append(f"status in ({marks}) and id in (select case_id "  # i18n: identifier
-                     "from case_deadlines where obligation = 1 and met_on is null "
-                     "and due >= ? and due <= ?)")
-        params.extend([*open_states, today.isoformat(), until])
-    rows = node.db.query(f"select * from cases where {' and '.join(where)} "
-                         "order by received, id", params)
-    late = _overdue_by_case(node, today)
-    return [attrs.evolve(_row_to_case(node, row), overdue=late.get(row["id"], ()))
-            for row in rows]
-
-
-def _overdue_by_case(node: Node, today: dt.date) -> dict[str, tuple[dict[str, Any], ...]]:
-    open_states = _open_states(node)
-    marks = ",".join("?" * len(open_states))
-    found: dict[str, list[dict[str, Any]]] = {}
-    for case_id, kind, label, due in node.db.execute(
-            "select d.case_id, d.kind, d.label, d.due from case_deadlines d join cases c "
-            f"on c.id = d.case_id where c.status in ({marks}) and d.obligation = 1 and "
-            "d.met_on is null and d.due < ? order by d.due",
-            [*open_states, today.isoformat()]):
-        days = (today - dt.date.fromisoformat(due)).days
-        found.setdefault(case_id, []).append({"kind": kind, "label": _deadline_label(label), "due": due,
-                                              "days": days})
-    return {k: tuple(v) for k, v in found.items()}
 

@@ -38,6 +38,15 @@ def xinfang_addhooks(pluginmanager):
 
 
 @hookimpl
+def xinfang_routes():
+    """The ledger's page in the web view (``/ledger``); its records have the web's
+    generic record pages."""
+    from .web import routes
+
+    return routes()
+
+
+@hookimpl
 def xinfang_register_commands(cli, registry):
     from . import excel_commands, report_commands
     from .commands import add_commands

@@ -17,7 +17,6 @@ from xinfang.core.i18n import N_, _
 
 from . import submission as sub
 from .approval import ENTITY
-from .reports import difference_text, figure_label, part_label
 
 STATUS_HEADERS = (N_("Record"), N_("Period"), N_("Area"), N_("State"), N_("Round"),
                   N_("Check"), N_("Amendments (补报)"))
@@ -25,22 +24,6 @@ STATUS_HEADERS = (N_("Record"), N_("Period"), N_("Area"), N_("State"), N_("Round
 
 def _state(registry, status: str) -> str:
     return registry.lifecycle(ENTITY).label(status)
-
-
-def _difference(d: sub.Difference) -> dict[str, Any]:
-    return {"group": d.group, "figure": d.figure, "part": d.part, "submitted": d.submitted,
-            "recomputed": d.recomputed, "difference": d.difference, "kind": _(d.kind)}
-
-
-def _difference_line(d: dict[str, Any], approved: bool = False) -> str:
-    if approved:  # 补报: the change since approval, as the next report's line shows it
-        return difference_text(d["group"], d["figure"], d["part"], d["submitted"],
-                               d["recomputed"])
-    text = N_("{group} {figure} {part}: submitted {submitted}, recomputed {recomputed} "
-              "({change}, {kind})")
-    return _(text).format(group=d["group"] or _("Total"), figure=figure_label(d["figure"]),
-                          part=part_label(d["part"]), submitted=d["submitted"],
-                          recomputed=d["recomputed"], change=f"{d['difference']:+d}", kind=d["kind"])
 
 
 def _gap(gap: sub.FeedGap) -> dict[str, Any]:
@@ -54,9 +37,9 @@ def _gap_line(gap: dict[str, Any]) -> str:
 def _plain_line(line: dict[str, Any], registry) -> dict[str, Any]:
     return {**line, "state": _state(registry, line["status"]),
             "check_label": _(sub.RESULT_LABELS[line["check"]]) if line["check"] else None,
-            "differences": [_difference(d) for d in line["differences"]],
-            "evidence": [_difference(d) for d in line["evidence"]],
-            "amendments": [_difference(d) for d in line["amendments"]],
+            "differences": [sub.difference_view(d) for d in line["differences"]],
+            "evidence": [sub.difference_view(d) for d in line["evidence"]],
+            "amendments": [sub.difference_view(d) for d in line["amendments"]],
             "missing": [_gap(g) for g in line["missing"]],
             "newer": [_gap(g) for g in line["newer"]]}
 
@@ -135,8 +118,8 @@ def _status_text(lines: list[dict[str, Any]]) -> str:
         details = []
         if r["reason"]:
             details.append(_("Sent back: {reason}").format(reason=r["reason"]))
-        details += [f"  {_difference_line(d)}" for d in r["evidence"]]
-        details += [f"  {_difference_line(d)}" for d in r["differences"]]
+        details += [f"  {sub.difference_line(d)}" for d in r["evidence"]]
+        details += [f"  {sub.difference_line(d)}" for d in r["differences"]]
         if r["missing"]:
             details.append(_("缺少事件: this office lacks events the report was computed "
                              "from:"))
@@ -146,7 +129,7 @@ def _status_text(lines: list[dict[str, Any]]) -> str:
             details += [f"  {_gap_line(g)}" for g in r["newer"]]
         if r["amendments"]:
             details.append(_("补报 (amendment): approved figures and a recomputation now:"))
-            details += [f"  {_difference_line(d, approved=True)}" for d in r["amendments"]]
+            details += [f"  {sub.difference_line(d, approved=True)}" for d in r["amendments"]]
         if details:
             parts += ["", f"{r['id']}:", *details]
     return "\n".join(parts)

@@ -98,7 +98,7 @@ def grouping(node, area: str, by: str) -> tuple[Callable[[ind.CaseRecord], str],
 
 
 def _excluded_notes(tally: Tally, indicators: list[ind.Indicator], period: str) -> list[str]:
-    counts = [(i, tally.excluded.get((i.name, period), 0)) for i in indicators]
+    counts = [(i, tally.left_out(i, period)) for i in indicators]
     cases = next((n for i, n in counts if i.name == "cases"), 0)
     parts = ", ".join(f"{_(i.label)} {n}" for i, n in counts if n and i.name != "cases")
     return [_("涉法涉诉 cases are left out of every figure (routed to the legal channel, not "
@@ -118,7 +118,8 @@ def monthly(node, period: periods.Period | None = None, area: str | None = None,
     tally = Tally(chosen, {name: (p.start.isoformat(), p.end.isoformat())
                                for name, p in spans.items()},
                       {name: seen_as_of(p, as_of) for name, p in spans.items()}, key)
-    tally.add(ind.load_cases(node, area))
+    since = min(p.start for p in spans.values()).isoformat()
+    tally.add(ind.load_cases(node, area, since))
 
     rows = [{"group": label(group), **tally.row("current", group)}
             for group in sorted(tally.groups)]

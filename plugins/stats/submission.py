@@ -31,7 +31,7 @@ import attrs
 from xinfang.core import policy, reports as core_reports, scope as scopes
 from xinfang.core.entities import Author
 from xinfang.core.errors import InvalidInput, NotFound
-from xinfang.core.i18n import N_, Message
+from xinfang.core.i18n import N_, Message, _
 from xinfang.core.node import Draft
 from xinfang.core.reports import Ratio
 
@@ -149,6 +149,27 @@ class Check:
     newer: tuple[FeedGap, ...] = ()
     policy_submitted: str = ""
     policy_recomputed: str | None = None
+
+
+def difference_view(d: Difference) -> dict[str, Any]:
+    """One difference as ``report status --json`` and the web's 上报审核 show it."""
+    return {"group": d.group, "figure": d.figure, "part": d.part, "submitted": d.submitted,
+            "recomputed": d.recomputed, "difference": d.difference, "kind": _(d.kind)}
+
+
+def difference_line(d: dict[str, Any], approved: bool = False) -> str:
+    """A ``difference_view`` as one line of text: submitted against recomputed, or, for
+    an approved figure (``approved``), the 补报 line the next report carries."""
+    if approved:
+        return stats_reports.difference_text(d["group"], d["figure"], d["part"],
+                                             d["submitted"], d["recomputed"])
+    text = N_("{group} {figure} {part}: submitted {submitted}, recomputed {recomputed} "
+              "({change}, {kind})")
+    return _(text).format(group=d["group"] or _("Total"),
+                          figure=stats_reports.figure_label(d["figure"]),
+                          part=stats_reports.part_label(d["part"]), submitted=d["submitted"],
+                          recomputed=d["recomputed"], change=f"{d['difference']:+d}",
+                          kind=d["kind"])
 
 
 def compare(given: dict[str, Any], computed: dict[str, Any]) -> list[Difference]:

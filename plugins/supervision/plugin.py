@@ -18,6 +18,15 @@ def xinfang_entity_types():
 
 
 @hookimpl
+def xinfang_routes():
+    """No page of its own: importing ``web`` tells the web's record pages how a 督办单
+    is issued."""
+    from . import web  # noqa: F401
+
+    return []
+
+
+@hookimpl
 def xinfang_lifecycle(entity):
     return [leaders.STEP] if entity == "case" else None
 
