@@ -150,7 +150,7 @@ def bundle_import(app: App, bundle_file, as_json):
         "Imported the bundle from {sender}: {applied} new, {duplicates} duplicates, {refused} "
         "refused (see `xinfang quarantine list`)").format(
         sender=d["sender"], applied=d["applied"], duplicates=d["duplicates"],
-        refused=len(d["refused"])))
+        refused=d["refused_count"]))
 
 
 @command(help=N_("Serve this node to its children over HTTP; one line per request on stderr."))

@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 
 from . import fold, i18n, store
-from .certs import Authority
+from .authority import Authority
 from .errors import InvalidEvent
 from .event import Event
 from .i18n import N_, Message

@@ -23,6 +23,7 @@ arrived in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -141,7 +142,7 @@ class Certificate:
 
     @classmethod
     def parse(cls, raw: bytes, signature: bytes) -> "Certificate":
-        return cls.from_document(signed.parse(KIND, raw, signature))
+        return _parsed(bytes(raw), bytes(signature))
 
     @classmethod
     def from_document(cls, document: signed.Signed) -> "Certificate":
@@ -159,6 +160,9 @@ class Certificate:
 
     @classmethod
     def from_wire(cls, data: Any) -> "Certificate":
+        if isinstance(data, (list, tuple)) and len(data) == 2 and all(
+                type(part) is str for part in data):
+            return _read_wire(*data)
         return cls.from_document(signed.from_wire(KIND, data))
 
     def to_json(self) -> str:
@@ -172,6 +176,24 @@ class Certificate:
         except (TypeError, ValueError) as exc:
             raise InvalidInput(N_("stored certificate is not JSON ({error})"), error=str(exc)) from None
         return cls.from_wire(data)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parsed(raw: bytes, signature: bytes) -> Certificate:
+    """A certificate read from its bytes: a pure function of them, so read once.
+
+    Every request and every page names the same few chains; parsing one is a
+    decode and a check of every field. A document that does not parse raises,
+    and nothing is kept of it.
+    """
+    return Certificate.from_document(signed.parse(KIND, raw, signature))
+
+
+@functools.lru_cache(maxsize=8192)
+def _read_wire(raw: str, signature: str) -> Certificate:
+    """A certificate from its wire form, read once: every request carries its caller's
+    chain, the same few certificates each time."""
+    return Certificate.from_document(signed.from_wire(KIND, [raw, signature]))
 
 
 def chain_from_wire(data: Any) -> list[Certificate]:
@@ -208,6 +230,22 @@ def validate_chain(chain: list[Certificate], db=None) -> None:
                          else type(chain).__name__)
     if not all(isinstance(cert, Certificate) for cert in chain):
         raise TrustError(N_("a chain holds only certificates"))
+    _check_links(tuple(chain))
+    if db is not None:
+        void = void_reason(db, chain)
+        if void is not None:
+            raise TrustError(void)
+
+
+@functools.lru_cache(maxsize=8192)
+def _check_links(chain: tuple[Certificate, ...]) -> None:
+    """The part of ``validate_chain`` that reads nothing but the chain: keys, signatures,
+    grants, area codes and the self-signed end.
+
+    A pure function of the certificates' bytes, so a chain found good is not
+    checked again (its signatures are most of a request's authority work);
+    one found bad raises and is checked again whenever it is offered.
+    """
     for cert, issuer in zip(chain, [*chain[1:], chain[-1]]):
         keys.check_signing_key(cert.subject)
         keys.check_encryption_key(cert.encryption)
@@ -223,10 +261,6 @@ def validate_chain(chain: list[Certificate], db=None) -> None:
         areas.check_code(cert.area, areas.level(cert.level))
     if not chain[-1].self_signed:
         raise TrustError(N_("the chain does not end in a self-signed root certificate"))
-    if db is not None:
-        void = void_reason(db, chain)
-        if void is not None:
-            raise TrustError(void)
 
 
 # -- revocation points -----------------------------------------------------------
@@ -365,56 +399,3 @@ def chain_of(db, subject: str) -> list[Certificate]:
             break
         current = cert.issuer
     return chain
-
-
-@attrs.define
-class Authority:
-    """Who may write about what, as this node's trust data says; cached per use."""
-
-    db: Any
-    _scopes: dict[str, Certificate | None] = attrs.Factory(dict)
-    _refusals: dict[str, Message | None] = attrs.Factory(dict)
-
-    @property
-    def root(self) -> str | None:
-        return store.get_meta(self.db, "root_author")
-
-    def scope(self, author: str) -> Certificate | None:
-        """The author's certificate if its chain leads to the pinned root and no key in
-        it certified the next after being revoked, else None (``refusal`` says why)."""
-        if author not in self._scopes:
-            self._scopes[author] = None
-            self._refusals[author] = None
-            try:
-                chain = chain_of(self.db, author)
-                if self._rooted(chain):
-                    self._refusals[author] = void_reason(self.db, chain)
-                    if self._refusals[author] is None:
-                        self._scopes[author] = chain[0]
-            except (TrustError, InvalidInput):
-                self._scopes[author] = None  # a broken chain: no scope, and no revocation to name
-        return self._scopes[author]
-
-    def refusal(self, author: str) -> Message | None:
-        """Why ``scope`` is None for a chain that leads to the root: a revocation voids it."""
-        self.scope(author)
-        return self._refusals.get(author)
-
-    def rooted(self, author: str) -> bool:
-        """Whether the stored chain is well formed and ends at the pinned root, revoked
-        issuers or not: a certificate this node keeps rather than replaces."""
-        try:
-            return self._rooted(chain_of(self.db, author))
-        except (TrustError, InvalidInput):
-            return False
-
-    def _rooted(self, chain: list[Certificate]) -> bool:
-        validate_chain(chain)
-        return chain[-1].subject == self.root
-
-    def is_ancestor(self, ancestor: str, author: str) -> bool:
-        return any(c.issuer == ancestor for c in chain_of(self.db, author))
-
-    def forget(self) -> None:
-        self._scopes.clear()
-        self._refusals.clear()

@@ -30,7 +30,8 @@ from typing import Any, Iterable
 import attrs
 
 from xinfang.core import codec, sealing
-from xinfang.core.certs import Authority, Certificate
+from xinfang.core.authority import Authority
+from xinfang.core.certs import Certificate
 from xinfang.core.event import Event
 from xinfang.core.i18n import N_, Message
 

@@ -8,13 +8,21 @@ pages the receiver lacks (by the frontier it last acknowledged), one page
 an item.
 
 Both ends stream: export writes each page as it is read from the log, and
-import holds one page at a time. Import checks the whole file's signature,
-then the sender (certified under the pinned root, a parent or a child)
-before it inflates a byte; pages are then applied one transaction
-each, so an import cut off half way resumes when the same file is imported
-again, and a fully imported bundle is refused as a replay. A page that does
-not parse stops the import there; the pages before it stay applied, as
-after a cut-off import, and the bundle is not marked imported.
+import holds one page at a time, so neither needs more memory for a larger
+bundle. Import checks the whole file's signature, then the sender
+(certified under the pinned root, a parent or a child) before it inflates
+a byte; pages are then applied one transaction each, so an import cut off
+half way resumes when the same file is imported again, and a fully
+imported bundle is refused as a replay. A file cut short or changed before
+the import applies nothing (its signature fails); one that fails or
+changes during it (a USB stick pulled out) stops between two pages, like a
+page that does not parse: the pages before stay applied, no page is
+applied in part, and the bundle is not marked imported.
+
+What an import keeps besides the page in hand is bounded too: the summary
+lists the first ``LISTED`` refusals (the quarantine keeps them all), and
+the head of an exported bundle reports at most ``MAX_REPORTS`` refusals
+(the rest go in the next bundle).
 """
 
 from __future__ import annotations
@@ -39,6 +47,12 @@ KIND = "bundle"
 #: in all the pages (only for progress: the receiver counts what arrives)
 HEAD_FIELDS = ("pages", "frontier", "refused", "events")
 HEX = frozenset("0123456789abcdef")
+#: refusals an import summary lists: every one is in the quarantine (``xinfang quarantine
+#: list``), so a bundle of refused events, however large, costs the memory of this many
+LISTED = 1000
+#: refusals one bundle's head reports back to the sender; the head is one section read
+#: whole, and 10,000 reasons are about 3 MB of it. The rest go in the next bundle.
+MAX_REPORTS = 10_000
 
 
 @attrs.frozen
@@ -56,7 +70,9 @@ class ImportSummary:
     pages: int
     applied: int
     duplicates: int
+    #: the first ``LISTED`` refusals, of ``refused_count``
     refused: tuple[receive.Refusal, ...]
+    refused_count: int
     refused_by_sender: int
 
 
@@ -104,7 +120,7 @@ def export_bundle(node, peer_name: str, path: Path, progress=None) -> ExportSumm
     _refuse_revoked(node, peer)
     acked = peers.ack(node, peer.subject)
     total = send.count_missing(node, peer.area, acked, peer=peer)
-    reports = peers.refusals_to_report(node, peer.subject)
+    reports = peers.refusals_to_report(node, peer.subject)[:MAX_REPORTS]
     head = {"pages": [], "frontier": wire.frontier_to_wire(wire.frontier(node.db)),
             "refused": reports, "events": total}
     credentials = {"chain": chain_to_wire(chain_of(node.db, node.info.author))}
@@ -218,18 +234,19 @@ def _pages(inline: list[wire.Page], pages: Iterator[wire.Page]) -> Iterator[wire
 
 def _apply(node, sender: Certificate, pages: Iterable[wire.Page], total: int,
            progress) -> ImportSummary:
-    applied = duplicates = done = count = 0
+    applied = duplicates = done = count = refusals = 0
     refused: list[receive.Refusal] = []
     for page in pages:
         result = receive.apply_page(node, page, peer=sender.subject)
         applied += result.applied
         duplicates += result.duplicates
-        refused.extend(result.refused)
+        refusals += len(result.refused)
+        refused.extend(result.refused[:LISTED - len(refused)])
         done, count = done + len(page.events), count + 1
-        del page  # before the next is read: one page in memory at a time
+        del page, result  # before the next is read: one page in memory at a time
         if progress:
             progress(done, max(total, done))
-    return ImportSummary(sender.name, count, applied, duplicates, tuple(refused), 0)
+    return ImportSummary(sender.name, count, applied, duplicates, tuple(refused), refusals, 0)
 
 
 # -- the head --------------------------------------------------------------------

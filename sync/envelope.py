@@ -28,7 +28,18 @@ Format 2 (``MAGIC``)::
     signature = Ed25519(SIGN_DOMAIN + SHA-256(every byte before it))
 
 The key hangs on the header, so a section cannot move to another envelope;
-its index is its nonce, so it cannot move within one. Format 1 (release
+its index is its nonce, so it cannot move within one. So the file is read
+twice, and neither read holds more than a section: the whole file's
+signature (step 2) refuses a file reordered, cut short, padded or changed
+anywhere before one section is opened, so such a file applies nothing;
+then each section's own tag, under its index, refuses one moved, dropped,
+repeated or altered after that check (a second process, a shared drive), a
+read that fails is named (a USB stick taken out), and the file hashed
+again on the way must match what was signed. A file damaged *during* an
+import thus stops it between two sections: the items taken before the
+damage stay taken (a bundle's pages, one transaction each), nothing after
+it is, and no item is taken in part. No final-section flag is needed: the
+end is where the signature, checked first, says it is. Format 1 (release
 0.1.0) sealed the chain inside the one compressed payload, so it could not
 be checked before inflating; it is refused, naming the release that reads it.
 """
@@ -165,12 +176,13 @@ class Reader:
     """
 
     def __init__(self, handle: BinaryIO, recipient: keys.NodeKeys, kind: str):
-        size = handle.seek(0, os.SEEK_END)
-        handle.seek(0)
+        self._handle = handle
+        size = self._io(handle.seek, 0, os.SEEK_END)
+        self._io(handle.seek, 0)
         if size > MAX_ENVELOPE:
             raise EnvelopeError(N_("the file is {size} bytes, over the limit of {limit} bytes"),
                                 size=size, limit=MAX_ENVELOPE)
-        version, header, header_bytes = read_header(handle, size)
+        version, header, header_bytes = self._io(read_header, handle, size)
         if version != VERSION:
             raise old_format(header["kind"])
         if header["kind"] != kind:
@@ -179,8 +191,8 @@ class Reader:
             raise EnvelopeError(N_("addressed to another node (fingerprint {to}), not this one "
                                    "({me})"), to=keys.fingerprint(header["to"]),
                                 me=keys.fingerprint(recipient.author))
-        self.header, self._handle, self._size = header, handle, size
-        self._start = handle.tell()
+        self.header, self._size = header, size
+        self._start = self._io(handle.tell)
         self._signed = self._verify(header_bytes)
         shared = recipient.encryption.exchange(
             X25519PublicKey.from_public_bytes(bytes.fromhex(header["ephemeral"])))
@@ -195,11 +207,11 @@ class Reader:
             for at in range(0, size, CHUNK):
                 digest.update(self._read(min(CHUNK, size - at), number))
             number += 1
-        signature = self._handle.read(SIGNATURE)
+        signature = self._io(self._handle.read, SIGNATURE)
         if len(signature) < SIGNATURE:
             raise EnvelopeError(N_("the file is cut short: it ends at byte {size}, inside the "
                                    "signature; copy the file again"), size=self._size)
-        extra = self._size - self._handle.tell()
+        extra = self._size - self._io(self._handle.tell)
         if extra:
             raise EnvelopeError(N_("{extra} unexpected bytes after the end of the data"),
                                 extra=extra)
@@ -231,16 +243,28 @@ class Reader:
             raise EnvelopeError(N_("decryption failed: the contents were altered")) from None
 
     def _read(self, count: int, number: int) -> bytes:
-        data = self._handle.read(count)
+        data = self._io(self._handle.read, count)
         if len(data) < count:
             raise EnvelopeError(N_("the file is cut short: it ends at byte {size}, inside "
                                    "section {number}; copy the file again"),
                                 size=self._size, number=number)
         return data
 
+    def _io(self, operation: Callable[..., Any], *args: Any) -> Any:
+        """``operation(*args)`` on the file, whose failure (a USB stick pulled out, a bad
+        sector) is named as such: it stops the import between two pages, never in one."""
+        try:
+            return operation(*args)
+        except OSError as exc:
+            raise EnvelopeError(N_("cannot read the file any further ({reason}); was the USB "
+                                   "stick taken out? Nothing past the last complete page was "
+                                   "applied: put the file back, or copy it again, and import "
+                                   "it again to finish"),
+                                reason=exc.strerror or str(exc)) from None
+
     def credentials(self) -> dict[str, Any]:
         """Step 3: the credentials section, decrypted, never inflated: ``{}`` or a chain."""
-        self._handle.seek(self._start)
+        self._io(self._handle.seek, self._start)
         size = self._length(hashlib.sha256(), 0)
         if not 0 < size <= MAX_CREDENTIALS + TAG:
             raise EnvelopeError(N_("damaged framing: the credentials section is missing or "
@@ -261,8 +285,8 @@ class Reader:
         file is hashed again as it is read: one changed since its signature was
         checked is refused when the last item is reached.
         """
-        self._handle.seek(0)
-        digest = hashlib.sha256(self._handle.read(self._start))
+        self._io(self._handle.seek, 0)
+        digest = hashlib.sha256(self._io(self._handle.read, self._start))
         self._section(digest, self._length(digest, 0), 0)  # the credentials, read already
         number = 1
         while size := self._length(digest, number):

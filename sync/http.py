@@ -6,8 +6,10 @@ random id the server remembers while the timestamp is acceptable, so a
 replayed request is refused. The server answers only a certified node below
 it whose key is not revoked, only within its scope, in an envelope sealed to
 the caller that names the request it answers. Operations are stateless: the
-child sends its frontier with every pull and the server reports its own with
-every push, so a connection cut at any moment resumes where the frontiers stand.
+child sends its frontier with every hello and pull, and the server reports what
+it holds of the child's feeds in every hello and of the page's feeds after every
+push (``wire``: protocol 2; its whole frontier to a release-1 child), so a
+connection cut at any moment resumes where the frontiers stand.
 """
 
 from __future__ import annotations
@@ -156,11 +158,12 @@ class SyncEndpoint:
                                         "“{scope}”"),
                           name=caller.name, area=caller.area, scope=scope)
         reports = peers.refusals_to_report(node, caller.subject)
+        compact = wire.speaks_compact(payload)
         if op == "hello":
             theirs = wire.frontier_from_wire(payload.get("frontier", []))
             pending = send.count_missing(node, scope, theirs, peer=caller)
             result = {"chain": _chain_wire(node.db, node.info.author),
-                      "frontier": wire.frontier_to_wire(wire.frontier(node.db)),
+                      **wire.hello_frontier(node.db, theirs, payload.get("summary"), compact),
                       "pending": pending, "refused": reports}
             NOTE.detail = "hello: " + _("{count} events to send to the peer").format(
                 count=pending)
@@ -179,9 +182,12 @@ class SyncEndpoint:
             page = wire.Page.from_wire(payload.get("page"))
             outcome = receive.apply_page(node, page, peer=caller.subject)
             node.pm.hook.xinfang_received(node=node, applied=outcome.applied)
+            held = wire.frontier_over(node.db, wire.feeds_of(page)) if compact else \
+                wire.frontier(node.db)
             result = {"applied": outcome.applied, "duplicates": outcome.duplicates,
                       "refused": [[r.event_id, r.reason] for r in outcome.refused],
-                      "frontier": wire.frontier_to_wire(wire.frontier(node.db))}
+                      "frontier": wire.frontier_to_wire(held),
+                      **({"v": wire.PROTOCOL} if compact else {})}
             NOTE.detail = "push: " + _(
                 "{applied} events taken, {duplicates} duplicates, {refused} refused").format(
                 applied=outcome.applied, duplicates=outcome.duplicates,
@@ -246,17 +252,21 @@ class Client:
         answer = self.answer(self.post(body), request_id)
         for field, fits in ANSWERS.get(payload.get("op"), {}).items():
             if field not in answer or not fits(answer[field]):
-                raise SyncError(N_("the answer of the parent {name} ({url}) to “{op}” has no "
-                                   "valid {field}, and nothing of it was taken; check that the "
-                                   "parent runs the same release of xinfang"),
-                                name=self.parent.name, url=self.url, op=payload["op"],
-                                field=field)
+                raise self._invalid(payload["op"], field)
         return answer
 
+    def _invalid(self, op: str, field: str) -> SyncError:
+        return SyncError(N_("the answer of the parent {name} ({url}) to “{op}” has no "
+                            "valid {field}, and nothing of it was taken; check that the "
+                            "parent runs the same release of xinfang"),
+                         name=self.parent.name, url=self.url, op=op, field=field)
+
     def request(self, payload: dict[str, Any]) -> tuple[str, bytes]:
-        """The sealed request and its envelope id, which the answer must name."""
+        """The sealed request and its envelope id, which the answer must name. Every
+        request says the protocol version this client reads (``wire.PROTOCOL``)."""
         node, parent = self.node, self.parent
-        payload = {**payload, "chain": _chain_wire(node.db, node.info.author)}
+        payload = {"v": wire.PROTOCOL, **payload,
+                   "chain": _chain_wire(node.db, node.info.author)}
         body = envelope.seal(node.keys, parent.subject, parent.encryption, "request", payload,
                              extra={"sent": int(time.time() * 1000)})
         return envelope.read_header(io.BytesIO(body), len(body))[1]["id"], body
@@ -323,10 +333,10 @@ class Client:
         node, parent = self.node, self.parent
         pushed = pulled = refused_here = refused_there = 0
         for round_ in range(1, max_rounds + 1):
-            hello = self.call({"op": "hello",
-                               "frontier": wire.frontier_to_wire(wire.frontier(node.db))})
+            payload, known = self.hello_payload()
+            hello = self.call(payload)
             self._reports(hello)
-            theirs = wire.frontier_from_wire(hello["frontier"])
+            theirs = self.their_frontier(hello, known)
             with node.db.atomic():
                 peers.record_ack(node, parent.subject, theirs, "http")
             outgoing = list(send.pages_for(node, parent.area, theirs,
@@ -339,7 +349,8 @@ class Client:
                 with node.db.atomic():
                     peers.record_sent(node, parent.subject, len(page.events))
                     peers.record_refusals(node, parent.subject, result["refused"])
-                    theirs = wire.frontier_from_wire(result["frontier"])
+                    told = wire.frontier_from_wire(result["frontier"])  # the page's feeds
+                    theirs = {**theirs, **told} if result.get("v") == wire.PROTOCOL else told
                     peers.record_ack(node, parent.subject, theirs, "http")
                 pushed += result["applied"]
                 moved += result["applied"]
@@ -369,6 +380,35 @@ class Client:
             if moved == 0:
                 return SyncSummary(pushed, pulled, refused_here, refused_there, round_)
         return SyncSummary(pushed, pulled, refused_here, refused_there, max_rounds)
+
+    def hello_payload(self) -> tuple[dict[str, Any], wire.Frontier]:
+        """A hello: this node's frontier, and the digest of what the parent last said it
+        holds of those feeds (``known``, returned too), so that an unchanged parent
+        answers with the digest alone."""
+        mine = wire.frontier(self.node.db)
+        acked = peers.ack(self.node, self.parent.subject)
+        known = {feed: acked[feed] for feed in mine if feed in acked}
+        return {"op": "hello", "frontier": wire.frontier_to_wire(mine),
+                "summary": wire.summary(known)}, known
+
+    def their_frontier(self, hello: dict[str, Any], known: wire.Frontier) -> wire.Frontier:
+        """What the parent holds of this node's feeds, from its answer to a hello.
+
+        Protocol 2: the frontier it sent, or, sent empty with the digest of
+        ``known``, ``known``; a frontier that does not match its digest is refused.
+        An answer without ``"v"`` (release 1) holds the parent's whole frontier.
+        """
+        if hello.get("v") != wire.PROTOCOL:
+            return wire.frontier_from_wire(hello["frontier"])
+        digest = hello.get("summary")
+        if not wire.is_summary(digest):
+            raise self._invalid("hello", "summary")
+        told = wire.frontier_from_wire(hello["frontier"])
+        if not told and digest == wire.summary(known):
+            return known
+        if wire.summary(told) != digest:
+            raise self._invalid("hello", "summary")
+        return told
 
     def _reports(self, reply: dict[str, Any]) -> None:
         if reply.get("refused"):

@@ -34,7 +34,8 @@ from xinfang.core.entities import EntityType, require
 from xinfang.core.errors import InvalidEvent, InvalidInput
 from xinfang.core.i18n import N_, Message
 
-from xinfang.core.certs import CERTIFY, Authority, Point
+from xinfang.core.authority import Authority
+from xinfang.core.certs import CERTIFY, Point
 from xinfang.core.scope import TRUST_ENTITY
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import attrs
 
 from xinfang.core import areas, keys, signed, store
-from xinfang.core.certs import (CERTIFY, MAX_CHAIN, Authority, Certificate, TrustError,
+from xinfang.core.authority import Authority
+from xinfang.core.certs import (CERTIFY, MAX_CHAIN, Certificate, TrustError,
                                 certificate, chain_from_wire, chain_of, chain_to_wire,
                                 check_root, field_problem, validate_chain, void_reason)
 from xinfang.core.errors import InvalidInput
@@ -270,6 +271,9 @@ def admit(db, certs) -> list[Certificate]:
         if chain[-1].subject != root:
             continue
         stored = certificate(db, cert.subject)
+        if stored is not None and stored.raw == cert.raw and stored.signature == cert.signature:
+            admitted.append(cert)  # held already: writing it again would change nothing
+            continue
         if stored is not None and stored.raw != cert.raw and _keeps(db, cert.subject):
             continue  # a valid certificate is already held for this key
         db.execute("delete from certs where subject = ?", [cert.subject])

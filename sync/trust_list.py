@@ -14,7 +14,8 @@ import attrs
 
 from xinfang.core import keys, store
 from xinfang.core.reports import text_table
-from xinfang.core.certs import ROOT_FINGERPRINT, Authority
+from xinfang.core.authority import Authority
+from xinfang.core.certs import ROOT_FINGERPRINT
 from xinfang.core.i18n import N_, _
 
 from .trust import ROTATION_REASON

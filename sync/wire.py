@@ -18,15 +18,29 @@ wrong type. A sequence number is at most ``MAX_SEQ``, the largest integer
 the canonical encoding holds, since no event can carry a larger one; a
 range is never empty (an honest sender has nothing to say of a feed it
 sends nothing of) and names its feed once.
+
+The protocol's version (``PROTOCOL``) is 2. A request that says ``"v": 2`` is
+answered with frontiers cut to what the caller can use: a ``hello`` carries the
+server's frontier over the feeds the caller's own frontier names
+(``frontier_over``), or nothing but its digest (``summary``) when the caller
+already holds that much from its last sync; a ``push`` is answered with the
+server's frontier over the feeds of the page just taken. Nothing else of the
+server's frontier is ever read by a caller (it pushes only feeds it holds), so
+what it sends and acknowledges is the same. A request without ``"v"`` (release
+1, which ignores the field in answers as an older server ignores it in
+requests) is answered with the whole frontier, as before, so either side may be
+upgraded first.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from typing import Any
+from typing import Any, Iterable
 
 import attrs
 
+from xinfang.core import codec
 from xinfang.core.certs import Certificate
 from xinfang.core.codec import MAX_SAFE_INT
 from xinfang.core.errors import InvalidEvent, InvalidInput, XinfangError
@@ -35,6 +49,8 @@ from xinfang.core.i18n import N_, Message
 
 from .boxes import Box, box_from_wire
 
+#: the sync protocol's version; see the module text for what 2 changed
+PROTOCOL = 2
 MAX_PAGE_EVENTS = 500
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 #: the largest sequence number (and epoch) anything may name: the encoding's largest integer
@@ -167,6 +183,27 @@ def frontier(db) -> Frontier:
             db.execute("select author, epoch, seq, covered from feeds")}
 
 
+def frontier_over(db, feeds: Iterable[tuple[str, int]]) -> Frontier:
+    """This node's frontier over ``feeds`` only: those of them it holds anything of."""
+    found: Frontier = {}
+    for author, epoch in feeds:
+        row = db.execute("select max(seq, covered) from feeds where author = ? and epoch = ?",
+                         [author, epoch]).fetchone()
+        if row is not None:
+            found[(author, epoch)] = row[0]
+    return found
+
+
+def summary(value: Frontier) -> str:
+    """A digest of a frontier, for saying "as you last told me" in 64 characters: the
+    SHA-256 of its canonical bytes, so equal digests are equal frontiers."""
+    return hashlib.sha256(codec.encode(frontier_to_wire(value))).hexdigest()
+
+
+def is_summary(value: Any) -> bool:
+    return isinstance(value, str) and _HEX64.match(value) is not None
+
+
 def frontier_to_wire(value: Frontier) -> list[list[Any]]:
     return [[a, e, s] for (a, e), s in sorted(value.items())]
 
@@ -189,3 +226,31 @@ def frontier_from_wire(data: Any) -> Frontier:
                    "numbers from 0 to {limit}, each feed once"), number=number, limit=MAX_SEQ))
         found[(item[0], item[1])] = item[2]
     return found
+
+
+def speaks_compact(payload: dict[str, Any]) -> bool:
+    """Whether the caller reads protocol 2's frontiers (``wire``): its request says
+    ``"v"`` of 2 or more. Release 1 sends no ``"v"`` and is answered as before."""
+    version = payload.get("v")
+    return type(version) is int and version >= PROTOCOL
+
+
+def hello_frontier(db, theirs: Frontier, heard: Any, compact: bool) -> dict[str, Any]:
+    """The frontier part of a hello's answer.
+
+    Protocol 2: this node's frontier over the feeds the caller holds (all it
+    pushes from), and only its digest when the caller's summary (``heard``) of what it
+    last heard of them is that digest already. Release 1: the whole frontier.
+    """
+    if not compact:
+        return {"frontier": frontier_to_wire(frontier(db))}
+    mine = frontier_over(db, theirs)
+    digest = summary(mine)
+    return {"v": PROTOCOL, "summary": digest,
+            "frontier": [] if heard == digest else frontier_to_wire(mine)}
+
+
+def feeds_of(page: Page) -> list[tuple[str, int]]:
+    """The feeds a page moves: those of its events and of its ranges."""
+    return sorted({(e.author, e.epoch) for e in page.events}
+                  | {(author, epoch) for author, epoch, _, _ in page.ranges})

@@ -26,7 +26,8 @@ from sync_helpers import (build_tree, carry, copy_node, enrol, error_of, event_i
                           excluded_ids, feed, fingerprint, new_node, next_event, post,
                           quarantine, register, send_pages, serve, signed_request, views, wire)
 from xinfang.core import codec, fold, i18n, keys, signed, store, verify
-from xinfang.core.certs import (CERTIFY, FIELDS, Authority, Certificate, TrustError,
+from xinfang.core.authority import Authority
+from xinfang.core.certs import (CERTIFY, FIELDS, Certificate, TrustError,
                                 chain_from_wire, chain_of, chain_to_wire, validate_chain)
 from xinfang.core.errors import InvalidEvent, InvalidInput, NotFound
 from xinfang.core.keys import NodeKeys

@@ -97,9 +97,16 @@ def check(event, node) -> None:
                            type=event.type, name=node.author_name(author))
 
 
-def untagged(node: Node) -> dict[str, list[tuple[int, str]]]:
+#: cases one ``append_many`` tags: what tagging holds at once (the cases' petitioners,
+#: the drafts, their events and the fold's state of the cases) is one batch, however
+#: many cases a sync brought (a first bundle of a village's 20,000 cases, say)
+BATCH = 500
+
+
+def untagged(node: Node, after: str = "", limit: int = -1) -> dict[str, list[tuple[int, str]]]:
     """Case -> (petitioner number, ID number digest) that the root holds in clear and
-    may tag now: petitioners of registrations made by other nodes.
+    may tag now: petitioners of registrations made by other nodes; at most ``limit``
+    cases (-1: all), the first by case number after ``after``.
 
     A case the root has tagged once is not tagged again, whatever became of
     that ``case.tag`` (a registration is never changed, so one is enough,
@@ -111,32 +118,45 @@ def untagged(node: Node) -> dict[str, list[tuple[int, str]]]:
     ceiling = order_key_ceiling(Timestamp(node.clock.read_wall(), 0))
     found: dict[str, list[tuple[int, str]]] = {}
     for case_id, ord_, digest in node.db.execute(
-            "select p.case_id, p.ord, p.id_seal from case_petitioners p "
+            "with batch as (select distinct p.case_id from case_petitioners p "
             "join cases c on c.id = p.case_id "
             "join vault v on v.digest = p.id_seal and v.entity_id = p.case_id "
-            "where c.author != :me and c.created_key < :ceiling and not exists ("
-            "select 1 from events e where e.entity = 'case' and e.entity_id = p.case_id "
-            "and e.type = :type and e.author = :me) "
-            "order by p.case_id, p.ord",
-            {"me": node.info.author, "ceiling": ceiling, "type": TYPE}):
+            "where p.case_id > :after and c.author != :me and c.created_key < :ceiling "
+            "and not exists (select 1 from events e where e.entity = 'case' and "
+            "e.entity_id = p.case_id and e.type = :type and e.author = :me) "
+            "order by p.case_id limit :limit) "
+            "select p.case_id, p.ord, p.id_seal from case_petitioners p "
+            "join vault v on v.digest = p.id_seal and v.entity_id = p.case_id "
+            "where p.case_id in batch order by p.case_id, p.ord",
+            {"me": node.info.author, "ceiling": ceiling, "type": TYPE, "after": after,
+             "limit": limit}):
         found.setdefault(case_id, []).append((ord_, digest))
     return found
 
 
 def tag_jurisdiction(node: Node) -> list[str]:
     """At the root: sign a ``case.tag`` for every case whose ID numbers it now holds and
-    has not tagged; return the case numbers. Anywhere else: nothing."""
+    has not tagged, ``BATCH`` cases at a time; return the case numbers. Anywhere else:
+    nothing."""
     if root_of(node) != node.info.author:
         return []
-    drafts = []
+    tagged: list[str] = []
+    after = ""
+    while batch := untagged(node, after, BATCH):
+        drafts = list(_drafts(node, batch))
+        if drafts:
+            node.append_many(drafts)
+        tagged += [draft.entity_id for draft in drafts]
+        after = next(reversed(batch))
+    return tagged
+
+
+def _drafts(node: Node, batch: dict[str, list[tuple[int, str]]]) -> Iterable[Draft]:
     key = node.match_key
-    for case_id, wanted in untagged(node).items():
+    for case_id, wanted in batch.items():
         secrets = {s.digest: s.value for s in node.vault.of_entity(case_id, [d for _, d in wanted])}
         pairs = [(ord_, sealing.match_tag(key, secrets[digest])) for ord_, digest in wanted
                  if digest in secrets]
         area = node.db.execute("select area from cases where id = ?", [case_id]).fetchone()[0]
         if pairs:
-            drafts.append(Draft(TYPE, ENTITY, case_id, area, {"values": {"tags": encode(pairs)}}))
-    if drafts:
-        node.append_many(drafts)
-    return [draft.entity_id for draft in drafts]
+            yield Draft(TYPE, ENTITY, case_id, area, {"values": {"tags": encode(pairs)}})
