@@ -21,7 +21,7 @@ import platformdirs
 import pluggy
 import sqlite_utils
 
-from . import areas, fold, migrations, sealing, store
+from . import areas, clock, fold, migrations, sealing, store
 from .admission import DUPLICATE, Admission, validate
 from .certs import Certificate
 from .errors import InvalidEvent, InvalidInput, NodeError
@@ -122,7 +122,7 @@ class Node:
             for key, value in {
                 "name": name.strip(), "level": found_level.name, "area": area,
                 "author": keys.author, "encryption": keys.encryption_public, "epoch": "0",
-                "root": "1" if root else "0", "created": dt.date.today().isoformat(),
+                "root": "1" if root else "0", "created": clock.today().isoformat(),
                 "match_key": _secrets.token_hex(32),
             }.items():
                 store.set_meta(db, key, value)

@@ -18,6 +18,8 @@ import attrs
 from xinfang.core.errors import InvalidInput
 from xinfang.core.i18n import N_, _
 
+from . import clock
+
 MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
 YEAR = re.compile(r"^(\d{4})$")
@@ -158,5 +160,5 @@ def _period_of(raw: str) -> Period | None:
 
 
 def current_month(today: dt.date | None = None) -> Period:
-    today = today or dt.date.today()
+    today = today or clock.today()
     return Period.month(today.year, today.month)

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from . import areas
+from . import areas, clock
 from .entities import EntityType, Field, Step, convert_field, listing
 from .errors import InvalidInput, NotFound
 from .event import Event
@@ -134,7 +134,7 @@ def create(node, entity: str, given: dict[str, Any], *, area: str | None = None,
     """
     from .node import Draft
 
-    today = today or dt.date.today()
+    today = today or clock.today()
     entity_type = entity_type_of(node, entity)
     given = dict(given)
     date = date_field(entity_type)
@@ -174,7 +174,7 @@ def take_step(node, entity: str, entity_id: str, step_name: str,
     """Take a lifecycle step; refused with the current state and the steps allowed."""
     from .node import Draft
 
-    today = today or dt.date.today()
+    today = today or clock.today()
     entity_type = entity_type_of(node, entity)
     view = guard_view(node.context, entity_type, entity_id)
     if view is None:

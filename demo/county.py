@@ -8,14 +8,13 @@ server on the loopback address. Names and ID numbers are synthetic.
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import time
 from pathlib import Path
 
 import click
 
-from xinfang.core import fold, i18n
+from xinfang.core import clock, fold, i18n
 from xinfang.core.i18n import _, ngettext
 from xinfang.core.node import Node
 from xinfang.app import plugin_manager as get_plugin_manager
@@ -80,7 +79,7 @@ class World:
     def __init__(self, base: Path):
         self.base = base
         self.nodes: dict[str, Node] = {}
-        self.today = dt.date.today()
+        self.today = clock.today()
         self.server = None
         self.url = ""
         self.bundle_bytes = 0

@@ -10,13 +10,13 @@ usual: a temporary directory is deleted, a ``--keep`` one kept.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import secrets
 import signal
 from pathlib import Path
 
 import click
 
+from xinfang.core import clock
 from xinfang.core.i18n import _
 from xinfang.core.node import Node
 from xinfang.sync.server import make_server
@@ -53,7 +53,7 @@ def serve(base: Path, host: str, port: int, pm=None) -> None:
     password = add_logins(home, pm)
     server = make_server(home, host, port, pm=pm)
     url = f"http://{host}:{server.effective_port}/"
-    demo_month = month.first_day(dt.date.today()).strftime("%Y-%m")
+    demo_month = month.first_day(clock.today()).strftime("%Y-%m")
     click.secho("\n" + _("== The county's web view =="), bold=True)
     click.echo(_("Open {url} in a browser (the demo month: {month_url}); Ctrl-C stops "
                  "it").format(url=url, month_url=f"{url}?period={demo_month}"))

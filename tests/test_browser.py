@@ -10,7 +10,6 @@ dashboard and a case page are written to ``XINFANG_SCREENSHOTS`` (default
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import time
@@ -20,6 +19,7 @@ import openpyxl
 import pytest
 
 from test_web import PASSWORD, VILLAGE_ONE, cheap_hashes, fresh_failures, site  # noqa: F401
+from xinfang.core import clock
 from xinfang.core.i18n import _
 from xinfang.core.node import Node
 from xinfang.core.reports import run_report
@@ -97,7 +97,7 @@ def shoot(chrome, name: str) -> None:
 def test_logging_in_shows_the_dashboard_with_the_monthly_report_figures(chrome, site):
     url, home, _ids = site
     log_in(chrome, url)
-    month = dt.date.today().strftime("%Y-%m")
+    month = clock.today().strftime("%Y-%m")
     with Node.open(home) as node:
         total = run_report(node, "stats.monthly", {"period": month}).total
     for name in ("cases", "batches", "person_visits"):
@@ -140,7 +140,7 @@ def test_the_monthly_report_downloads_as_an_xlsx_that_opens_with_its_figures(
     chrome.execute_cdp_cmd("Page.setDownloadBehavior",
                            {"behavior": "allow", "downloadPath": str(tmp_path)})
     log_in(chrome, url)
-    month = dt.date.today().strftime("%Y-%m")
+    month = clock.today().strftime("%Y-%m")
     chrome.get(f"{url}/reports/stats.monthly?run=1&period={month}")
     chrome.find_element("id", "download-xlsx").click()
     deadline = time.monotonic() + 20

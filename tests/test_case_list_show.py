@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from xinfang.core import i18n
+from xinfang.core import clock, i18n
 
 from conftest import case_input, synthetic_id
 from xinfang.plugins.cases import api
@@ -206,7 +206,7 @@ def test_show_of_an_unknown_case_is_refused(invoke, cases):
 
 def test_case_registered_without_date_is_received_today(invoke, cases):
     shown = json.loads(ok(invoke, "case", "show", cases["fresh"], "--json").stdout)
-    assert shown["received"] == dt.date.today().isoformat()
+    assert shown["received"] == clock.today().isoformat()
 
 
 def test_list_says_which_deadline_is_overdue_and_by_how_many_days(node):

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from conftest import synthetic_id
 from plugins import hearing
 from xinfang.cli.main import build_cli
+from xinfang.core import clock
 from xinfang.core.fold import views_digest
 from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
@@ -21,7 +22,7 @@ VILLAGE = "431202101201"
 INIT = ("init", "--level", "village", "--area", VILLAGE, "--name", "测试村")
 ID1 = synthetic_id(1)
 WRONG_CHECK = ID1[:17] + ("0" if ID1[17] != "0" else "1")
-TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+TOMORROW = (clock.today() + dt.timedelta(days=1)).isoformat()
 #: the commands of the node's core and of the case plugin; each prints data, so takes --json
 CORE_GROUPS = {"init", "node", "log", "rebuild", "case"}
 

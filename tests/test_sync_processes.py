@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 
 from conftest import COUNTY, TOWNSHIP, VILLAGE, synthetic_id
-from xinfang.core import fold
+from xinfang.core import clock, fold
 from xinfang.core.node import Node
 from xinfang.plugins.cases import api
 from xinfang.sync import wire
@@ -296,7 +296,7 @@ def register_cli(home: Path, n: int) -> str:
     data = xf_json(home, "case", "register", "-p", f"name=钱某{n},id={synthetic_id(800 + n)}",
                    "--channel", "来访", "--category", "劳动社保",
                    "--request", f"请求解决示例问题{n}", "--received",
-                   (dt.date.today() - dt.timedelta(days=10 + n)).isoformat())
+                   (clock.today() - dt.timedelta(days=10 + n)).isoformat())
     return data["id"]
 
 

@@ -5,7 +5,6 @@ registered through the case API, users through ``web.accounts``; names are synth
 
 from __future__ import annotations
 
-import datetime as dt
 import http.cookiejar
 import re
 import sqlite3
@@ -17,7 +16,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from sync_helpers import COUNTY as COUNTY_NODE, VILLAGES, new_node
-from xinfang.core import periods
+from xinfang.core import clock, periods
 from xinfang.core.node import DB_NAME, Node
 from xinfang.core.reports import cell_text, run_report
 from xinfang.plugins.cases import api
@@ -42,7 +41,7 @@ def _register(node, serial: int, area: str = VILLAGE_ONE, request: str = "请求
         petitioners=[api.PetitionerInput(f"钱某{serial}", synthetic(serial),
                                          f"1390000{serial:04d}", "示例村二组")],
         channel=channel, category="劳动社保", kind="申诉求决", request=request,
-        received=dt.date.today().isoformat(), area=area))
+        received=clock.today().isoformat(), area=area))
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from argon2 import PasswordHasher
 
 from sync_helpers import build_tree, carry
 from test_web import PASSWORD, Browser, cheap_hashes, events, message  # noqa: F401
-from xinfang.core import i18n, periods
+from xinfang.core import clock, i18n, periods
 from xinfang.core.errors import InvalidInput
 from xinfang.core.node import DB_NAME, Node
 from xinfang.core.reports import cell_text, run_report
@@ -39,7 +39,7 @@ COUNTY, TOWNSHIP = "431202", "431202101"
 VILLAGE_ONE, VILLAGE_TWO = "431202101201", "431202101202"
 #: an area of another township, with no node of its own
 ELSEWHERE = "431202102201"
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 @attrs.frozen

@@ -21,7 +21,7 @@ from plugins import inspection
 from sync_helpers import COUNTY as COUNTY_NODE, TOWNSHIP as TOWNSHIP_NODE, VILLAGES, carry
 from sync_helpers import enrol, new_node
 from test_web import PASSWORD, Browser, events, message
-from xinfang.core import periods, records
+from xinfang.core import clock, periods, records
 from xinfang.core.node import Node
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.cases import api as cases
@@ -32,7 +32,7 @@ from xinfang.web import accounts
 
 COUNTY, TOWNSHIP = COUNTY_NODE[0], TOWNSHIP_NODE[0]
 VILLAGE_ONE, VILLAGE_TWO = VILLAGES[0][0], VILLAGES[1][0]
-TODAY = dt.date.today()
+TODAY = clock.today()
 USERS = {"leader": ("rec.leader01", COUNTY), "handler": ("rec.handler02", COUNTY),
          "clerk": ("rec.clerk03", VILLAGE_TWO), "far": ("rec.handler04", VILLAGE_TWO)}
 TOWN_HANDLER = "rec.town05"

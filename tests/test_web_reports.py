@@ -8,7 +8,6 @@ up; the township submits its 月报表 from the browser, the sync client takes i
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
 import urllib.error
@@ -24,7 +23,7 @@ from argon2 import PasswordHasher
 from sync_helpers import (COUNTY as COUNTY_NODE, TOWNSHIP as TOWNSHIP_NODE, VILLAGES, carry,
                           enrol, new_node)
 from test_web import PASSWORD, Browser, cheap_hashes, events, message  # noqa: F401
-from xinfang.core import periods
+from xinfang.core import clock, periods
 from xinfang.core.i18n import _
 from xinfang.core.node import Node
 from xinfang.core.reports import Ratio, cell_text, render, run_report
@@ -57,7 +56,7 @@ def _register(node, serial: int, area: str, channel: str = "来访") -> str:
         petitioners=[api.PetitionerInput(f"孙某{serial}", synthetic(serial),
                                          f"1370000{serial:04d}", "示例村三组")],
         channel=channel, category="劳动社保", kind="申诉求决", request="请求追讨拖欠工资",
-        received=dt.date.today().isoformat(), area=area))
+        received=clock.today().isoformat(), area=area))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ its API gives on the same database; names are synthetic.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import re
 import sqlite3
 import urllib.parse
@@ -24,7 +23,7 @@ from plugins import inspection
 from sync_helpers import (COUNTY, TODAY, TOWNSHIP, VILLAGES, carry, enrol, exchange, feed,
                           new_node, register, send_pages, wire)
 from test_web import PASSWORD, Browser, events, message
-from xinfang.core import access, held, quarantine, records, transports
+from xinfang.core import access, clock, held, quarantine, records, transports
 from xinfang.core.i18n import Message, N_, _
 from xinfang.core.node import DB_NAME, Node
 from xinfang.plugins import settlements
@@ -89,7 +88,7 @@ def site(tmp_path_factory):
     own = api.register_case(county, api.CaseInput(
         petitioners=[api.PetitionerInput("孙某甲", synthetic(71), "13900000071", "示例村三组")],
         channel="来访", category="劳动社保", kind="申诉求决", request="请求追讨拖欠工资",
-        received=dt.date.today().isoformat(), area=VILLAGE))
+        received=clock.today().isoformat(), area=VILLAGE))
     for name, role in ((ADMIN, "admin"), (LEADER, "leader"), (HANDLER, "handler"),
                        (CLERK, "clerk")):
         accounts.add_user(county, name, role, PASSWORD)

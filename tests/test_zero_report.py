@@ -18,14 +18,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from sync_helpers import build_tree, carry, copy_node, deliver, feed, next_event
 from xinfang.cli.main import build_cli
-from xinfang.core import i18n, store
+from xinfang.core import clock, i18n, store
 from xinfang.core.errors import InvalidInput
 from xinfang.core.plugins import get_plugin_manager
 from xinfang.plugins.zero_report import api, periods
 from xinfang.plugins.zero_report.plugin import TYPE, entity_id
 
 #: the day the tree is certified, as the stamps say it (Beijing time)
-CERTIFIED = dt.datetime.now(api.CST).date()
+CERTIFIED = clock.today()
 SOON = CERTIFIED + dt.timedelta(days=10)
 D1, D2, D3 = (SOON + dt.timedelta(days=i) for i in range(3))
 

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import attrs
 
-from xinfang.core import areas, i18n, periods
+from xinfang.core import areas, clock, i18n, periods
 from xinfang.core.i18n import N_, _
 from xinfang.core.reports import cell_text, run_report
 from xinfang.core.routes import Response, Route, find_route
@@ -224,7 +224,7 @@ def dashboard(context: Page) -> Response:
     area = context.asked_area()
     period = periods.parse(context.request.query.get("period") or
                            periods.current_month().code)
-    summary = _summary(node, area, period, dt.date.today())
+    summary = _summary(node, area, period, clock.today())
     category_link = {code: "/cases?" + urlencode({"category": code, "from": period.start,
                                                   "to": period.end, "area": area})
                      for code, _label, _n in summary.by_category}

@@ -20,6 +20,7 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
+from xinfang.core import clock
 from xinfang.core.entities import parse_date
 from xinfang.core.errors import InvalidInput
 from xinfang.core.i18n import N_, _, ngettext
@@ -114,7 +115,7 @@ def case_list(context: Page) -> Response:
     node, query = context.node, context.request.query
     area = context.asked_area()
     filters = _filters(context, area)
-    today = dt.date.today()
+    today = clock.today()
     total = api.count_cases(node, filters, today=today)
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     number = min(_page_number(context), pages)

@@ -15,14 +15,13 @@ own pages (``pages.py``): ``/records/case…`` sends the browser there.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from typing import Any, Callable
 
 import attrs
 
-from xinfang.core import areas, kernel, records
+from xinfang.core import areas, clock, kernel, records
 from xinfang.core.entities import EntityType, Field, convert_field
 from xinfang.core.errors import XinfangError
 from xinfang.core.i18n import N_, _, ngettext
@@ -129,7 +128,7 @@ def form_field(node, field: Field, prefix: str = "f.", several_values: bool = Fa
             "required": field.required, "choices": choices, "several": several_values,
             "help": _(field.help) if field.help else "", "minimum": field.minimum,
             "maximum": field.maximum,  # a date may lie ahead only if the field says so
-            "latest": None if field.future else dt.date.today().isoformat()}
+            "latest": None if field.future else clock.today().isoformat()}
 
 
 # -- the index and the list ---------------------------------------------------------------
@@ -323,7 +322,7 @@ def create(context: Page, kind: EntityType, form: dict[str, str]) -> str:
     for field in creation.lists:
         convert_field(field, given.get(field.name))  # a required one given empty: refused
         lists[field.name] = several(given.pop(field.name, ""))
-    records.convert_values(node, kind.create.fields, given, dt.date.today(),
+    records.convert_values(node, kind.create.fields, given, clock.today(),
                            f"{kind.label}{kind.create.label}")
     if creation.asks_area:
         context.require_sight(areas.check_code(area))

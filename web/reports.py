@@ -13,12 +13,11 @@ takes steps or approves, 审核通过 and 退回 a role that approves.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from xinfang.core import areas, periods
+from xinfang.core import areas, clock, periods
 from xinfang.core.errors import InvalidInput, XinfangError
 from xinfang.core.i18n import N_, _
 from xinfang.core.reports import Report, ReportResult, cell_text, find, render, run_report
@@ -62,7 +61,7 @@ def _defaults(context: Page, report: Report) -> dict[str, str]:
     """What the form starts with: the current month, the year, the user's area (within
     the node's), else the report's own default. A ``period`` read as plain text is an id
     (零报告), not a month: left empty."""
-    today = dt.date.today()
+    today = clock.today()
     wanted = {"period": periods.current_month().code, "year": str(today.year),
               "area": context.home_area}
     found = {}

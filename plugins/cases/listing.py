@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from xinfang.core import areas
+from xinfang.core import areas, clock
 from xinfang.core.entities import Field, convert_field
 from xinfang.core.errors import InvalidInput
 from xinfang.core.i18n import N_, _
@@ -82,7 +82,7 @@ class Case:
 
 
 def _today(today: dt.date | None) -> dt.date:
-    return today or dt.date.today()
+    return today or clock.today()
 
 
 def _field(node: Node, step: str | None, name: str) -> Field:

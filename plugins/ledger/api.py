@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from xinfang.core import areas, records
+from xinfang.core import areas, clock, records
 from xinfang.core.entities import Field, parse_date
 from xinfang.core.errors import InvalidInput, NotFound
 from xinfang.core.i18n import N_
@@ -130,7 +130,7 @@ def carry(node, month: str, area: str | None = None, date: str | None = None,
     if not first <= day <= last:
         raise InvalidInput(N_("the screening day {date} is not in the month {month}"),
                            date=day, month=month)
-    today = today or dt.date.today()
+    today = today or clock.today()
     if day > today.isoformat():
         raise InvalidInput(N_("the screening day {date} is in the future (today is {today})"),
                            date=day, today=today.isoformat())

@@ -13,14 +13,12 @@ checks a 转信访's case. Other modules of the plugin add ``ledger import`` /
 
 from __future__ import annotations
 
-import datetime as dt
-
 import click
 
 from xinfang.cli import App, emit, group, json_option, option, pass_app, table
 from xinfang.cli.base import command
 from xinfang.cli.entities import build_entity_group, parse_assignments
-from xinfang.core import records
+from xinfang.core import clock, records
 from xinfang.core.entities import parse_date
 from xinfang.core.i18n import N_, _
 
@@ -49,7 +47,7 @@ def ledger_group():
 def dispute_list(app: App, status, area, since, until, where, overdue, as_of, as_json):
     day = None
     if overdue:
-        day = (parse_date(as_of, N_("the day (--as-of)")) if as_of else dt.date.today())
+        day = (parse_date(as_of, N_("the day (--as-of)")) if as_of else clock.today())
         day = day.isoformat()
     with app.open_node() as node:
         found = [api.ledger_row(r) for r in api.disputes(

@@ -46,7 +46,7 @@ import attrs
 import openpyxl
 from openpyxl.styles import Alignment, Font
 
-from xinfang.core import areas, records
+from xinfang.core import areas, clock, records
 from xinfang.core.admission import validate
 from xinfang.core.entities import Field
 from xinfang.core.errors import InvalidEvent, InvalidInput, XinfangError
@@ -322,7 +322,7 @@ def import_sheet(node, path: Path | str, *, sheet: str | None = None,
     ``date``: the day the resolve / progress / 转信访 steps are dated [default: today].
     Raises ``SheetErrors`` listing every problem; nothing is written then.
     """
-    today = today or dt.date.today()
+    today = today or clock.today()
     day = records.convert_values(node, [Field("date", "日期", kind="date")],
                                  {"date": date or today.isoformat()}, today, "--date")["date"]
     default_area = areas.check_code(area) if area else node.info.area

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from xinfang.core import areas, periods, records
+from xinfang.core import areas, clock, periods, records
 from xinfang.core.periods import Period
 from xinfang.core.entities import parse_date
 from xinfang.core.errors import InvalidInput, NotFound
@@ -86,7 +86,7 @@ def scope(node, area: str | None) -> str:
 
 
 def seen(period: Period, as_of: dt.date | None) -> str:
-    return min(period.end, as_of or dt.date.today()).isoformat()
+    return min(period.end, as_of or clock.today()).isoformat()
 
 
 def child_of(area: str, code: str) -> str:

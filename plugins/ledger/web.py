@@ -11,10 +11,9 @@ ledger's steps through ``api.step``, as the CLI's generated commands do, so a
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
-from xinfang.core import areas, periods
+from xinfang.core import areas, clock, periods
 from xinfang.core.errors import XinfangError
 from xinfang.core.i18n import N_, _
 from xinfang.core.routes import Response, Route
@@ -70,7 +69,7 @@ def _render(context: Page, month: str, area: str, status: int = 200,
             error_text: str | None = None, done: str | None = None) -> Response:
     node = context.node
     rows = api.month_ledger(node, month, area)
-    late = api.overdue(node, dt.date.today(), area)
+    late = api.overdue(node, clock.today(), area)
     lifecycle = node.registry.lifecycle(DISPUTE)
     return context.render(
         "ledger.html", status=status, title=_("Dispute ledger"), month=month, area=area,

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import attrs
 
-from xinfang.core import areas
+from xinfang.core import areas, clock
 from xinfang.core.entities import parse_date
 from xinfang.core.errors import InvalidInput
 from xinfang.core.i18n import N_, _
@@ -78,7 +78,7 @@ def scope(node, area: str | None) -> str:
 
 
 def seen_as_of(period: periods.Period, as_of: dt.date | None) -> str:
-    return min(period.end, as_of or dt.date.today()).isoformat()
+    return min(period.end, as_of or clock.today()).isoformat()
 
 
 def child_level(area: str) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable
 
-from xinfang.core import areas, records
+from xinfang.core import areas, clock, records
 from xinfang.core.entities import parse_date
 from xinfang.core.errors import InvalidInput, NotFound
 from xinfang.core.i18n import N_
@@ -42,7 +42,7 @@ def issue(node, cases: Iterable[str], due: str, required: str, kind: str | None 
                               "none of this office's own"),
                            areas=", ".join(sorted(set(found.values()))))
     issued_on = parse_date(date, N_("the order's date (--date)")) if date else (
-        today or dt.date.today())
+        today or clock.today())
     if parse_date(due, N_("the due date (--due)")) < issued_on:
         raise InvalidInput(N_("the due date {due} is before the order's date {date}; give a "
                               "later --due"), due=due, date=issued_on.isoformat())
@@ -70,7 +70,7 @@ def supervision_list(node, as_of: dt.date | str | None = None, area: str | None 
                            area=area, scope=node.info.area)
     if isinstance(as_of, str):
         as_of = parse_date(as_of, N_("the day (--as-of)"))
-    return escalation.items(node, as_of or dt.date.today(), area, everything)
+    return escalation.items(node, as_of or clock.today(), area, everything)
 
 
 def office_names(node) -> dict[str, str]:

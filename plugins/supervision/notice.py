@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from xinfang.core import areas
+from xinfang.core import areas, clock
 from xinfang.core.entities import parse_date
 from xinfang.core.i18n import N_, _
 from xinfang.core.reports import Column, Definition, Output, Param, Report, Table
@@ -48,7 +48,7 @@ def _child(area: str, top: str) -> str:
 
 
 def notice(node, as_of: dt.date | None = None, area: str | None = None) -> Output:
-    as_of = as_of or dt.date.today()
+    as_of = as_of or clock.today()
     top = areas.check_code(area) if area else node.info.area
     found = api.supervision_list(node, as_of, top, everything=True)
     names = api.office_names(node)

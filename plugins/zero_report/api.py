@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from xinfang.core import areas, store
+from xinfang.core import areas, clock, store
 from xinfang.core.entities import parse_date
 from xinfang.core.errors import InvalidInput, NotFound
 from xinfang.core.event import Event
@@ -33,9 +33,6 @@ from xinfang.core.policy import DELEGATED, ENTITY as POLICY, entity_id as policy
 
 from . import periods
 from .plugin import ENTITY, TYPE, entity_id
-
-#: Beijing time, which has no daylight saving: the day a stamp falls on
-CST = dt.timezone(dt.timedelta(hours=8))
 
 
 # -- declaring -------------------------------------------------------------------
@@ -113,7 +110,7 @@ def file_report(node, date: Any = None, note: str = "", cases: list[str] | None 
                 period_id: str | None = None, today: dt.date | None = None) -> dict[str, Any]:
     """File this station's report for ``date`` (default ``today``): 无情况 with no note
     and no cases. A second filing for a day corrects the first."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     on = parse_date(date, N_("the report date (--date)")) if date else today
     if on > today:
         raise InvalidInput(N_("the report date {date} is in the future (today is {today})"),
@@ -181,7 +178,7 @@ def stations(node, period: periods.Period) -> list[Station]:
         event = Event.parse(raw, sig)
         if not period.covers_area(event.area):
             continue
-        day = dt.datetime.fromtimestamp(event.hlc.wall_ms / 1000, CST).date()
+        day = clock.day_of(event.hlc.wall_ms)
         since[event.area] = min(since.get(event.area, dt.date.max), max(period.start, day))
     for subject, area, name in node.db.execute("select subject, area, name from certs "
                                                 "order by area, subject"):
@@ -205,7 +202,7 @@ def _grace(node, area: str) -> int:
 def day_report(node, period: periods.Period, day: dt.date,
                as_of: dt.date | None = None) -> dict[str, Any]:
     """Who was expected on report ``day``, who filed (and what), who is silent."""
-    as_of = as_of or dt.date.today()
+    as_of = as_of or clock.today()
     held = filings(node, period)
     rows = []
     for station in stations(node, period):
@@ -229,7 +226,7 @@ def day_report(node, period: periods.Period, day: dt.date,
 def missing(node, date: Any = None, period_id: str | None = None,
             today: dt.date | None = None) -> dict[str, Any]:
     """The silent stations on the report day holding ``date`` (default ``today``)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     on = parse_date(date, N_("the report date (--date)")) if date else today
     period = find_period(node, period_id, on)
     day = period.day_of(on)
@@ -242,7 +239,7 @@ def missing(node, date: Any = None, period_id: str | None = None,
 
 def status(node, period_id: str | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
     """Reporting and on-time rates per station and overall, for days begun by ``as_of``."""
-    as_of = as_of or dt.date.today()
+    as_of = as_of or clock.today()
     period = find_period(node, period_id) if period_id else _latest(node, as_of)
     days = [d for d in period.days() if d <= as_of]
     per: dict[str, dict[str, Any]] = {}

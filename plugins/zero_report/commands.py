@@ -5,16 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 from xinfang.cli import App, emit, group, json_option, option, pass_app, table
+from xinfang.core import clock
 from xinfang.core.entities import parse_date
 from xinfang.core.i18n import N_, _
 
 from . import api
 
-TODAY_HELP = N_("Today's date, YYYY-MM-DD [default: the computer's date].")
+TODAY_HELP = N_("Today's date, YYYY-MM-DD [default: today in Beijing].")
 
 
 def _today(text: str | None) -> dt.date:
-    return parse_date(text, N_("today (--today)")) if text else dt.date.today()
+    return parse_date(text, N_("today (--today)")) if text else clock.today()
 
 
 @group("zero-report", help=N_("信息零报告: daily reports from every station in a sensitive "
