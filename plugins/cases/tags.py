@@ -26,8 +26,11 @@ history, and is folded in the case's own order after its registration.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Iterable
+
+import attrs
 
 from xinfang.core import sealing, store
 from xinfang.core.entities import Field, Step
@@ -103,25 +106,28 @@ def check(event, node) -> None:
 BATCH = 500
 
 
-def untagged(node: Node, after: str = "", limit: int = -1) -> dict[str, list[tuple[int, str]]]:
+def untagged(node: Node, after: str = "", limit: int = -1, among: list[str] | None = None,
+             ceiling: str | None = None) -> dict[str, list[tuple[int, str]]]:
     """Case -> (petitioner number, ID number digest) that the root holds in clear and
     may tag now: petitioners of registrations made by other nodes; at most ``limit``
-    cases (-1: all), the first by case number after ``after``.
+    cases (-1: all), the first by case number after ``after``, of the cases ``among``
+    (None: of every case).
 
     A case the root has tagged once is not tagged again, whatever became of
     that ``case.tag`` (a registration is never changed, so one is enough,
-    and a retry could repeat on every sync). A registration stamped later
-    than the root's next stamp (a village's clock set ahead) waits until the
-    root's clock passes it: a tag sorting before its registration would be
-    a conflict, not a tag.
+    and a retry could repeat on every sync). A registration stamped at or past
+    ``ceiling`` (default: past the root's next stamp; a village's clock set
+    ahead) waits until the root's clock passes it: a tag sorting before its
+    registration would be a conflict, not a tag.
     """
-    ceiling = order_key_ceiling(Timestamp(node.clock.read_wall(), 0))
+    ceiling = ceiling or _ceiling(node)
+    chosen = "" if among is None else "and p.case_id in (select value from json_each(:among)) "
     found: dict[str, list[tuple[int, str]]] = {}
     for case_id, ord_, digest in node.db.execute(
             "with batch as (select distinct p.case_id from case_petitioners p "
             "join cases c on c.id = p.case_id "
             "join vault v on v.digest = p.id_seal and v.entity_id = p.case_id "
-            "where p.case_id > :after and c.author != :me and c.created_key < :ceiling "
+            f"where p.case_id > :after {chosen}and c.author != :me and c.created_key < :ceiling "
             "and not exists (select 1 from events e where e.entity = 'case' and "
             "e.entity_id = p.case_id and e.type = :type and e.author = :me) "
             "order by p.case_id limit :limit) "
@@ -129,26 +135,87 @@ def untagged(node: Node, after: str = "", limit: int = -1) -> dict[str, list[tup
             "join vault v on v.digest = p.id_seal and v.entity_id = p.case_id "
             "where p.case_id in batch order by p.case_id, p.ord",
             {"me": node.info.author, "ceiling": ceiling, "type": TYPE, "after": after,
-             "limit": limit}):
+             "limit": limit, "among": json.dumps(among or [])}):
         found.setdefault(case_id, []).append((ord_, digest))
     return found
+
+
+def _ceiling(node: Node) -> str:
+    return order_key_ceiling(Timestamp(node.clock.read_wall(), 0))
 
 
 def tag_jurisdiction(node: Node) -> list[str]:
     """At the root: sign a ``case.tag`` for every case whose ID numbers it now holds and
     has not tagged, ``BATCH`` cases at a time; return the case numbers. Anywhere else:
-    nothing."""
+    nothing.
+
+    It looks only at the cases that may have become taggable since it last
+    looked (``Search``), not at every petitioner the root holds: at a root
+    of millions that search would cost seconds after every page received.
+    """
     if root_of(node) != node.info.author:
         return []
+    search = Search.resume(node)
+    ceiling = _ceiling(node)
     tagged: list[str] = []
-    after = ""
-    while batch := untagged(node, after, BATCH):
+    for start in range(0, len(search.cases), BATCH):
+        batch = untagged(node, among=search.cases[start:start + BATCH], ceiling=ceiling)
         drafts = list(_drafts(node, batch))
         if drafts:
             node.append_many(drafts)
         tagged += [draft.entity_id for draft in drafts]
-        after = next(reversed(batch))
+    search.keep(node, set(tagged), ceiling)
     return tagged
+
+
+@attrs.frozen
+class Search:
+    """Where the root's tag search stands, in its ``meta`` (its own bookkeeping,
+    never synced): the log and the vault up to the ``events.pos`` and vault rowid
+    it has looked at (neither table loses a row, so both only grow), and the cases
+    it looked at that may be tagged later without a new event or sealed value
+    reaching them: a registration whose case is not folded (held) or stamped
+    ahead of the root's clock.
+
+    A case becomes taggable only when its registration arrives, a sealed ID
+    number of it does, or one of those waits ends; so ``cases`` is every case
+    the full search (``untagged`` over all) could tag now.
+    """
+
+    events: int
+    vault: int
+    cases: list[str]
+
+    @classmethod
+    def resume(cls, node: Node) -> "Search":
+        db = node.db
+        seen_events = int(store.get_meta(db, SEEN_EVENTS) or 0)
+        seen_vault = int(store.get_meta(db, SEEN_VAULT) or 0)
+        waiting = json.loads(store.get_meta(db, WAITING) or "[]")
+        events = db.execute("select coalesce(max(pos), 0) from events").fetchone()[0]
+        vault = db.execute("select coalesce(max(rowid), 0) from vault").fetchone()[0]
+        registered = [row[0] for row in db.execute(
+            "select entity_id from events where pos > ? and pos <= ? and entity = 'case' and "
+            "type = 'case.register' and author != ?", [seen_events, events, node.info.author])]
+        sealed = [row[0] for row in db.execute(
+            "select entity_id from vault where rowid > ? and rowid <= ?", [seen_vault, vault])]
+        return cls(events, vault, sorted({*waiting, *registered, *sealed}))
+
+    def keep(self, node: Node, tagged: set[str], ceiling: str) -> None:
+        """Move the marks on, keeping the cases looked at that wait (see the class)."""
+        looked = [c for c in self.cases if c not in tagged]
+        folded = dict(node.db.execute(
+            "select id, created_key from cases where id in (select value from json_each(?))",
+            [json.dumps(looked)]))
+        waiting = [c for c in looked if c not in folded or folded[c] >= ceiling]
+        with node.db.atomic():
+            store.set_meta(node.db, SEEN_EVENTS, str(self.events))
+            store.set_meta(node.db, SEEN_VAULT, str(self.vault))
+            store.set_meta(node.db, WAITING, json.dumps(waiting))
+
+
+#: ``meta`` keys of the root's tag search (``Search``)
+SEEN_EVENTS, SEEN_VAULT, WAITING = "tags.seen_events", "tags.seen_vault", "tags.waiting"
 
 
 def _drafts(node: Node, batch: dict[str, list[tuple[int, str]]]) -> Iterable[Draft]:
