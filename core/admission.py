@@ -26,14 +26,17 @@ and the views held, never of this machine's clock:
    department's node, every feed but its own is seen through its filter).
 
 A refused event goes to ``quarantine`` with its reason; an admitted one is
-stored and folded in the caller's transaction.
+stored and folded in the caller's transaction: at once, or inside ``batch``
+with the rest of the page (``page_fold.apply_page``), which gives the same views.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from typing import Iterator
 
-from . import fold, i18n, store
+from . import fold, i18n, page_fold, store
 from .authority import Authority
 from .errors import InvalidEvent
 from .event import Event
@@ -73,6 +76,10 @@ def now() -> str:
 class Admission:
     """Admits events into one node's log inside one transaction."""
 
+    #: whether ``batch`` folds a page at a time; False folds each event as it is admitted,
+    #: the reference the page fold is held to (benchmarks and tests set it)
+    page_fold = True
+
     def __init__(self, node, context: fold.FoldContext | None = None, peer: str | None = None):
         self.node = node
         self.db = node.db
@@ -85,6 +92,38 @@ class Admission:
         #: this node's department filter: then it holds no feed but its own whole
         self.own_only = cert.only if cert is not None and cert.subject == self.me else None
         self._judges: dict = {}
+        #: events admitted inside ``batch`` and not folded yet
+        self._unfolded: list[Event] | None = None
+        #: (author, epoch) -> (seq, head) of feeds read or written inside ``batch``
+        self._feeds: dict[tuple[str, int], tuple[int, str | None]] = {}
+        #: whether the quarantine may hold an event admitted now (None: not asked yet)
+        self._quarantined: bool | None = None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator["Admission"]:
+        """Admit a page: what is accepted inside is folded on leaving, a page at a time.
+
+        Checks read the log, the trust data and what control events fold
+        (exclusions, frozen feeds), never other views, so deferring the fold of
+        the other events changes no answer: control events fold where they stand,
+        and so does a fork, each after what came before them. On an error
+        nothing is folded and the caller's transaction is rolled back.
+        """
+        if not self.page_fold or self._unfolded is not None:
+            yield self
+            return
+        self._unfolded = []
+        try:
+            yield self
+            self.fold_admitted()
+        finally:
+            self._unfolded, self._feeds = None, {}
+
+    def fold_admitted(self) -> None:
+        """Fold what ``batch`` has admitted so far."""
+        if self._unfolded:
+            events, self._unfolded = self._unfolded, []
+            page_fold.apply_page(self.context, events)
 
     def check(self, event: Event, declared: tuple[int, int] | None = None,
               local: bool = False) -> str | None:
@@ -104,9 +143,7 @@ class Admission:
     def _check(self, event: Event, declared: tuple[int, int] | None,
                local: bool) -> str | Message | None:
         db = self.db
-        stored = None if local else db.execute(
-            "select id from events where author = ? and epoch = ? and seq = ?",
-            [event.author, event.epoch, event.seq]).fetchone()
+        stored = None if local else self._held_at(event)
         if stored and stored[0] == event.id:
             return DUPLICATE
         if not local and not event.signature_valid():
@@ -147,10 +184,26 @@ class Admission:
         whole = own or (scope.startswith(self.own_scope) and self.own_only is None)
         return self._chain(event, whole, name, declared)
 
+    def _held_at(self, event: Event) -> tuple[str] | None:
+        """The id of the event this log holds at the event's place, if any: none past
+        the feed's head (``feeds.seq`` is the highest seq ``insert_event`` stored)."""
+        if self._unfolded is not None and event.seq > self._feed(event.author, event.epoch)[0]:
+            return None
+        return self.db.execute("select id from events where author = ? and epoch = ? and "
+                               "seq = ?", [event.author, event.epoch, event.seq]).fetchone()
+
+    def _feed(self, author: str, epoch: int) -> tuple[int, str | None]:
+        """``store.feed_head``, kept in memory inside ``batch``."""
+        if self._unfolded is None:
+            return store.feed_head(self.db, author, epoch)
+        if (author, epoch) not in self._feeds:
+            self._feeds[(author, epoch)] = store.feed_head(self.db, author, epoch)
+        return self._feeds[(author, epoch)]
+
     def _chain(self, event: Event, whole: bool, name: str | Message,
                declared: tuple[int, int] | None) -> Message | None:
         db = self.db
-        seq, head = store.feed_head(db, event.author, event.epoch)
+        seq, head = self._feed(event.author, event.epoch)
         if whole:
             if event.seq != seq + 1:
                 return Message(N_("gap: the feed of {name} should go on at seq {expected}, "
@@ -183,11 +236,21 @@ class Admission:
         return DUPLICATE if row else None
 
     def accept(self, event: Event, local: bool = False) -> None:
-        """Store and fold an event that passed ``check``."""
-        store.insert_event(self.db, event)
+        """Store and fold an event that passed ``check`` (inside ``batch``: fold it with
+        the page, or at once with what came before it if it is a control event)."""
+        if store.insert_event(self.db, event) and (event.author, event.epoch) in self._feeds:
+            seq, _ = self._feeds[(event.author, event.epoch)]
+            if event.seq > seq:
+                self._feeds[(event.author, event.epoch)] = (event.seq, event.id)
         if not local:  # the node's own clock stamped a local event
             self.node.clock.observe(event.hlc)
-        fold.apply(self.context, event)
+        if self._unfolded is None:
+            fold.apply(self.context, event)
+        elif event.entity in self.node.registry.control_entities():
+            self.fold_admitted()
+            fold.apply(self.context, event)
+        else:
+            self._unfolded.append(event)
 
     def admit(self, event: Event, declared: tuple[int, int] | None = None,
               local: bool = False) -> str | None:
@@ -195,14 +258,23 @@ class Admission:
         reason = self.check(event, declared, local)
         if reason is None:
             self.accept(event, local)
-            if not local:  # an event once refused may be good now that its chain is
+            if not local and self._may_be_quarantined():
+                # an event once refused may be good now that its chain is
                 self.db.execute("delete from quarantine where event_id = ?", [event.id])
         elif reason != DUPLICATE:
             self.quarantine(event, reason)
         return reason
 
+    def _may_be_quarantined(self) -> bool:
+        """False while the quarantine is known to be empty: nothing to take out of it."""
+        if self._quarantined is None:
+            self._quarantined = self.db.execute(
+                "select exists (select 1 from quarantine)").fetchone()[0] == 1
+        return self._quarantined
+
     def quarantine(self, event: Event, reason: str | Message) -> None:
         """Keep a refused event with why, in the language-independent form."""
+        self._quarantined = True
         self.db.execute(
             "insert into quarantine (event_id, author, epoch, seq, raw, sig, reason, peer, at) "
             "values (?,?,?,?,?,?,?,?,?) on conflict (event_id) do update set "
@@ -217,6 +289,7 @@ class Admission:
         both branches out from the fork point on makes every node that has
         seen the fork hold the same state. The log keeps every row.
         """
+        self.fold_admitted()  # what came before the fork folds before the feed freezes
         self.db.execute("insert or ignore into frozen_feeds (author, epoch, seq, reason) "
                         "values (?,?,?,?)",
                         [event.author, event.epoch, event.seq,

@@ -21,18 +21,21 @@ Three things an event can be besides folded, none of which touches the log:
 
 The fold reads only events, synced policy and trust data: never the clock,
 never a local setting.
+
+A page of events (a sync page, a local batch, a trusted copy) folds a page at
+a time (``page_fold``), to the views of ``apply`` on each event in turn.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 import attrs
 import sqlite_utils
 
-from . import codec, i18n, store
+from . import codec, i18n, kernel, store
 from .errors import Hold, StepRefused
 from .event import Event
 from .plugins import Registry
@@ -50,6 +53,10 @@ class FoldContext:
     _held: set[tuple[str, str]] | None = None
     _policy: dict[tuple[str, str], Any] = attrs.Factory(dict)
     _effects: dict[Any, list[Any]] = attrs.Factory(dict)
+    #: the record whose events of a page fold in memory (``record_fold.Run``)
+    run: Any = None
+    #: certified offices by key, read once a page (no fold writes ``certs``)
+    _authors: dict[str, Any] | None = None
 
     def columns(self, table: str) -> tuple[str, ...]:
         """A view table's columns, read once per registry (migrations ran before)."""
@@ -58,6 +65,31 @@ class FoldContext:
             cache[table] = tuple(r[1] for r in self.db.conn.execute(
                 f"pragma table_info([{table}])"))
         return cache[table]
+
+    def author_of(self, key: str):
+        """``kernel.author_of``, read once a page while a page folds."""
+        if self._authors is None:
+            return kernel.author_of(self.db, key)
+        if key not in self._authors:
+            self._authors[key] = kernel.author_of(self.db, key)
+        return self._authors[key]
+
+    def defer(self, key: Any, write: Callable[[], None]) -> None:
+        """Run ``write`` now, or, while a record folds in memory, when it is written: a
+        later ``write`` under the same ``key`` replaces an earlier one, so rows rewritten
+        after every event (deadlines) are written once."""
+        if self.run is None:
+            return write()
+        self.run.deferred[key] = write
+
+    def recall(self, key: Any) -> Any:
+        """What ``remember`` kept under ``key``, if the record folding in memory has not
+        changed since; else (and outside a page) None."""
+        return None if self.run is None else self.run.recall(key)
+
+    def remember(self, key: Any, value: Any) -> None:
+        if self.run is not None:
+            self.run.remember(key, value)
 
     # -- policy ------------------------------------------------------------------
 
@@ -236,6 +268,12 @@ def excluded_reason(db, author: str, epoch: int, seq: int) -> str | None:
 
 def apply(ctx: FoldContext, event: Event) -> None:
     """Fold an event just added to the log."""
+    _apply_event(ctx, event)
+    ctx.drain()
+
+
+def _apply_event(ctx: FoldContext, event: Event, unseen: Collection[str] = ()) -> None:
+    """``apply`` without its drain; ``unseen`` as ``refold`` takes it."""
     if not ctx.excluded(event) and not ctx.is_held(event.entity, event.entity_id):
         head = ctx.db.conn.execute(
             "select order_key from entity_heads where entity = ? and entity_id = ?",
@@ -243,8 +281,7 @@ def apply(ctx: FoldContext, event: Event) -> None:
         if head is None or event.order_key > head[0]:
             _apply_one(ctx, event)
         else:
-            refold(ctx, event.entity, event.entity_id)
-    ctx.drain()
+            refold(ctx, event.entity, event.entity_id, unseen)
 
 
 def reset(ctx: FoldContext, entity: str, entity_id: str) -> None:
@@ -252,8 +289,6 @@ def reset(ctx: FoldContext, entity: str, entity_id: str) -> None:
     entity_type = ctx.registry.entity_type(entity)
     if entity_type is not None:
         if entity_type.lifecycle_entity:
-            from . import kernel
-
             kernel.reset(ctx, entity_type, entity_id)
         if entity_type.reset is not None:
             entity_type.reset(ctx, entity_id)
@@ -265,10 +300,12 @@ def reset(ctx: FoldContext, entity: str, entity_id: str) -> None:
         ctx._held.discard((entity, entity_id))
 
 
-def refold(ctx: FoldContext, entity: str, entity_id: str) -> None:
+def refold(ctx: FoldContext, entity: str, entity_id: str, unseen: Collection[str] = ()) -> None:
+    """Fold one entity again from its events in the log, but ``unseen`` ones (stored,
+    not yet reached by a page folding one event at a time)."""
     reset(ctx, entity, entity_id)
     for event in list(store.events_of(ctx.db, entity, entity_id)):
-        if ctx.excluded(event):
+        if event.id in unseen or ctx.excluded(event):
             continue
         if not _apply_one(ctx, event):
             break  # held: the rest of its events wait with it
@@ -292,8 +329,6 @@ def _apply_one(ctx: FoldContext, event: Event) -> bool:
                 _fold(ctx, event)
                 ctx.registry.pm.hook.xinfang_event_applied(context=ctx, event=event)
             else:
-                from . import kernel
-
                 kernel.reach(ctx, entity_type, event)
         except StepRefused as exc:
             conn.execute("rollback to savepoint fold_event")
@@ -326,8 +361,6 @@ def _apply_one(ctx: FoldContext, event: Event) -> bool:
 def _fold(ctx: FoldContext, event: Event) -> None:
     entity_type = ctx.registry.entity_type(event.entity)
     if entity_type.lifecycle_entity:
-        from . import kernel
-
         kernel.apply(ctx, entity_type, event)
     else:
         entity_type.apply(ctx, event)

@@ -87,7 +87,10 @@ def xinfang_event_applied(context, event):
 
     ``context`` is a ``FoldContext``; write only to view tables. Called again
     when an entity is re-folded, so the reaction must be a function of the
-    views, not of how often it ran.
+    views, not of how often it ran. When a page folds (``core/page_fold.py``)
+    it runs for each of an entity's events once all of them are folded: the
+    views it reads are the entity's as the page leaves it, and the event says
+    only which entity moved (and, by its type, whether this plugin cares).
     """
 
 

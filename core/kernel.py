@@ -14,6 +14,9 @@ last step) and one column per creation field.
 
 Event bodies: the creation is ``{<field>: value, …, "fields": {…}, "by": …}``,
 a step ``{"values": {<field>: value, …}, "by": …}``; dates are strings.
+
+A record's events of a page fold in memory, by this same code: where it reads
+and writes a record, ``record_fold`` says whether in memory or in the tables.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import re
 from typing import Any
 
+from . import record_fold
 from .entities import Author, EntityType, Field, convert_field, require
 from .errors import Hold, InvalidEvent, StepRefused, XinfangError
 from .i18n import N_, Message
@@ -34,9 +38,13 @@ EPOCH_SERIALS = 100_000
 _NUMBER = re.compile(r"(?P<area>[0-9]+)-(?P<year>[0-9]{4})-(?P<serial>[0-9]+)")
 
 
+#: one encoder for every view column (building one per call costs more than encoding)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
     """Deterministic JSON for view columns: values already passed the event codec."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def date_field(entity_type: EntityType) -> Field | None:
@@ -73,9 +81,9 @@ def guard_view(ctx, entity_type: EntityType, entity_id: str) -> dict[str, Any] |
     the history and the certificates: 复查 goes to the level above the office
     that answered, whoever folds it and whenever its certificate arrived.
     """
-    view = load(ctx.db, entity_type, entity_id)
+    view = record_fold.view_of(ctx, entity_type, entity_id)
     if view is not None and _has_authority(ctx.registry, entity_type.name):
-        view["taken_by"] = taken_by(ctx.db, entity_type.name, entity_id)
+        view["taken_by"] = record_fold.taken_by(ctx, entity_type.name, entity_id)
     if view is not None and entity_type.guard_view is not None:
         entity_type.guard_view(ctx, view)
     return view
@@ -135,9 +143,8 @@ def _known_choices(ctx, fields, values: dict[str, Any]) -> None:
 
 def _create(ctx, entity_type: EntityType, event) -> None:
     body = event.body
-    exists = ctx.db.conn.execute(f"select 1 from [{entity_type.table}] where id = ?",
-                                 [event.entity_id]).fetchone()
-    require(exists is None,
+    exists = record_fold.row_exists(ctx, entity_type, event.entity_id)
+    require(not exists,
             Message(N_("{entity} {id} is already registered; the second registration is kept "
                        "as a conflict"), entity=entity_type.label, id=event.entity_id))
     create = entity_type.create
@@ -149,14 +156,15 @@ def _create(ctx, entity_type: EntityType, event) -> None:
                created_key=event.order_key, facts=dumps({}), fields=dumps(body.get("fields", {})),
                updated=body.get(date.name) if date else "")
     if entity_type.on_create is not None:
+        record_fold.plugin_runs(ctx)
         entity_type.on_create(ctx, event, row)
     columns = [c for c in ctx.columns(entity_type.table) if c in row]
-    ctx.db.conn.execute(
-        f"insert into [{entity_type.table}] ({', '.join(f'[{c}]' for c in columns)}) "
-        f"values ({', '.join('?' * len(columns))})", [column(row[c]) for c in columns])
+    record_fold.insert_row(ctx, entity_type, event.entity_id,
+                           {c: column(row[c]) for c in columns})
     _record(ctx, entity_type, event, create.name, create.label, row["updated"] or "",
             create.target, {})
     if entity_type.after is not None:
+        record_fold.plugin_runs(ctx)
         entity_type.after(ctx, event, {**row, "facts": {}, "fields": body.get("fields", {})})
 
 
@@ -190,15 +198,15 @@ def reach(ctx, entity_type: EntityType, event, view: dict[str, Any] | None = Non
                           step=known.label if known else step_name)
     # the entity's area decides, not the area the event claims: an author whose scope
     # holds its own area only cannot reach a sibling's record by naming its own area
-    require(event.area == view["area"],
-            Message(N_("the step claims area {claimed}, not the area {area} of the {entity}; "
-                       "it is not taken"), claimed=event.area, area=view["area"],
-                    entity=entity_type.label))
-    author = author_of(ctx.db, event.author)
-    require(author is None or view["area"].startswith(author.area),
-            Message(N_("the {entity} lies in area {area}, outside the area {scope} its author "
-                       "is certified for; the step is not taken"), entity=entity_type.label,
-                    area=view["area"], scope=author.area if author else ""))
+    if event.area != view["area"]:
+        raise StepRefused(N_("the step claims area {claimed}, not the area {area} of the "
+                             "{entity}; it is not taken"), claimed=event.area,
+                          area=view["area"], entity=entity_type.label)
+    author = ctx.author_of(event.author)
+    if author is not None and not view["area"].startswith(author.area):
+        raise StepRefused(N_("the {entity} lies in area {area}, outside the area {scope} its "
+                             "author is certified for; the step is not taken"),
+                          entity=entity_type.label, area=view["area"], scope=author.area)
     return view, author
 
 
@@ -215,33 +223,28 @@ def _step(ctx, entity_type: EntityType, event, step_name: str) -> None:
     if values.get("date") and not note:
         changes["updated"] = values["date"]
     if entity_type.on_step is not None:
+        record_fold.plugin_runs(ctx)
         entity_type.on_step(ctx, event, view, step, values, changes)
     facts = view["facts"]
     if not note:
         facts[step_name] = values
     changes["facts"] = dumps(facts)
     known = ctx.columns(entity_type.table)
-    columns = [c for c in changes if c in known]
-    ctx.db.conn.execute(
-        f"update [{entity_type.table}] set {', '.join(f'[{c}] = ?' for c in columns)} "
-        "where id = ?", [*(column(changes[c]) for c in columns), event.entity_id])
+    record_fold.update_row(ctx, entity_type, event.entity_id,
+                           {c: column(changes[c]) for c in changes if c in known})
     if not note:
         _record(ctx, entity_type, event, step_name, step.label, values.get("date", ""), status,
                 values)
     if entity_type.after is not None:
+        record_fold.plugin_runs(ctx)
         entity_type.after(ctx, event, {**view, **changes, "facts": facts})
 
 
 def _record(ctx, entity_type: EntityType, event, step: str, label: str, date: str, status: str,
             details: dict[str, Any]) -> None:
-    db = ctx.db.conn
-    (count,) = db.execute("select count(*) from entity_history where entity = ? and entity_id = ?",
-                          [entity_type.name, event.entity_id]).fetchone()
-    db.execute(
-        "insert into entity_history (entity, entity_id, ord, order_key, event_id, step, label, "
-        "date, author, operator, status, details) values (?,?,?,?,?,?,?,?,?,?,?,?)",
-        [entity_type.name, event.entity_id, count, event.order_key, event.id, step, label, date,
-         event.author, str(event.body.get("by", "")), status, dumps(details)])
+    record_fold.add_history(ctx, entity_type, event.entity_id, [
+        event.order_key, event.id, step, label, date, event.author,
+        str(event.body.get("by", "")), status, dumps(details)])
 
 
 def reset(ctx, entity_type: EntityType, entity_id: str) -> None:

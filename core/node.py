@@ -293,12 +293,12 @@ class Node:
         return self.append_many([draft])[0]
 
     def append_many(self, drafts: Iterable[Draft]) -> list[Event]:
-        """Sign, store and fold ``drafts`` in one transaction: all or nothing."""
+        """Sign, store and fold ``drafts`` in one transaction: all or nothing (folded
+        a page at a time, ``Admission.batch``)."""
         info = self.info
         keys = self.keys
         events = []
-        with self.db.atomic():
-            admission = Admission(self)
+        with self.db.atomic(), Admission(self).batch() as admission:
             seq, prev = store.feed_head(self.db, info.author, info.epoch)
             for draft in drafts:
                 if not areas.contains(info.area, draft.area):
@@ -351,10 +351,11 @@ class Node:
                                           "signature that does not verify"),
                                        event=event.id[:16], author=event.author[:16])
                 validate(self, event)
-            for event in events:
-                if admission.check_stored(event) != DUPLICATE:
-                    admission.accept(event)
-                    new += 1
+            with admission.batch():
+                for event in events:
+                    if admission.check_stored(event) != DUPLICATE:
+                        admission.accept(event)
+                        new += 1
         return new
 
     def new_epoch(self) -> int:

@@ -18,6 +18,7 @@ with the case (``case["calendar"]``), never from a clock.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any, Mapping
 
 import attrs
@@ -80,6 +81,14 @@ def add_working_days(start: str, days: int, calendar: Mapping[str, Any] | None) 
             left -= 1
     return day.isoformat()
 
+
+@functools.lru_cache(maxsize=8192)
+def calendar_days_after(start: str, days: int) -> str:
+    """The day ``days`` calendar days after ``start`` (the fold asks the same few
+    dates over and over: every step of every case recomputes its deadlines)."""
+    return (dt.date.fromisoformat(start) + dt.timedelta(days=days)).isoformat()
+
+
 STATUTORY_CODE = "statutory@1"
 STATUTORY_DAYS = {
     "dispatch": 15, "decide": 15, "answer": 60, "review_window": 30, "review": 30,
@@ -111,7 +120,7 @@ class StatutoryPolicy:
         return self.days[kind]
 
     def add_days(self, start: str, days: int) -> str:
-        return (dt.date.fromisoformat(start) + dt.timedelta(days=days)).isoformat()
+        return calendar_days_after(start, days)
 
     def deadlines(self, case: Mapping[str, Any]) -> dict[str, Deadline]:
         """Every deadline of ``case``, from its received date and its history."""
@@ -122,8 +131,9 @@ class StatutoryPolicy:
                                    self.add_days(date, self.days_for(kind, case)))
 
         def meet(kind: str, date: str) -> None:
-            if kind in found and found[kind].met_on is None:
-                found[kind] = attrs.evolve(found[kind], met_on=date)
+            deadline = found.get(kind)
+            if deadline is not None and deadline.met_on is None:
+                found[kind] = Deadline(kind, deadline.label, deadline.start, deadline.due, date)
 
         def copied() -> list[str]:
             return [kind for kind in found if kind.startswith(COPIED + ":")]

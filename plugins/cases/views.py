@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlite_utils.migrations import Migrations
 
-from xinfang.core import areas, kernel
+from xinfang.core import areas, record_fold
 from xinfang.core.errors import Hold, PluginError, StepRefused
 from xinfang.core.i18n import N_
 
@@ -150,11 +150,18 @@ def deadline_policy(ctx, area: str):
 def _deadlines(ctx, case: dict[str, Any]):
     area = case["area"]
     policy = deadline_policy(ctx, area)
-    history = kernel.history_details(ctx.db, ENTITY, case["id"])
+    history = record_fold.history_of(ctx, ENTITY, case["id"])
     calendar = {"holidays": ctx.policy("case.holidays", area),
                 "workdays": ctx.policy("case.extra_workdays", area)}
     return policy, policy.deadlines({**case, "history": history, "calendar": calendar,
                                      "copied_days": ctx.policy("case.copied_days", area)})
+
+
+def _deadlines_now(ctx, case: dict[str, Any]):
+    """The deadlines of the case as it stands: while a page folds, those ``after``
+    computed for the step that brought it here (once per step), else computed."""
+    found = ctx.recall(("case.deadlines", case["id"]))
+    return found if found is not None else _deadlines(ctx, case)
 
 
 def skipped_level(area: str, went_to: str | None) -> int | None:
@@ -168,7 +175,7 @@ def skipped_level(area: str, went_to: str | None) -> int | None:
 
 def guard_view(ctx, view: dict[str, Any]) -> None:
     """Guards see the deadlines (by kind) and the longest extension allowed."""
-    policy, deadlines = _deadlines(ctx, view)
+    policy, deadlines = _deadlines_now(ctx, view)
     view["deadlines"] = {kind: {"start": d.start, "due": d.due, "met_on": d.met_on}
                          for kind, d in deadlines.items()}
     view["max_extension"] = policy.max_extension
@@ -241,15 +248,22 @@ def add_jurisdiction_tags(ctx, case_id: str, text: str) -> None:
 
 
 def after(ctx, event, case: dict[str, Any]) -> None:
-    """Store the deadlines the policy in force gives the case as it now stands."""
+    """Store the deadlines the policy in force gives the case as it now stands: once
+    for a case's events of a page (``FoldContext.defer``), and kept for the guards of
+    its next step (``FoldContext.remember``)."""
     case_id = case["id"]
-    _, deadlines = _deadlines(ctx, case)
+    found = _deadlines(ctx, case)
+    ctx.remember(("case.deadlines", case_id), found)
+    ctx.defer(("case_deadlines", case_id), lambda: _store_deadlines(ctx, case_id, found[1]))
+
+
+def _store_deadlines(ctx, case_id: str, deadlines) -> None:
     db = ctx.db.conn
     db.execute("delete from case_deadlines where case_id = ?", [case_id])
-    for d in deadlines.values():
-        db.execute("insert into case_deadlines (case_id, kind, label, start, due, met_on, "
+    db.executemany("insert into case_deadlines (case_id, kind, label, start, due, met_on, "
                    "obligation) values (?,?,?,?,?,?,?)",
-                   [case_id, d.kind, d.label, d.start, d.due, d.met_on, int(d.obligation)])
+                   [[case_id, d.kind, d.label, d.start, d.due, d.met_on, int(d.obligation)]
+                    for d in deadlines.values()])
 
 
 def reset(ctx, case_id: str) -> None:
@@ -280,10 +294,11 @@ def update_repeat_flags(ctx, case_id: str) -> None:
         "select distinct t2.case_id from case_tags t1 join case_tags t2 "
         "on t1.tag = t2.tag where t1.case_id = ?", [case_id])}
     for current in sorted(related):
-        row = db.execute("select category, received, area from cases where id = ?", [current]).fetchone()
+        row = db.execute("select category, received, area, repeat_of, first_petition from cases "
+                         "where id = ?", [current]).fetchone()
         if row is None:
             continue
-        category, received, area = row
+        category, received, area, was, first = row
         window = int(ctx.policy("case.repeat_window_days", area))
         earliest = (dt.date.fromisoformat(received) - dt.timedelta(days=window)).isoformat()
         earlier = db.execute(
@@ -295,8 +310,9 @@ def update_repeat_flags(ctx, case_id: str) -> None:
             "order by c.received desc, c.id desc limit 1",
             [current, category, received, received, current, earliest]).fetchone()
         repeat_of = earlier[0] if earlier else None
-        db.execute("update cases set repeat_of = ?, first_petition = ? where id = ?",
-                   [repeat_of, int(repeat_of is None), current])
+        if (was, first) != (repeat_of, int(repeat_of is None)):  # most often nothing moves
+            db.execute("update cases set repeat_of = ?, first_petition = ? where id = ?",
+                       [repeat_of, int(repeat_of is None), current])
 
 
 def row_additions(registry, row: dict[str, Any]) -> dict[str, Any]:
