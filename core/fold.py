@@ -55,6 +55,8 @@ class FoldContext:
     _effects: dict[Any, list[Any]] = attrs.Factory(dict)
     #: the record whose events of a page fold in memory (``record_fold.Run``)
     run: Any = None
+    #: ``defer``'s writes, while a page folds
+    _deferred: dict[Any, Callable[[], None]] | None = None
     #: certified offices by key, read once a page (no fold writes ``certs``)
     _authors: dict[str, Any] | None = None
 
@@ -75,16 +77,14 @@ class FoldContext:
         return self._authors[key]
 
     def defer(self, key: Any, write: Callable[[], None]) -> None:
-        """Run ``write`` now, or, while a record folds in memory, when it is written: a
-        later ``write`` under the same ``key`` replaces an earlier one, so rows rewritten
-        after every event (deadlines) are written once."""
-        if self.run is None:
+        """Run ``write`` now, or once a record's events of a page are folded (a later
+        ``write`` under ``key`` replaces it): rows rewritten after each event, once."""
+        if self._deferred is None:
             return write()
-        self.run.deferred[key] = write
+        self._deferred[key] = write
 
     def recall(self, key: Any) -> Any:
-        """What ``remember`` kept under ``key``, if the record folding in memory has not
-        changed since; else (and outside a page) None."""
+        """What ``remember`` kept under ``key`` if the record in memory is unchanged since."""
         return None if self.run is None else self.run.recall(key)
 
     def remember(self, key: Any, value: Any) -> None:

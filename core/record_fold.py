@@ -104,8 +104,6 @@ class Run:
     #: ``taken_by`` as of the first ``taken`` rows of ``history``
     taken: int = 0
     offices: dict[str, dict[str, str]] = attrs.Factory(dict)
-    #: ``FoldContext.defer``: writes run once, at the end
-    deferred: dict[Any, Any] = attrs.Factory(dict)
     #: bumped at every change of the row or history, so ``recall`` knows what still holds
     version: int = 0
     memo: dict[Any, tuple[int, Any]] = attrs.Factory(dict)
@@ -307,40 +305,57 @@ def fold_run(ctx, entity_type: EntityType, events: list, head: tuple | None) -> 
     ``xinfang_event_applied``, raises ``PageFallback``. Plugins'
     ``xinfang_event_applied`` run once the record is written, for each event
     folded in order; by that hook's rule (a function of the views) they end
-    where they would have after each event.
+    where they would have after each event. What they ``defer`` is written once.
     """
     run = Run.load(ctx, entity_type, events[0].entity_id)
+    ctx.run, ctx._deferred = run, {}
+    try:
+        applied, conflicts, area = _fold_events(ctx, run, entity_type, events, head)
+        run.write(ctx)
+        _flush(ctx)
+        ctx.run = None
+        _store_outcome(ctx, events[-1], conflicts, area)
+        for event in applied:
+            ctx.registry.pm.hook.xinfang_event_applied(context=ctx, event=event)
+        _flush(ctx)
+    except (StepRefused, Hold) as exc:
+        raise PageFallback() from exc
+    finally:
+        ctx.run, ctx._deferred = None, None
+
+
+def _fold_events(ctx, run: Run, entity_type: EntityType, events: list, head: tuple | None
+                 ) -> tuple[list, list, str | None]:
+    """The kernel's steps on the run: the events applied, the conflicts, the area the
+    record is filed under (None: it files no record)."""
     conflicts, applied = [], []
     area = None
-    ctx.run = run
-    try:
-        for event in events:
-            run.plugin_ran = False
-            try:
-                kernel.apply(ctx, entity_type, event)
-            except StepRefused as exc:
-                if run.plugin_ran:
-                    raise PageFallback() from exc
-                conflicts.append([event.id, event.entity, event.entity_id, event.order_key,
-                                  event.type, i18n.stored(exc.message)])
-                if head is None and area is None:
-                    area = event.area  # a conflict files a record only while nothing has
-            except Hold as exc:
+    for event in events:
+        run.plugin_ran = False
+        try:
+            kernel.apply(ctx, entity_type, event)
+        except StepRefused as exc:
+            if run.plugin_ran:
                 raise PageFallback() from exc
-            else:
-                applied.append(event)
-                area = event.area
-        run.write(ctx)
-        for write in run.deferred.values():
-            write()
-    finally:
-        ctx.run = None
+            conflicts.append([event.id, event.entity, event.entity_id, event.order_key,
+                              event.type, i18n.stored(exc.message)])
+            if head is None and area is None:
+                area = event.area  # a conflict files a record only while nothing has
+        except Hold as exc:
+            raise PageFallback() from exc
+        else:
+            applied.append(event)
+            area = event.area
+    return applied, conflicts, area
+
+
+def _store_outcome(ctx, last, conflicts: list, area: str | None) -> None:
+    """The page's conflicts of the record and its head."""
     conn = ctx.db.conn
     if conflicts:
         conn.executemany(
             "insert or replace into conflicts (event_id, entity, entity_id, order_key, type, "
             "reason) values (?,?,?,?,?,?)", conflicts)
-    last = events[-1]
     if area is None:
         conn.execute("update entity_heads set order_key = ? where entity = ? and entity_id = ?",
                      [last.order_key, last.entity, last.entity_id])
@@ -349,8 +364,10 @@ def fold_run(ctx, entity_type: EntityType, events: list, head: tuple | None) -> 
             "insert into entity_heads (entity, entity_id, order_key, area) values (?,?,?,?) "
             "on conflict (entity, entity_id) do update set order_key = excluded.order_key, "
             "area = excluded.area", [last.entity, last.entity_id, last.order_key, area])
-    try:
-        for event in applied:
-            ctx.registry.pm.hook.xinfang_event_applied(context=ctx, event=event)
-    except (StepRefused, Hold) as exc:
-        raise PageFallback() from exc
+
+
+def _flush(ctx) -> None:
+    """Run what ``FoldContext.defer`` kept, once each, and keep deferring."""
+    writes, ctx._deferred = ctx._deferred, {}
+    for write in writes.values():
+        write()

@@ -146,7 +146,18 @@ def test_a_sync_bringing_nothing_new_looks_at_no_case(tmp_path):
         assert len(set(r[0] for r in tree.county.db.execute(
             "select entity_id from events where type = ?", [tags.TYPE]))) == 5
         assert tags.Search.resume(tree.county).cases == []
-        assert tags.tag_jurisdiction(tree.county) == []
+        seen: list[str] = []
+        tree.county.db.conn.set_trace_callback(seen.append)
+        try:
+            assert tags.tag_jurisdiction(tree.county) == []
+        finally:
+            tree.county.db.conn.set_trace_callback(None)
+        plans = {sql: " / ".join(row[3] for row in tree.county.db.execute(
+            "explain query plan " + sql)) for sql in seen if sql.lstrip().startswith("select")}
+        reading_all = {sql: plan for sql, plan in plans.items()
+                       if "events_entity" in plan or any(f"SCAN {table}" in plan for table in (
+                           "events", "cases", "case_petitioners", "vault"))}
+        assert not reading_all, reading_all
     finally:
         tree.close()
 

@@ -185,6 +185,8 @@ class Search:
     events: int
     vault: int
     cases: list[str]
+    #: the marks and the waiting cases as ``meta`` held them when resumed
+    stored: tuple[int, int, list[str]] = (0, 0, [])
 
     @classmethod
     def resume(cls, node: Node) -> "Search":
@@ -194,12 +196,15 @@ class Search:
         waiting = json.loads(store.get_meta(db, WAITING) or "[]")
         events = db.execute("select coalesce(max(pos), 0) from events").fetchone()[0]
         vault = db.execute("select coalesce(max(rowid), 0) from vault").fetchone()[0]
+        # by the range of positions alone: the entity index would read every case event
         registered = [row[0] for row in db.execute(
-            "select entity_id from events where pos > ? and pos <= ? and entity = 'case' and "
+            "select entity_id from events not indexed where pos > ? and pos <= ? and "
+            "entity = 'case' and "
             "type = 'case.register' and author != ?", [seen_events, events, node.info.author])]
         sealed = [row[0] for row in db.execute(
             "select entity_id from vault where rowid > ? and rowid <= ?", [seen_vault, vault])]
-        return cls(events, vault, sorted({*waiting, *registered, *sealed}))
+        return cls(events, vault, sorted({*waiting, *registered, *sealed}),
+                   (seen_events, seen_vault, waiting))
 
     def keep(self, node: Node, tagged: set[str], ceiling: str) -> None:
         """Move the marks on, keeping the cases looked at that wait (see the class)."""
@@ -208,6 +213,8 @@ class Search:
             "select id, created_key from cases where id in (select value from json_each(?))",
             [json.dumps(looked)]))
         waiting = [c for c in looked if c not in folded or folded[c] >= ceiling]
+        if (self.events, self.vault, waiting) == self.stored:
+            return  # nothing moved: no transaction (a commit is most of an idle look)
         with node.db.atomic():
             store.set_meta(node.db, SEEN_EVENTS, str(self.events))
             store.set_meta(node.db, SEEN_VAULT, str(self.vault))

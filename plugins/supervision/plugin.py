@@ -49,8 +49,9 @@ def xinfang_validate_event(event, node):
 
 @hookimpl
 def xinfang_event_applied(context, event):
-    if event.entity == "case":
-        escalation.store_case(context, event.entity_id)
+    if event.entity == "case":  # once for a case's events of a page
+        context.defer(("supervision.case", event.entity_id),
+                      lambda: escalation.store_case(context, event.entity_id))
 
 
 @hookimpl
