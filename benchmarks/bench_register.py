@@ -57,7 +57,7 @@ from bench_append import (API_TODAY, CATEGORIES, CHANNELS, COUNTY, REQUESTS, VIL
 from common import REPO, filesystem, machine, write_results
 
 HERE = Path(__file__).resolve().parent
-#: the code measured: the worktree, or a copy of a commit put first on PYTHONPATH
+#: the code measured: the checkout, or a copy of a commit put first on PYTHONPATH
 PACKAGE = Path(xinfang.__file__).resolve().parent
 #: the measured cases are received on this day: the last year the built nodes fill
 RECEIVED = "2025-12-22"
@@ -78,12 +78,12 @@ def lscpu() -> str:
 
 
 def code_state() -> str:
-    """Which code ran: the worktree with the files changed in it, or an exported commit."""
+    """Which code ran: the checkout with the files changed in it, or an exported commit."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                           capture_output=True, text=True, timeout=10).stdout.strip()
     if PACKAGE != REPO:
         return (f"{head or '?'} exported unchanged (`git archive`) to {PACKAGE}, on "
-                "PYTHONPATH; the benchmark scripts from the worktree")
+                "PYTHONPATH; the benchmark scripts from the checkout")
     changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                              cwd=REPO, capture_output=True, text=True, timeout=10).stdout
     files = [line[3:] for line in changed.splitlines() if not line[3:].startswith("benchmarks/")]

@@ -1,4 +1,4 @@
-"""Every authoring rule is re-checked on arrival (issue 8): what a stolen key may not do.
+"""Every authoring rule is re-checked on arrival: what a stolen key may not do.
 
 An attacker holds a real enrolled village or township key. Each test builds
 the events by hand (``next_event``), signs them with that key and sends them

@@ -43,7 +43,7 @@ from xinfang.sync import bundle, envelope, inflation, trust
 from xinfang.sync.envelope import EnvelopeError
 from xinfang.sync.wire import PageError, frontier, frontier_to_wire
 
-#: the child's peak resident memory may not pass this (the issue: "about 100 MB"); an
+#: the child's peak resident memory may not pass this (the bound promised: about 100 MB); an
 #: ``xinfang node show`` peaks at about 42 MB of it
 PEAK = 100 * 1024 * 1024
 ENV = {**os.environ, "PYTHONIOENCODING": "utf-8", "XINFANG_OPERATOR": "测试员",

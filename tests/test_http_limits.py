@@ -1,5 +1,5 @@
 """The HTTP server's limits: connections and idle time, writes for the unknown,
-answers bound to requests, revoked keys (xinfang issue 8).
+answers bound to requests, revoked keys.
 
 An attacker holds the network, or a key: one it made itself, or a real
 enrolled key that was revoked. Each test sends what such an attacker would,
