@@ -250,7 +250,7 @@ def report(r: dict[str, Any]) -> str:
     lines += ["", f"Speed-up of the page fold over the fold one event at a time, same run: "
                   f"{paged.per_second / r['single'].per_second:.2f}× in events/s, "
                   f"{r['single'].cpu_micros / paged.cpu_micros:.2f}× in CPU. Without a "
-                  f"signature check per event (item 2), estimated as the page fold's CPU "
+                  f"signature check per event, estimated as the page fold's CPU "
                   f"µs/event less bare Ed25519's: {fmt(rest)} µs, at most "
                   f"{fmt(1e6 / rest)} events/s CPU-bound, "
                   f"{1e6 / rest / insert.per_second:.1%} of the bare insert."]

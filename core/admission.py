@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from typing import Iterator
+from typing import Iterator, Sequence
 
-from . import fold, i18n, page_fold, store
+from . import fold, i18n, page_fold, signatures, store
 from .authority import Authority
 from .errors import InvalidEvent
 from .event import Event
@@ -98,6 +98,20 @@ class Admission:
         self._feeds: dict[tuple[str, int], tuple[int, str | None]] = {}
         #: whether the quarantine may hold an event admitted now (None: not asked yet)
         self._quarantined: bool | None = None
+        #: (bytes, signature) of arrivals whose signatures ``verify_ahead`` found good
+        self._verified: frozenset[tuple[bytes, bytes]] = frozenset()
+
+    def verify_ahead(self, events: Sequence[Event]) -> None:
+        """Check the signatures of a page's new events on every core before admitting
+        them; those at or below their feed's head here (held already, or a fork) are
+        left to ``check``, which finds a duplicate before it looks at a signature."""
+        heads: dict[tuple[str, int], int] = {}
+        for event in events:
+            if (event.author, event.epoch) not in heads:
+                heads[(event.author, event.epoch)] = store.feed_head(
+                    self.db, event.author, event.epoch)[0]
+        self._verified = signatures.valid(
+            [e for e in events if e.seq > heads[(e.author, e.epoch)]])
 
     @contextlib.contextmanager
     def batch(self) -> Iterator["Admission"]:
@@ -146,7 +160,8 @@ class Admission:
         stored = None if local else self._held_at(event)
         if stored and stored[0] == event.id:
             return DUPLICATE
-        if not local and not event.signature_valid():
+        if not local and (event.raw, event.signature) not in self._verified \
+                and not event.signature_valid():
             return Message(N_("bad signature: the event's signature does not verify"))
         own = event.author == self.me  # its scope is this node's own area
         cert = None if own else self.authority.scope(event.author)

@@ -21,7 +21,7 @@ import platformdirs
 import pluggy
 import sqlite_utils
 
-from . import areas, clock, fold, migrations, sealing, store
+from . import areas, clock, fold, migrations, sealing, signatures, store
 from .admission import DUPLICATE, Admission, validate
 from .certs import Certificate
 from .errors import InvalidEvent, InvalidInput, NodeError
@@ -345,8 +345,9 @@ class Node:
                 sealed = sealing.digests_in(event.body)
                 self._keep_secrets([s for s in secrets if s.digest in sealed], event.entity_id)
             admission = Admission(self)
+            good = signatures.valid(events)
             for event in events:
-                if not event.signature_valid():
+                if (event.raw, event.signature) not in good:
                     raise InvalidEvent(N_("event {event}… from author {author}… has a "
                                           "signature that does not verify"),
                                        event=event.id[:16], author=event.author[:16])

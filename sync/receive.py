@@ -79,6 +79,7 @@ def apply_page(node, page: Page, peer: str | None = None) -> PageResult:
         for first, second in page.forks:
             admission.take_fork_evidence(first, second)
         _reopen(db, ranges)
+        admission.verify_ahead(page.events)
         with admission.batch():  # folded a page at a time on leaving
             for event in sorted(page.events, key=lambda e: (e.author, e.epoch, e.seq)):
                 reason = admission.admit(event, ranges.get((event.author, event.epoch)))

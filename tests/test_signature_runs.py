@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from sync_helpers import (build_tree, copy_node, excluded_ids, feed, next_event,
                           quarantine, register, wire)
-from xinfang.core import i18n, verify
+from xinfang.core import i18n, signatures, verify
 from xinfang.core.event import EVENT_DOMAIN, Event
 from xinfang.sync.receive import apply_page
 from xinfang.sync.wire import Page
@@ -285,10 +285,22 @@ def deliveries(draw):
 _homes = itertools.count()
 
 
+@pytest.fixture(params=["signatures checked in turn", "signatures checked in threads"])
+def verifying(request, monkeypatch):
+    """Pages of any size have their signatures checked in threads (``core.signatures``),
+    in three shares, or one by one."""
+    if request.param.endswith("threads"):
+        monkeypatch.setattr(signatures, "AT_LEAST", 1)
+        monkeypatch.setattr(signatures, "workers", lambda: 3)
+    else:
+        monkeypatch.setattr(signatures, "workers", lambda: 1)
+
+
 @settings(max_examples=40, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(deliveries())
-def test_what_a_page_of_a_run_takes_and_refuses_is_what_checking_each_event_does(world, drawn):
+@given(drawn=deliveries())
+def test_what_a_page_of_a_run_takes_and_refuses_is_what_checking_each_event_does(world, verifying,
+                                                                                 drawn):
     tree, run, base = world
     choices, cuts, order = drawn
     events = deliver(run, choices, tree.sibling)
@@ -306,3 +318,16 @@ def test_what_a_page_of_a_run_takes_and_refuses_is_what_checking_each_event_does
         assert verify.verify_log(node.db).ok
     finally:
         node.close()
+
+
+@settings(max_examples=30, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(picks=st.lists(st.tuples(st.integers(0, RUN),
+                                st.sampled_from(["good", "sig", "raw", "forged"])), max_size=120))
+def test_signatures_checked_in_threads_are_those_each_event_checks_alone(world, picks):
+    tree, run, _ = world
+    made = {"good": lambda e: e, "sig": lambda e: signature_replaced(e, run),
+            "raw": bytes_tampered, "forged": lambda e: forged(e, tree.sibling)}
+    events = [made[how](run[index]) for index, how in picks]
+    expected = {(e.raw, e.signature) for e in events if e.signature_valid()}
+    assert signatures.valid(events) == expected
