@@ -48,7 +48,7 @@ from xinfang.core.plugins import get_plugin_manager
 from xinfang.demo.synthetic import KINDS, TEXTS, random_id, random_name, random_phone
 from xinfang.plugins.cases import api
 
-from common import Rate, Stopwatch, code_version, filesystem, machine, write_results
+from common import Rate, Stopwatch, code_version, filesystem, machine, publish
 
 HERE = Path(__file__).resolve().parent
 COUNTY = "431202"
@@ -697,10 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         report(results),
     ])
-    print(section)
-    if args.out != "-":
-        write_results(Path(args.out), section, HEADER)
-        print(f"\nappended to {args.out}", file=sys.stderr)
+    publish(section, args.out, HEADER)
     return 0
 
 

@@ -39,7 +39,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import code_version, filesystem, machine, write_results  # noqa: E402
+from common import code_version, filesystem, machine, publish  # noqa: E402
 
 HEADER = """# Bundle memory benchmarks
 
@@ -267,10 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         f"the end; run took {(time.perf_counter() - started) / 60:.1f} min",
         f"- databases on {where}; `{command.strip()}`", "",
         report(result, args.tracemalloc)])
-    print(section)
-    if args.out != "-":
-        write_results(Path(args.out), section, HEADER)
-        say(f"\nappended to {args.out}")
+    publish(section, args.out, HEADER)
     return 0
 
 

@@ -55,7 +55,7 @@ from xinfang.sync import http, receive, send, wire
 
 from bench_register import code_state, load, lscpu, say
 from bench_sync import CATEGORIES, CHANNELS, OPERATOR, REQUESTS, CaseStream, Tree, bare_insert
-from common import Rate, Stopwatch, filesystem, machine, write_results
+from common import Rate, Stopwatch, filesystem, machine, publish
 
 HERE = Path(__file__).resolve().parent
 BATCH = 500
@@ -485,10 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         report(outcomes, args.mix),
     ])
-    print(section)
-    if args.out != "-":
-        write_results(Path(args.out), section, HEADER)
-        say(f"\nappended to {args.out}")
+    publish(section, args.out, HEADER)
     return 0
 
 

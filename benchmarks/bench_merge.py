@@ -47,7 +47,7 @@ from xinfang.sync import receive, send, wire
 
 import bench_sync
 from bench_sync import COUNTY, Progress, Tree, bare_insert, bare_verify, profile_rows, say
-from common import Rate, Stopwatch, code_version, filesystem, machine, write_results
+from common import Rate, Stopwatch, code_version, filesystem, machine, publish
 
 HERE = Path(__file__).resolve().parent
 HEADER = """# County merge: the fold a page at a time
@@ -314,10 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         report(result),
     ])
-    print(section)
-    if args.out != "-":
-        write_results(Path(args.out), section, HEADER)
-        say(f"\nappended to {args.out}")
+    publish(section, args.out, HEADER)
     return 0
 
 

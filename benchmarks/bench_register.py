@@ -54,7 +54,7 @@ from xinfang.plugins.cases import api
 
 from bench_append import (API_TODAY, CATEGORIES, CHANNELS, COUNTY, REQUESTS, VILLAGES,
                           Executor, Workload)
-from common import REPO, filesystem, machine, write_results
+from common import REPO, filesystem, machine, publish
 
 HERE = Path(__file__).resolve().parent
 #: the code measured: the checkout, or a copy of a commit put first on PYTHONPATH
@@ -578,10 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         report(results),
     ])
-    print(section)
-    if args.out != "-":
-        write_results(Path(args.out), section, HEADER)
-        say(f"\nappended to {args.out}")
+    publish(section, args.out, HEADER)
     return 0
 
 

@@ -60,7 +60,7 @@ from bench_append import API_TODAY, UNITS
 from bench_register import (Statement, build_node, caller, case_inputs, code_state,
                             count_events, load, lscpu, say)
 from bench_sync import COUNTY_NAME, Tree, write_events
-from common import Rate, Stopwatch, filesystem, machine, write_results
+from common import Rate, Stopwatch, filesystem, machine, publish
 
 HERE = Path(__file__).resolve().parent
 BATCH = 500
@@ -648,10 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         report(results),
     ])
-    print(section)
-    if args.out != "-":
-        write_results(Path(args.out), section, HEADER)
-        say(f"\nappended to {args.out}")
+    publish(section, args.out, HEADER)
     return 0
 
 

@@ -60,7 +60,7 @@ from xinfang.core.plugins import get_plugin_manager
 from xinfang.demo.synthetic import KINDS, TEXTS, random_id, random_name, random_phone
 from xinfang.sync import bundle, peers, receive, send, trust, wire
 
-from common import Rate, Stopwatch, code_version, filesystem, machine, write_results
+from common import Rate, Stopwatch, code_version, filesystem, machine, publish
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -984,10 +984,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "\n\n".join(sections),
     ])
-    print(section)
-    if args.out != "-":
-        write_results(Path(args.out), section, HEADER)
-        say(f"\nappended to {args.out}")
+    publish(section, args.out, HEADER)
     return 0
 
 

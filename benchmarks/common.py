@@ -12,6 +12,7 @@ import os
 import platform
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -59,6 +60,14 @@ def filesystem(path: Path) -> str:
             if str(path).startswith(mount) and len(mount) > len(best):
                 best, kind = mount, fstype
     return f"{kind} ({best or '?'})"
+
+
+def publish(section: str, out: str, header: str) -> None:
+    """Print a run's section, and append it to the results file ``out`` ('-': none)."""
+    print(section)
+    if out != "-":
+        write_results(Path(out), section, header)
+        print(f"\nappended to {out}", file=sys.stderr)
 
 
 def write_results(path: Path, text: str, header: str) -> None:

@@ -12,6 +12,7 @@ events, the pinned root), with the connection, and a change of any of them
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 import sqlite3
 from typing import Any
@@ -65,10 +66,9 @@ def _watch(conn) -> int:
     again). Each trigger sets a number not handed out before, so a generation
     never returns unless a rollback returns the data with it.
     """
-    try:
+    # made before, and a statement is running: the function made then stays
+    with contextlib.suppress(sqlite3.OperationalError):
         conn.create_function("xinfang_trust_next", 0, lambda: next(_GENERATIONS))
-    except sqlite3.OperationalError:  # made before, and a statement is running: it stays
-        pass
     conn.execute(f"create temp table if not exists {GENERATION} (n integer not null, "
                  f"f integer not null)")
     conn.execute(f"delete from temp.{GENERATION}")
@@ -236,12 +236,12 @@ class Authority:
         that is broken or leads elsewhere, no revocation to name."""
         try:
             chain = chain_of(self.db, author)
-            if self._rooted(chain):
-                refusal = void_reason(self.db, chain)
-                return (chain[0] if refusal is None else None), refusal
-        except (TrustError, InvalidInput):
-            pass
-        return None, None
+            if not self._rooted(chain):
+                return None, None
+            refusal = void_reason(self.db, chain)
+        except (TrustError, InvalidInput):  # a stored chain that no longer reads
+            return None, None
+        return (chain[0] if refusal is None else None), refusal
 
     def rooted(self, author: str) -> bool:
         """Whether the stored chain is well formed and ends at the pinned root, revoked

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, event, given, note, settings, strategies as 
 
 from conftest import SharedClock, seeded_keys
 from sync_helpers import build_tree, copy_node, feed, next_event, register as register_case
+import test_convergence as convergence
 from test_convergence import arrivals, batches, case, person, registration, scratch
 from xinfang.core import fold, record_fold, store
 from xinfang.core.admission import Admission
@@ -45,26 +46,12 @@ from xinfang.plugins.supervision import api as supervision
 from xinfang.sync import trust
 
 D = dt.date.fromisoformat
-#: what each step takes, so that it is valid when its source state allows it
-STEP_VALUES = {
-    "forward": {"mode": "transfer", "unit": "县人社局", "copied": "县信访局、镇司法所"},
-    "object": {"reason": "不属本单位职责"},
-    "accept": {"unit": "镇劳动保障所", "handler": "王某庚", "leader": "镇长甲"},
-    "reject": {"reason": "属诉讼途径", "legal_channel": "litigation"},
-    "refuse": {"reason": "同一事项已办结"},
-    "extend": {"days": 10, "reason": "情况复杂"},
-    "answer": {"outcome": "support"},
-    "close": {},
-    "rate": {"rating": "satisfied"},
-    "request_review": {"reason": "不服答复"},
-    "answer_review": {"outcome": "redo"},
-    "request_rereview": {"reason": "不服复查"},
-    "answer_rereview": {"outcome": "upheld"},
-    "finalize": {},
-    "withdraw": {"reason": "已协商一致"},
-    "follow_up": {"result": "未再信访", "ceased": True},
-    "baoan": {"leader": "镇长乙", "duty": "包化解"},
-}
+#: what each step takes, so that it is valid when its source state allows it: the
+#: convergence machine's values, with 抄送 units and a 包案 leader named on the way
+STEP_VALUES = {**convergence.STEP_VALUES,
+               "forward": {**convergence.STEP_VALUES["forward"], "copied": "县信访局、镇司法所"},
+               "accept": {**convergence.STEP_VALUES["accept"], "leader": "镇长甲"},
+               "baoan": {"leader": "镇长乙", "duty": "包化解"}}
 PEOPLE = [("赵某甲", 1), ("钱某乙", 2), ("孙某丙", 3)]
 #: (key, value, where): synced policy the county sets; ``missing@1`` is no node's rule
 POLICIES = [("case.repeat_window_days", "30", "county"),
@@ -206,21 +193,19 @@ class Author:
 
     def desk(self) -> None:
         """A node takes a few steps on one case, one after the other."""
-        holding = [i for i in range(3) if self.cases(i)]
-        if holding:
-            at = self.pick(holding, "desk")
-            case_id = self.pick(self.cases(at), "case on the desk")
-            for _ in range(self.data.draw(st.integers(2, 5), label="steps on the desk")):
-                self.step(at, case_id)
+        self.steps_on_one_case(2, 5, along=False)
 
     def handle(self) -> None:
         """A node takes one of its cases a long way down the main path."""
+        self.steps_on_one_case(3, 10, along=True)
+
+    def steps_on_one_case(self, least: int, most: int, along: bool) -> None:
         holding = [i for i in range(3) if self.cases(i)]
         if holding:
-            at = self.pick(holding, "handling node")
-            case_id = self.pick(self.cases(at), "case handled")
-            for _ in range(self.data.draw(st.integers(3, 10), label="steps handled")):
-                self.step(at, case_id, along=True)
+            at = self.pick(holding, "node at its desk")
+            case_id = self.pick(self.cases(at), "case on the desk")
+            for _ in range(self.data.draw(st.integers(least, most), label="steps taken")):
+                self.step(at, case_id, along=along)
 
     def concurrent(self) -> None:
         """Two nodes step one case, neither having heard of the other's step."""
